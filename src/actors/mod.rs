@@ -1,0 +1,13 @@
+//! The actors: they move messages and own timing, never game rules.
+//!
+//! - [`world::WorldActor`] runs the fixed tick and every room's game (its own thread).
+//! - [`room::RoomActor`] encodes each tick once and fans it out (room threads).
+//! - [`session::SessionActor`] is one WebSocket connection (HTTP worker threads).
+//! - [`directory`] places players in rooms; [`link`] is the lock-free write state a room
+//!   and a session share.
+
+pub mod directory;
+pub mod link;
+pub mod room;
+pub mod session;
+pub mod world;

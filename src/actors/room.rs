@@ -1,0 +1,575 @@
+//! A room actor: membership and fan-out for one room.
+//!
+//! Each tick the world hands the room its new state. The room encodes the update body
+//! **once per distinct baseline** — in practice once, shared by every member in step —
+//! and sends each member a tiny frame message (tick, base, its input ack, the shared
+//! bytes); the member's session writes the few header bytes in front of the body.
+//!
+//! A member whose previous frame is still on its way, or whose connection has not taken
+//! `limits.max_pending_bytes` yet, is skipped this tick and later gets a delta from its
+//! own baseline, or a keyframe when that baseline is older than
+//! `sync.max_baseline_age_ticks` or gone from the `sync.history_ticks` ring. A member
+//! that takes nothing for `limits.stall_timeout_s` is evicted here, on the tick, where a
+//! stalled socket cannot block the check.
+//!
+//! Runs on a room arbiter: never blocks, never waits on a session (`try_send` only).
+
+use super::directory::{RoomDirectory, RoomId, RoomShared, SeatGuard};
+use super::link::{now_ms, MemberLink};
+use super::world::{PlayerJoin, PlayerLeave, RemoveRoom, ReplaceInputs, WorldActor};
+use crate::config::Settings;
+use crate::http::tokens::{unix_now, ResumeClaim, TokenKeys};
+use crate::metrics;
+use crate::protocol::{close_code, codec, Event, PlayerId, PlayerInfo, Schema, Welcome, PROTOCOL_VERSION};
+use crate::sync::{encode_delta, encode_events, encode_snapshot, EntityState, InputQueue};
+use actix::{Actor, ActorContext, Addr, Context, Handler, Message, MessageResult, Recipient};
+use bytes::Bytes;
+use std::collections::{BTreeMap, VecDeque};
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Weak};
+use std::time::Instant;
+
+/// Lifetime of a resume token. Whether a resume succeeds is decided by the room (the
+/// player must still be in its grace window); the expiry only bounds a leaked token.
+const RESUME_TOKEN_TTL_S: u64 = 24 * 3600;
+
+/// One tick's result for a room, from the world.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct TickState {
+    /// The room's tick.
+    pub tick: u64,
+    /// The replicated state after the tick.
+    pub state: Arc<EntityState>,
+    /// Last applied input sequence per player, sorted by player id.
+    pub acks: Vec<(PlayerId, u32)>,
+    /// The tick's events, in order.
+    pub events: Vec<Event>,
+    /// Server wall clock (µs since the Unix epoch) when the tick was computed.
+    pub server_time_us: u64,
+}
+
+/// What a room tells a session.
+#[derive(Message, Debug, Clone)]
+#[rtype(result = "()")]
+pub enum ToSession {
+    /// A tick update: the session writes the header, then `body`.
+    Frame {
+        /// The tick described.
+        tick: u64,
+        /// The delta's base tick, or 0 for a keyframe (Snapshot).
+        base_tick: u64,
+        /// The player's last applied input sequence.
+        ack: u32,
+        /// Server time of the tick, µs since the Unix epoch.
+        server_time_us: u64,
+        /// The shared body.
+        body: Bytes,
+    },
+    /// Close the session with this code and reason.
+    Close {
+        /// A close code from `protocol::close_code`.
+        code: u16,
+        /// Why.
+        reason: String,
+    },
+}
+
+/// A session asks to join (or, with `resume`, to take back its player).
+#[derive(Message)]
+#[rtype(result = "Result<Joined, JoinRefused>")]
+pub struct Join {
+    /// Where to send frames.
+    pub session: Recipient<ToSession>,
+    /// The session's write state.
+    pub link: Arc<MemberLink>,
+    /// Display name.
+    pub name: String,
+    /// The seat reserved for this player (unused on resume).
+    pub seat: Option<SeatGuard>,
+    /// The player to resume, from a verified resume token.
+    pub resume: Option<PlayerId>,
+}
+
+/// A successful join.
+#[derive(Debug)]
+pub struct Joined {
+    /// The player's id.
+    pub player: PlayerId,
+    /// The queue the session pushes inputs into.
+    pub inputs: Arc<InputQueue>,
+    /// The Welcome to send first.
+    pub welcome: Welcome,
+}
+
+/// Why a join was refused.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JoinRefused {
+    /// Close code to use.
+    pub code: u16,
+    /// Reason.
+    pub reason: String,
+}
+
+/// A session ended.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct SessionEnded {
+    /// The player.
+    pub player: PlayerId,
+    /// The ended session's link (ignored if the player already has another session).
+    pub link: Arc<MemberLink>,
+    /// True for an explicit Leave: no grace window.
+    pub left: bool,
+}
+
+/// Closes a player's session with the given code (admin kick, tests).
+#[derive(Message)]
+#[rtype(result = "bool")]
+pub struct ClosePlayer {
+    /// The player.
+    pub player: PlayerId,
+    /// Close code.
+    pub code: u16,
+    /// Reason.
+    pub reason: String,
+    /// Remove the player at once instead of keeping it for the grace window.
+    pub remove: bool,
+}
+
+/// One member, for the admin API and tests.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct MemberInfo {
+    /// Player id.
+    pub player: PlayerId,
+    /// Display name.
+    pub name: String,
+    /// True while a session is attached (false in the grace window).
+    pub connected: bool,
+    /// Last tick handed to its socket.
+    pub baseline: u64,
+    /// Bytes waiting for its connection.
+    pub pending_bytes: u64,
+    /// Ticks it could not take.
+    pub skipped_ticks: u64,
+    /// Last round-trip time in µs.
+    pub rtt_us: u64,
+}
+
+/// Closes every session of the room with `code` (server shutdown); players stay.
+#[derive(Message, Clone)]
+#[rtype(result = "()")]
+pub struct CloseAll {
+    /// Close code.
+    pub code: u16,
+    /// Reason.
+    pub reason: String,
+}
+
+/// Lists the room's members.
+#[derive(Message)]
+#[rtype(result = "Vec<MemberInfo>")]
+pub struct ListMembers;
+
+struct Member {
+    name: String,
+    session: Option<Recipient<ToSession>>,
+    link: Arc<MemberLink>,
+    inputs: Arc<InputQueue>,
+    /// Events of ticks after this one are owed to the member while it has no baseline.
+    joined_tick: u64,
+    grace_until: Option<Instant>,
+}
+
+/// Everything a room is made of.
+pub struct RoomParts {
+    /// Process-unique id.
+    pub id: RoomId,
+    /// Name.
+    pub name: Arc<str>,
+    /// The game's schema.
+    pub schema: Arc<Schema>,
+    /// Settings.
+    pub settings: Arc<Settings>,
+    /// The world running the room's game.
+    pub world: Addr<WorldActor>,
+    /// The directory, to dispose the room.
+    pub directory: Weak<dyn RoomDirectory>,
+    /// Counters shared with the directory.
+    pub shared: Arc<RoomShared>,
+    /// Signs resume tokens.
+    pub keys: TokenKeys,
+}
+
+/// The room actor.
+pub struct RoomActor {
+    keys: TokenKeys,
+    id: RoomId,
+    name: Arc<str>,
+    schema: Arc<Schema>,
+    settings: Arc<Settings>,
+    world: Addr<WorldActor>,
+    directory: Weak<dyn RoomDirectory>,
+    shared: Arc<RoomShared>,
+    members: BTreeMap<PlayerId, Member>,
+    next_player: PlayerId,
+    last_tick: u64,
+    history: VecDeque<(u64, Arc<EntityState>)>,
+    event_log: VecDeque<(u64, Bytes)>,
+    /// Every event of every tick from here on is still in `event_log`.
+    events_complete_from: u64,
+    empty_since: Option<Instant>,
+    scratch: [Vec<u8>; 3],
+    bodies: Vec<((u64, bool), Bytes)>,
+}
+
+impl RoomActor {
+    /// A room; its game lives in `world`.
+    pub fn new(parts: RoomParts) -> Self {
+        let RoomParts { id, name, schema, settings, world, directory, shared, keys } = parts;
+        RoomActor {
+            id,
+            name,
+            schema,
+            settings,
+            world,
+            directory,
+            shared,
+            keys,
+            members: BTreeMap::new(),
+            next_player: 1,
+            last_tick: 0,
+            history: VecDeque::new(),
+            event_log: VecDeque::new(),
+            events_complete_from: 0,
+            empty_since: None,
+            scratch: Default::default(),
+            bodies: Vec::new(),
+        }
+    }
+
+    fn welcome(&self, player: PlayerId) -> Welcome {
+        Welcome {
+            protocol: PROTOCOL_VERSION,
+            player_id: player,
+            room: self.name.to_string(),
+            tick_rate_hz: self.settings.tick.rate_hz as u16,
+            tick: self.last_tick,
+            resume_token: self.keys.mint_resume(
+                &ResumeClaim { room_id: self.id, room: self.name.to_string(), player },
+                unix_now(),
+                RESUME_TOKEN_TTL_S,
+            ),
+            players: self
+                .members
+                .iter()
+                .map(|(id, m)| PlayerInfo { id: *id, name: m.name.clone() })
+                .collect(),
+            schema: (*self.schema).clone(),
+        }
+    }
+
+    fn history_state(&self, tick: u64) -> Option<&Arc<EntityState>> {
+        let first = self.history.front()?.0;
+        let i = tick.checked_sub(first)? as usize;
+        self.history.get(i).filter(|(t, _)| *t == tick).map(|(_, s)| s)
+    }
+
+    /// Detaches a member's session (closing it with `code`) and starts its grace window.
+    fn detach(&mut self, player: PlayerId, code: u16, reason: &str) {
+        let grace = crate::config::secs(self.settings.room.reconnect_grace_s);
+        if let Some(m) = self.members.get_mut(&player) {
+            if let Some(session) = m.session.take() {
+                m.link.close();
+                session.do_send(ToSession::Close { code, reason: reason.to_string() });
+                self.shared.connected.fetch_sub(1, Ordering::AcqRel);
+            }
+            m.grace_until = Some(Instant::now() + grace);
+        }
+    }
+
+    /// Removes a player for good: its entity, its seat.
+    fn remove(&mut self, player: PlayerId) {
+        if let Some(m) = self.members.remove(&player) {
+            if let Some(session) = m.session {
+                m.link.close();
+                session.do_send(ToSession::Close { code: close_code::NORMAL, reason: "removed from room".into() });
+                self.shared.connected.fetch_sub(1, Ordering::AcqRel);
+            }
+            self.world.do_send(PlayerLeave { room: self.id, player });
+            self.shared.seats.fetch_sub(1, Ordering::AcqRel);
+        }
+    }
+
+    fn record_events(&mut self, tick: u64, events: &[Event]) {
+        for e in events {
+            let mut b = Vec::with_capacity(16);
+            codec::encode_into(e, &mut b);
+            self.event_log.push_back((tick, Bytes::from(b)));
+        }
+        let max = self.settings.sync.max_pending_events;
+        while self.event_log.len() > max {
+            if let Some((t, _)) = self.event_log.pop_front() {
+                self.events_complete_from = t + 1;
+            }
+        }
+    }
+
+    fn events_after(&self, tick: u64) -> impl ExactSizeIterator<Item = &[u8]> + '_ {
+        let start = self.event_log.partition_point(|(t, _)| *t <= tick);
+        self.event_log.range(start..).map(|(_, b)| b.as_ref())
+    }
+
+    fn body_for(&mut self, key: (u64, bool), current: &EntityState) -> Bytes {
+        if let Some((_, b)) = self.bodies.iter().find(|(k, _)| *k == key) {
+            return b.clone();
+        }
+        let (from, keyframe) = key;
+        let mut events = Vec::new();
+        encode_events(self.events_after(from), &mut events);
+        let mut out = Vec::with_capacity(64 + current.len() * 4 + events.len());
+        if keyframe {
+            encode_snapshot(current, &events, &mut out);
+            metrics::keyframe_encoded();
+        } else {
+            let base = self.history_state(from).cloned().expect("caller checked the base is in history");
+            let mut scratch = std::mem::take(&mut self.scratch);
+            encode_delta(&base, current, &events, &mut scratch, &mut out);
+            self.scratch = scratch;
+        }
+        let body = Bytes::from(out);
+        self.bodies.push((key, body.clone()));
+        body
+    }
+
+    fn fan_out(&mut self, msg: &TickState) {
+        let now = now_ms();
+        let stall_ms = (self.settings.limits.stall_timeout_s * 1000.0) as u64;
+        let max_pending = self.settings.limits.max_pending_bytes as u64;
+        let max_age = self.settings.sync.max_baseline_age_ticks;
+        let max_events = self.settings.sync.max_pending_events;
+        self.bodies.clear();
+        let mut evict = Vec::new();
+        let players: Vec<PlayerId> = self.members.keys().copied().collect();
+        for player in players {
+            let m = &self.members[&player];
+            let Some(session) = m.session.clone() else { continue };
+            let link = m.link.clone();
+            if link.stalled(now, stall_ms) {
+                evict.push((player, "not reading: evicted after stall timeout"));
+                continue;
+            }
+            if !link.can_take(max_pending) {
+                link.skip();
+                metrics::frame_skipped();
+                continue;
+            }
+            let baseline = link.baseline();
+            let delivered = if baseline == 0 { m.joined_tick } else { baseline };
+            if delivered + 1 < self.events_complete_from || self.events_after(delivered).len() > max_events {
+                evict.push((player, "too far behind to deliver events: evicted"));
+                continue;
+            }
+            let keyframe =
+                baseline == 0 || msg.tick - baseline > max_age || self.history_state(baseline).is_none();
+            let body = self.body_for((delivered, keyframe), &msg.state);
+            let ack = msg.acks.binary_search_by_key(&player, |(p, _)| *p).map(|i| msg.acks[i].1).unwrap_or(0);
+            link.start_frame();
+            let frame = ToSession::Frame {
+                tick: msg.tick,
+                base_tick: if keyframe { 0 } else { baseline },
+                ack,
+                server_time_us: msg.server_time_us,
+                body,
+            };
+            if session.try_send(frame).is_err() {
+                link.abandon_frame();
+                link.skip();
+                metrics::frame_skipped();
+            }
+        }
+        for (player, reason) in evict {
+            tracing::info!(room = %self.name, player, reason, "evicting member");
+            metrics::eviction();
+            self.detach(player, close_code::POLICY, reason);
+        }
+    }
+
+    fn expire_and_dispose(&mut self, ctx: &mut Context<Self>) {
+        let now = Instant::now();
+        let expired: Vec<PlayerId> = self
+            .members
+            .iter()
+            .filter(|(_, m)| m.session.is_none() && m.grace_until.is_some_and(|t| t <= now))
+            .map(|(p, _)| *p)
+            .collect();
+        for player in expired {
+            tracing::debug!(room = %self.name, player, "grace window over");
+            self.remove(player);
+        }
+        if !self.members.is_empty() || self.shared.seats.load(Ordering::Acquire) != 0 {
+            self.empty_since = None;
+            return;
+        }
+        let since = *self.empty_since.get_or_insert(now);
+        if now.duration_since(since) >= crate::config::secs(self.settings.room.empty_ttl_s) {
+            let disposed = self.directory.upgrade().is_none_or(|d| d.dispose_if_unused(self.id));
+            if disposed {
+                self.world.do_send(RemoveRoom { id: self.id });
+                ctx.stop();
+            }
+        }
+    }
+}
+
+impl Actor for RoomActor {
+    type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Self::Context) {
+        ctx.set_mailbox_capacity(1024);
+        metrics::room_opened();
+    }
+
+    fn stopped(&mut self, _: &mut Self::Context) {
+        metrics::room_closed();
+    }
+}
+
+impl Handler<TickState> for RoomActor {
+    type Result = ();
+    fn handle(&mut self, msg: TickState, ctx: &mut Context<Self>) {
+        self.last_tick = msg.tick;
+        self.shared.tick.store(msg.tick, Ordering::Release);
+        self.record_events(msg.tick, &msg.events);
+        self.history.push_back((msg.tick, msg.state.clone()));
+        while self.history.len() > self.settings.sync.history_ticks {
+            self.history.pop_front();
+        }
+        self.fan_out(&msg);
+        self.expire_and_dispose(ctx);
+    }
+}
+
+impl Handler<Join> for RoomActor {
+    type Result = MessageResult<Join>;
+    fn handle(&mut self, msg: Join, _: &mut Context<Self>) -> Self::Result {
+        let inputs = Arc::new(InputQueue::new(self.settings.limits.input_queue, 0));
+        if let Some(player) = msg.resume {
+            let Some(m) = self.members.get_mut(&player) else {
+                return MessageResult(Err(JoinRefused {
+                    code: close_code::UNAUTHORIZED,
+                    reason: "resume refused: player no longer in room".into(),
+                }));
+            };
+            if let Some(old) = m.session.take() {
+                m.link.close();
+                old.do_send(ToSession::Close { code: close_code::REPLACED, reason: "resumed elsewhere".into() });
+            } else {
+                self.shared.connected.fetch_add(1, Ordering::AcqRel);
+            }
+            m.session = Some(msg.session);
+            m.link = msg.link;
+            m.inputs = inputs.clone();
+            m.grace_until = None;
+            m.joined_tick = self.last_tick;
+            self.world.do_send(ReplaceInputs { room: self.id, player, inputs: inputs.clone() });
+            return MessageResult(Ok(Joined { player, inputs, welcome: self.welcome(player) }));
+        }
+        let Some(seat) = msg.seat else {
+            return MessageResult(Err(JoinRefused { code: close_code::INTERNAL, reason: "no seat reserved".into() }));
+        };
+        seat.commit();
+        let player = self.next_player;
+        self.next_player += 1;
+        self.world.do_send(PlayerJoin { room: self.id, player, name: msg.name.clone(), inputs: inputs.clone() });
+        let welcome = self.welcome(player);
+        self.members.insert(
+            player,
+            Member {
+                name: msg.name,
+                session: Some(msg.session),
+                link: msg.link,
+                inputs: inputs.clone(),
+                joined_tick: self.last_tick,
+                grace_until: None,
+            },
+        );
+        self.shared.connected.fetch_add(1, Ordering::AcqRel);
+        self.empty_since = None;
+        MessageResult(Ok(Joined { player, inputs, welcome }))
+    }
+}
+
+impl Handler<SessionEnded> for RoomActor {
+    type Result = ();
+    fn handle(&mut self, msg: SessionEnded, _: &mut Context<Self>) {
+        let Some(m) = self.members.get_mut(&msg.player) else { return };
+        if !Arc::ptr_eq(&m.link, &msg.link) {
+            return; // a newer session owns the player (resume) or it was evicted already
+        }
+        if msg.left || self.settings.room.reconnect_grace_s <= 0.0 {
+            self.remove(msg.player);
+        } else {
+            if m.session.take().is_some() {
+                self.shared.connected.fetch_sub(1, Ordering::AcqRel);
+            }
+            m.grace_until = Some(Instant::now() + crate::config::secs(self.settings.room.reconnect_grace_s));
+        }
+    }
+}
+
+impl Handler<ClosePlayer> for RoomActor {
+    type Result = bool;
+    fn handle(&mut self, msg: ClosePlayer, _: &mut Context<Self>) -> bool {
+        if !self.members.contains_key(&msg.player) {
+            return false;
+        }
+        if msg.remove {
+            if let Some(m) = self.members.get_mut(&msg.player) {
+                if let Some(s) = m.session.take() {
+                    m.link.close();
+                    s.do_send(ToSession::Close { code: msg.code, reason: msg.reason.clone() });
+                    self.shared.connected.fetch_sub(1, Ordering::AcqRel);
+                }
+            }
+            self.remove(msg.player);
+        } else {
+            self.detach(msg.player, msg.code, &msg.reason);
+        }
+        true
+    }
+}
+
+impl Handler<ListMembers> for RoomActor {
+    type Result = MessageResult<ListMembers>;
+    fn handle(&mut self, _: ListMembers, _: &mut Context<Self>) -> Self::Result {
+        MessageResult(
+            self.members
+                .iter()
+                .map(|(id, m)| {
+                    let s = m.link.stats();
+                    MemberInfo {
+                        player: *id,
+                        name: m.name.clone(),
+                        connected: m.session.is_some(),
+                        baseline: s.baseline,
+                        pending_bytes: s.pending_bytes,
+                        skipped_ticks: s.skipped_ticks,
+                        rtt_us: s.rtt_us,
+                    }
+                })
+                .collect(),
+        )
+    }
+}
+
+impl Handler<CloseAll> for RoomActor {
+    type Result = ();
+    fn handle(&mut self, msg: CloseAll, _: &mut Context<Self>) {
+        for m in self.members.values() {
+            if let Some(s) = &m.session {
+                s.do_send(ToSession::Close { code: msg.code, reason: msg.reason.clone() });
+            }
+        }
+    }
+}

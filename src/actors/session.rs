@@ -1,0 +1,398 @@
+//! A session actor: one per WebSocket connection.
+//!
+//! It owns the socket concerns: decoding the player's messages (input goes into the
+//! player's bounded queue, read by the world on the tick), writing what the room and the
+//! session itself produce, the heartbeat, and the close handshake.
+//!
+//! Its write path keeps at most one write in flight, a small queue of control messages
+//! (Welcome, Pong, Ping) and one tick-frame slot; the room never sends a second frame
+//! before the first was handed to the socket (see `link`). It never `ctx.wait`s on a
+//! write, so its timers and mailbox keep running when the client stops reading.
+
+use super::directory::RoomHandle;
+use super::link::{ws_frame_len, MemberLink};
+use super::room::{Join, Joined, SessionEnded, ToSession};
+use super::world::{ChatLine, WorldActor};
+use crate::config::{secs, Settings};
+use crate::http::connections::ConnectionSlot;
+use crate::http::socket::SocketHandle;
+use crate::metrics;
+use crate::protocol::{
+    close_code, write_update_header, ClientMessage, DecodeError, Notice, PlayerId, Schema, ServerMessage,
+    UpdateHeader,
+};
+use crate::sync::{InputQueue, PushOutcome};
+use actix::{
+    Actor, ActorContext, ActorFutureExt, Addr, AsyncContext, Context, Handler, Running, SpawnHandle, StreamHandler,
+    WrapFuture,
+};
+use actix_ws::{AggregatedMessage, CloseCode, CloseReason, ProtocolError};
+use bytes::{Bytes, BytesMut};
+use std::collections::VecDeque;
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+/// Control messages waiting beyond this are dropped (a client flooding pings gets fewer
+/// pongs, never unbounded memory).
+const MAX_CONTROL_QUEUE: usize = 8;
+/// How long a close handshake may take before the connection is torn down.
+const CLOSE_TIMEOUT: Duration = Duration::from_secs(2);
+/// RFC 6455: a close frame's reason is at most 123 bytes.
+const MAX_CLOSE_REASON: usize = 123;
+
+/// How the session starts.
+pub enum SessionStart {
+    /// Join (or resume) a player in a room.
+    Join {
+        /// The room.
+        room: RoomHandle,
+        /// The seat reserved (none on resume).
+        seat: Option<super::directory::SeatGuard>,
+        /// Display name.
+        name: String,
+        /// Player to resume.
+        resume: Option<PlayerId>,
+    },
+    /// The upgrade completed only to tell the client why it cannot play (a browser
+    /// cannot read the status of a refused upgrade): send a Notice, close, stop.
+    Refuse {
+        /// Close code.
+        code: u16,
+        /// Reason.
+        reason: String,
+    },
+}
+
+enum Outgoing {
+    Binary(Bytes),
+    Ping(Bytes),
+    Pong(Bytes),
+}
+
+/// The session actor.
+pub struct SessionActor {
+    ws: actix_ws::Session,
+    stream: Option<actix_ws::AggregatedMessageStream>,
+    start: Option<SessionStart>,
+    settings: Arc<Settings>,
+    world: Addr<WorldActor>,
+    link: Arc<MemberLink>,
+    socket: Option<SocketHandle>,
+    room: Option<RoomHandle>,
+    player: Option<PlayerId>,
+    schema: Option<Schema>,
+    inputs: Option<Arc<InputQueue>>,
+    control: VecDeque<Outgoing>,
+    frame: Option<(u64, Bytes)>,
+    writing: bool,
+    last_heard: Instant,
+    closing: bool,
+    left: bool,
+    close_timer: Option<SpawnHandle>,
+    slot: Option<ConnectionSlot>,
+}
+
+impl SessionActor {
+    /// A session over an upgraded socket.
+    pub fn new(
+        ws: actix_ws::Session,
+        stream: actix_ws::AggregatedMessageStream,
+        start: SessionStart,
+        settings: Arc<Settings>,
+        world: Addr<WorldActor>,
+        link: Arc<MemberLink>,
+        socket: Option<SocketHandle>,
+    ) -> Self {
+        SessionActor {
+            ws,
+            stream: Some(stream),
+            start: Some(start),
+            settings,
+            world,
+            link,
+            socket,
+            room: None,
+            player: None,
+            schema: None,
+            inputs: None,
+            control: VecDeque::new(),
+            frame: None,
+            writing: false,
+            last_heard: Instant::now(),
+            closing: false,
+            left: false,
+            close_timer: None,
+            slot: None,
+        }
+    }
+
+    /// Keeps the connection-limit slot until the session ends.
+    pub fn hold(&mut self, slot: ConnectionSlot) {
+        self.slot = Some(slot);
+    }
+
+    fn queue_control(&mut self, msg: Outgoing, ctx: &mut Context<Self>) {
+        if self.closing {
+            return;
+        }
+        if self.control.len() >= MAX_CONTROL_QUEUE {
+            metrics::control_dropped();
+            return;
+        }
+        self.control.push_back(msg);
+        self.pump(ctx);
+    }
+
+    /// Starts the next write if none is in flight: control messages first, then the
+    /// tick frame.
+    fn pump(&mut self, ctx: &mut Context<Self>) {
+        if self.writing || self.closing {
+            return;
+        }
+        let (msg, tick) = if let Some(m) = self.control.pop_front() {
+            (m, None)
+        } else if let Some((tick, bytes)) = self.frame.take() {
+            (Outgoing::Binary(bytes), Some(tick))
+        } else {
+            return;
+        };
+        self.writing = true;
+        let mut ws = self.ws.clone();
+        let wire = match &msg {
+            Outgoing::Binary(b) | Outgoing::Ping(b) | Outgoing::Pong(b) => ws_frame_len(b.len()),
+        };
+        let write = async move {
+            match msg {
+                Outgoing::Binary(b) => ws.binary(b).await,
+                Outgoing::Ping(b) => ws.ping(&b).await,
+                Outgoing::Pong(b) => ws.pong(&b).await,
+            }
+        };
+        ctx.spawn(write.into_actor(self).map(move |res, act, ctx| {
+            act.writing = false;
+            match res {
+                Ok(()) => {
+                    act.link.handed(wire, tick);
+                    metrics::bytes_sent(wire);
+                    act.pump(ctx);
+                }
+                Err(_) => ctx.stop(),
+            }
+        }));
+    }
+
+    /// Sends a Notice then a close frame, and stops once they are handed over (or after
+    /// `CLOSE_TIMEOUT`, tearing the TCP connection down if the socket will not take them).
+    fn close(&mut self, code: u16, reason: &str, ctx: &mut Context<Self>) {
+        if self.closing {
+            return;
+        }
+        self.closing = true;
+        self.link.close();
+        metrics::session_closed(code);
+        let mut reason = reason.to_string();
+        while reason.len() > MAX_CLOSE_REASON {
+            reason.pop();
+        }
+        tracing::debug!(player = ?self.player, code, %reason, "closing session");
+        let notice = ServerMessage::Notice(Notice { code, reason: reason.clone() }).encode();
+        let mut ws = self.ws.clone();
+        let close = async move {
+            let _ = ws.binary(notice).await;
+            let _ = ws.close(Some(CloseReason { code: CloseCode::from(code), description: Some(reason) })).await;
+        };
+        ctx.spawn(close.into_actor(self).map(|_, _, ctx| ctx.stop()));
+        self.close_timer = Some(ctx.run_later(CLOSE_TIMEOUT, |act, ctx| {
+            act.tear_down();
+            ctx.stop();
+        }));
+    }
+
+    /// Resets the TCP connection: the only way to end a connection whose peer does not
+    /// read, since a close frame cannot pass a full socket.
+    fn tear_down(&mut self) {
+        if let Some(socket) = self.socket.take() {
+            socket.reset();
+        }
+    }
+
+    fn on_joined(&mut self, joined: Joined, ctx: &mut Context<Self>) {
+        self.player = Some(joined.player);
+        self.inputs = Some(joined.inputs);
+        self.schema = Some(joined.welcome.schema.clone());
+        let welcome = ServerMessage::Welcome(joined.welcome).encode();
+        self.queue_control(Outgoing::Binary(Bytes::from(welcome)), ctx);
+        if let Some(stream) = self.stream.take() {
+            ctx.add_stream(stream);
+        }
+        let interval = secs(self.settings.heartbeat.interval_s);
+        ctx.run_interval(interval, |act, ctx| act.heartbeat(ctx));
+    }
+
+    fn heartbeat(&mut self, ctx: &mut Context<Self>) {
+        if self.last_heard.elapsed() > secs(self.settings.heartbeat.timeout_s) {
+            // The peer answered nothing: with a stalled socket a close frame would never
+            // pass, so tear the connection down as well.
+            self.close(close_code::POLICY, "heartbeat timeout", ctx);
+            self.tear_down();
+            return;
+        }
+        self.queue_control(Outgoing::Ping(Bytes::copy_from_slice(&now_us().to_le_bytes())), ctx);
+    }
+
+    fn on_binary(&mut self, bytes: Bytes, ctx: &mut Context<Self>) {
+        let max = self.settings.limits.max_message_bytes;
+        let msg = match ClientMessage::decode(&bytes, max) {
+            Ok(m) => m,
+            Err(DecodeError::TooLong { .. }) => return self.close(close_code::TOO_BIG, "message too big", ctx),
+            Err(e) => {
+                metrics::input_dropped("undecodable");
+                return self.close(close_code::INVALID_PAYLOAD, &format!("undecodable message: {e}"), ctx);
+            }
+        };
+        match msg {
+            ClientMessage::Input { seq, values } => {
+                if let Some(Err(why)) = self.schema.as_ref().map(|s| s.check_input(&values)) {
+                    metrics::input_dropped("invalid");
+                    return self.close(close_code::INVALID_PAYLOAD, &why, ctx);
+                }
+                match self.inputs.as_ref().map(|q| q.push(seq, values)) {
+                    Some(PushOutcome::Queued) | None => {}
+                    Some(PushOutcome::Stale) => metrics::input_dropped("stale"),
+                    Some(PushOutcome::Overflow) => metrics::input_dropped("overflow"),
+                }
+            }
+            ClientMessage::Ping { client_time } => {
+                let pong = ServerMessage::Pong { client_time, server_time_us: now_us() }.encode();
+                self.queue_control(Outgoing::Binary(Bytes::from(pong)), ctx);
+            }
+            ClientMessage::Leave => {
+                self.left = true;
+                self.close(close_code::NORMAL, "left", ctx);
+            }
+            ClientMessage::Chat { text } => {
+                if text.len() > self.settings.limits.max_chat_bytes {
+                    return self.close(close_code::POLICY, "chat line too long", ctx);
+                }
+                if let (Some(room), Some(player)) = (&self.room, self.player) {
+                    self.world.do_send(ChatLine { room: room.id, player, text });
+                }
+            }
+        }
+    }
+}
+
+/// Server wall clock in µs since the Unix epoch.
+pub fn now_us() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_micros() as u64).unwrap_or(0)
+}
+
+impl Actor for SessionActor {
+    type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Self::Context) {
+        ctx.set_mailbox_capacity(16);
+        metrics::session_opened();
+        match self.start.take() {
+            Some(SessionStart::Refuse { code, reason }) => self.close(code, &reason, ctx),
+            Some(SessionStart::Join { room, seat, name, resume }) => {
+                let join = Join { session: ctx.address().recipient(), link: self.link.clone(), name, seat, resume };
+                self.room = Some(room.clone());
+                // Waiting here is safe: nothing has been written yet and the room answers
+                // from its own thread without waiting on anybody.
+                ctx.wait(room.addr.send(join).into_actor(self).map(|res, act, ctx| match res {
+                    Ok(Ok(joined)) => act.on_joined(joined, ctx),
+                    Ok(Err(refused)) => act.close(refused.code, &refused.reason, ctx),
+                    Err(_) => act.close(close_code::TRY_AGAIN, "room is gone", ctx),
+                }));
+            }
+            None => ctx.stop(),
+        }
+    }
+
+    fn stopping(&mut self, _: &mut Self::Context) -> Running {
+        self.link.close();
+        if let (Some(room), Some(player)) = (&self.room, self.player) {
+            room.addr.do_send(SessionEnded { player, link: self.link.clone(), left: self.left });
+        }
+        Running::Stop
+    }
+
+    fn stopped(&mut self, _: &mut Self::Context) {
+        metrics::session_ended();
+    }
+}
+
+impl Handler<ToSession> for SessionActor {
+    type Result = ();
+    fn handle(&mut self, msg: ToSession, ctx: &mut Context<Self>) {
+        match msg {
+            ToSession::Frame { tick, base_tick, ack, server_time_us, body } => {
+                if self.closing {
+                    self.link.abandon_frame();
+                    return;
+                }
+                let header = UpdateHeader { tick, base_tick, ack_input: ack, server_time_us };
+                let mut head = Vec::with_capacity(32);
+                write_update_header(&mut head, base_tick != 0, &header);
+                let mut frame = BytesMut::with_capacity(head.len() + body.len());
+                frame.extend_from_slice(&head);
+                frame.extend_from_slice(&body);
+                self.frame = Some((tick, frame.freeze()));
+                metrics::frame_sent(base_tick == 0);
+                self.pump(ctx);
+            }
+            ToSession::Close { code, reason } => {
+                self.close(code, &reason, ctx);
+                if code == close_code::POLICY {
+                    // Evicted for not reading: its socket cannot take a close frame.
+                    self.tear_down();
+                }
+            }
+        }
+    }
+}
+
+impl StreamHandler<Result<AggregatedMessage, ProtocolError>> for SessionActor {
+    fn handle(&mut self, item: Result<AggregatedMessage, ProtocolError>, ctx: &mut Context<Self>) {
+        if self.closing {
+            return;
+        }
+        self.last_heard = Instant::now();
+        match item {
+            Ok(AggregatedMessage::Binary(bytes)) => self.on_binary(bytes, ctx),
+            Ok(AggregatedMessage::Text(_)) => self.close(close_code::UNSUPPORTED_DATA, "text frames are not accepted", ctx),
+            Ok(AggregatedMessage::Ping(bytes)) => self.queue_control(Outgoing::Pong(bytes), ctx),
+            Ok(AggregatedMessage::Pong(bytes)) => {
+                if let Ok(sent) = <[u8; 8]>::try_from(bytes.as_ref()) {
+                    self.link.set_rtt_us(now_us().saturating_sub(u64::from_le_bytes(sent)));
+                }
+            }
+            Ok(AggregatedMessage::Close(_)) => {
+                // The client closed: answer with a close frame and end.
+                self.close(close_code::NORMAL, "bye", ctx);
+            }
+            Err(e) => {
+                let (code, reason) = protocol_error_close(&e);
+                self.close(code, reason, ctx);
+            }
+        }
+    }
+
+    fn finished(&mut self, ctx: &mut Context<Self>) {
+        // The connection is gone: nothing more can be written.
+        ctx.stop();
+    }
+}
+
+/// Maps a WebSocket protocol error to a close code and reason.
+fn protocol_error_close(e: &ProtocolError) -> (u16, &'static str) {
+    match e {
+        ProtocolError::Overflow => (close_code::TOO_BIG, "frame too big"),
+        ProtocolError::Io(io) if io.kind() == std::io::ErrorKind::InvalidData => {
+            (close_code::PROTOCOL_ERROR, "invalid frame")
+        }
+        ProtocolError::Io(_) => (close_code::PROTOCOL_ERROR, "connection error"),
+        _ => (close_code::PROTOCOL_ERROR, "WebSocket protocol error"),
+    }
+}

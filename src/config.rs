@@ -1,0 +1,324 @@
+//! Typed settings: the embedded `config.yaml` as defaults, an optional file from
+//! `--config`, then `TICKCAST__SECTION__KEY` environment variables, validated at start.
+//!
+//! Every bound in the server comes from here. An invalid value fails at start with a
+//! message naming the key and what is allowed.
+
+use serde::Deserialize;
+use std::fmt;
+use std::net::{IpAddr, SocketAddr};
+use std::time::Duration;
+
+/// The default configuration, compiled in so the binary runs from any directory.
+pub const DEFAULT_YAML: &str = include_str!("../config.yaml");
+
+/// A configuration that cannot be used, naming the key at fault.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigError(pub String);
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "invalid configuration: {}", self.0)
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+/// All settings.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Settings {
+    /// `server.*`
+    pub server: ServerSettings,
+    /// `tick.*`
+    pub tick: TickSettings,
+    /// `room.*`
+    pub room: RoomSettings,
+    /// `sync.*`
+    pub sync: SyncSettings,
+    /// `limits.*`
+    pub limits: LimitSettings,
+    /// `heartbeat.*`
+    pub heartbeat: HeartbeatSettings,
+    /// `security.*`
+    pub security: SecuritySettings,
+    /// `admin.*`
+    pub admin: AdminSettings,
+    /// `game.*`
+    pub game: GameSettings,
+    /// `log.*`
+    pub log: LogSettings,
+}
+
+/// `server.*`: listening and lifecycle.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServerSettings {
+    pub bind: String,
+    pub workers: usize,
+    pub request_timeout_ms: u64,
+    pub disconnect_timeout_ms: u64,
+    pub shutdown_grace_s: u64,
+    pub room_threads: usize,
+}
+
+/// `tick.*`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TickSettings {
+    pub rate_hz: u32,
+}
+
+/// `room.*`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RoomSettings {
+    pub max_players: usize,
+    pub empty_ttl_s: f64,
+    pub reconnect_grace_s: f64,
+    pub max_rooms: usize,
+    pub max_name_bytes: usize,
+}
+
+/// `sync.*`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SyncSettings {
+    pub history_ticks: usize,
+    pub max_baseline_age_ticks: u64,
+    pub max_events_per_tick: usize,
+    pub max_pending_events: usize,
+}
+
+/// `limits.*`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LimitSettings {
+    pub max_message_bytes: usize,
+    pub max_pending_bytes: usize,
+    pub stall_timeout_s: f64,
+    pub input_queue: usize,
+    pub input_rate_hz: f64,
+    pub input_burst: f64,
+    pub flood_grace_s: f64,
+    pub max_connections: usize,
+    pub max_connections_per_ip: usize,
+    pub max_chat_bytes: usize,
+}
+
+/// `heartbeat.*`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HeartbeatSettings {
+    pub interval_s: f64,
+    pub timeout_s: f64,
+}
+
+/// `security.*`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SecuritySettings {
+    pub require_token: bool,
+    pub token_secret: String,
+    pub token_ttl_s: u64,
+    pub allowed_origins: Vec<String>,
+    pub require_origin: bool,
+    pub trusted_proxies: Vec<IpAddr>,
+    pub max_player_name_bytes: usize,
+    pub mint_per_minute: u32,
+}
+
+/// `admin.*`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AdminSettings {
+    pub bind: String,
+    pub token: String,
+}
+
+/// `game.*`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GameSettings {
+    pub seed: u64,
+}
+
+/// `log.*`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LogSettings {
+    pub filter: String,
+}
+
+/// Where the settings came from, for the start-up log.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigSource {
+    /// The file layered over the defaults, if any.
+    pub file: Option<String>,
+    /// Names of `TICKCAST__*` variables that were applied.
+    pub env: Vec<String>,
+}
+
+impl fmt::Display for ConfigSource {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("embedded defaults")?;
+        if let Some(file) = &self.file {
+            write!(f, " + {file}")?;
+        }
+        if !self.env.is_empty() {
+            write!(f, " + env {}", self.env.join(","))?;
+        }
+        Ok(())
+    }
+}
+
+impl Settings {
+    /// The embedded defaults alone (tests and examples start from here).
+    pub fn defaults() -> Self {
+        Self::load(None, std::iter::empty()).expect("embedded config.yaml is valid").0
+    }
+
+    /// Loads defaults, then `file`, then the given environment variables (only those
+    /// starting with `TICKCAST__` are used), and validates the result.
+    pub fn load(
+        file: Option<&str>,
+        env: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<(Self, ConfigSource), ConfigError> {
+        use config::{Config, Environment, File, FileFormat};
+        let env: std::collections::HashMap<String, String> =
+            env.into_iter().filter(|(k, _)| k.starts_with("TICKCAST__")).collect();
+        let mut names: Vec<String> = env.keys().cloned().collect();
+        names.sort();
+        let mut builder = Config::builder().add_source(File::from_str(DEFAULT_YAML, FileFormat::Yaml));
+        if let Some(path) = file {
+            builder = builder.add_source(File::new(path, FileFormat::Yaml).required(true));
+        }
+        builder = builder.add_source(
+            Environment::with_prefix("TICKCAST")
+                .prefix_separator("__")
+                .separator("__")
+                .list_separator(",")
+                .with_list_parse_key("security.allowed_origins")
+                .with_list_parse_key("security.trusted_proxies")
+                .try_parsing(true)
+                .source(Some(env)),
+        );
+        let settings: Settings = builder
+            .build()
+            .and_then(|c| c.try_deserialize())
+            .map_err(|e| ConfigError(e.to_string()))?;
+        settings.validate()?;
+        Ok((settings, ConfigSource { file: file.map(str::to_string), env: names }))
+    }
+
+    /// Checks every range; the error names the key.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        fn range<T: PartialOrd + fmt::Display>(key: &str, v: T, lo: T, hi: T) -> Result<(), ConfigError> {
+            if v < lo || v > hi {
+                return Err(ConfigError(format!("{key} = {v} is outside the allowed range {lo}..={hi}")));
+            }
+            Ok(())
+        }
+        self.server
+            .bind
+            .parse::<SocketAddr>()
+            .map_err(|e| ConfigError(format!("server.bind = {:?} is not an address: {e}", self.server.bind)))?;
+        range("server.workers", self.server.workers, 0, 256)?;
+        range("server.request_timeout_ms", self.server.request_timeout_ms, 10, 600_000)?;
+        range("server.disconnect_timeout_ms", self.server.disconnect_timeout_ms, 1, 600_000)?;
+        range("server.shutdown_grace_s", self.server.shutdown_grace_s, 0, 3600)?;
+        range("server.room_threads", self.server.room_threads, 1, 64)?;
+        range("tick.rate_hz", self.tick.rate_hz, 1, 128)?;
+        range("room.max_players", self.room.max_players, 1, 10_000)?;
+        range("room.empty_ttl_s", self.room.empty_ttl_s, 0.0, 86_400.0)?;
+        range("room.reconnect_grace_s", self.room.reconnect_grace_s, 0.0, 3600.0)?;
+        range("room.max_rooms", self.room.max_rooms, 1, 1_000_000)?;
+        range("room.max_name_bytes", self.room.max_name_bytes, 1, 100)?;
+        range("sync.history_ticks", self.sync.history_ticks, 2, 4096)?;
+        range("sync.max_baseline_age_ticks", self.sync.max_baseline_age_ticks, 1, self.sync.history_ticks as u64)?;
+        range("sync.max_events_per_tick", self.sync.max_events_per_tick, 1, 65_536)?;
+        range("sync.max_pending_events", self.sync.max_pending_events, 1, 1_000_000)?;
+        range("limits.max_message_bytes", self.limits.max_message_bytes, 16, 65_536)?;
+        range("limits.max_pending_bytes", self.limits.max_pending_bytes, 1024, 64 << 20)?;
+        range("limits.stall_timeout_s", self.limits.stall_timeout_s, 0.05, 3600.0)?;
+        range("limits.input_queue", self.limits.input_queue, 1, 1024)?;
+        range("limits.input_rate_hz", self.limits.input_rate_hz, 1.0, 10_000.0)?;
+        range("limits.input_burst", self.limits.input_burst, 1.0, 100_000.0)?;
+        range("limits.flood_grace_s", self.limits.flood_grace_s, 0.0, 3600.0)?;
+        range("limits.max_connections", self.limits.max_connections, 1, 10_000_000)?;
+        range("limits.max_connections_per_ip", self.limits.max_connections_per_ip, 1, 10_000_000)?;
+        range("limits.max_chat_bytes", self.limits.max_chat_bytes, 0, 4096)?;
+        range("heartbeat.interval_s", self.heartbeat.interval_s, 0.05, 3600.0)?;
+        range("heartbeat.timeout_s", self.heartbeat.timeout_s, self.heartbeat.interval_s, 3600.0)?;
+        range("security.token_ttl_s", self.security.token_ttl_s, 1, 30 * 86_400)?;
+        range("security.max_player_name_bytes", self.security.max_player_name_bytes, 1, 64)?;
+        range("security.mint_per_minute", self.security.mint_per_minute, 1, 1_000_000)?;
+        for origin in &self.security.allowed_origins {
+            if !(origin.starts_with("http://") || origin.starts_with("https://")) || origin.ends_with('/') {
+                return Err(ConfigError(format!(
+                    "security.allowed_origins entry {origin:?} must be scheme://host[:port] with no path"
+                )));
+            }
+        }
+        if !self.admin.token.is_empty() {
+            self.admin
+                .bind
+                .parse::<SocketAddr>()
+                .map_err(|e| ConfigError(format!("admin.bind = {:?} is not an address: {e}", self.admin.bind)))?;
+        }
+        Ok(())
+    }
+
+    /// The tick period.
+    pub fn tick_period(&self) -> Duration {
+        Duration::from_secs_f64(1.0 / self.tick.rate_hz as f64)
+    }
+}
+
+/// Seconds as a [`Duration`].
+pub fn secs(s: f64) -> Duration {
+    Duration::from_secs_f64(s.max(0.0))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+    }
+
+    #[test]
+    fn embedded_defaults_load() {
+        let s = Settings::defaults();
+        assert_eq!(s.tick.rate_hz, 20);
+        assert_eq!(s.server.bind, "127.0.0.1:8080");
+        assert!(s.security.require_token);
+    }
+
+    #[test]
+    fn env_overrides_and_lists() {
+        let (s, src) = Settings::load(
+            None,
+            env(&[
+                ("TICKCAST__TICK__RATE_HZ", "30"),
+                ("TICKCAST__SERVER__BIND", "0.0.0.0:9000"),
+                ("TICKCAST__SECURITY__ALLOWED_ORIGINS", "https://a.example,https://b.example"),
+                ("OTHER", "x"),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(s.tick.rate_hz, 30);
+        assert_eq!(s.server.bind, "0.0.0.0:9000");
+        assert_eq!(s.security.allowed_origins.len(), 2);
+        assert_eq!(src.env.len(), 3);
+    }
+
+    #[test]
+    fn invalid_value_names_the_key() {
+        let err = Settings::load(None, env(&[("TICKCAST__TICK__RATE_HZ", "500")])).unwrap_err();
+        assert!(err.0.contains("tick.rate_hz"), "{err}");
+        let err = Settings::load(None, env(&[("TICKCAST__TICK__RATE_HZ", "fast")])).unwrap_err();
+        assert!(err.0.contains("rate_hz"), "{err}");
+    }
+}

@@ -1,0 +1,178 @@
+//! WebSocket handshake checks, run before the upgrade. Each failure maps to exactly one
+//! HTTP status with a one-line plain-text reason. Refusals an honest client must act on
+//! (bad token, full room) are not here: they complete the upgrade and close with a 4xxx
+//! code, because a browser cannot read the status of a refused upgrade.
+
+use crate::protocol::{RESUME_PREFIX, SUBPROTOCOL, TOKEN_PREFIX};
+use actix_web::http::{header, StatusCode};
+use actix_web::{HttpRequest, HttpResponse};
+use std::fmt;
+use std::net::{IpAddr, SocketAddr};
+
+/// Why a handshake was refused.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum HandshakeError {
+    /// Not a WebSocket upgrade (method, Upgrade or Connection header): 400.
+    NotUpgrade(&'static str),
+    /// `Sec-WebSocket-Version` is not 13: 426.
+    BadVersion,
+    /// `Sec-WebSocket-Key` is not base64 of 16 bytes: 400.
+    BadKey,
+    /// `Origin` not allowed: 403.
+    OriginRefused(String),
+    /// `tickcast.v1` not offered: 400.
+    NoSubprotocol,
+    /// Bad query (room name): 400.
+    BadRequest(String),
+    /// Too many connections on the node: 503.
+    TooManyConnections,
+    /// Too many connections from this IP: 429.
+    TooManyFromIp,
+}
+
+impl HandshakeError {
+    /// The HTTP status.
+    pub fn status(&self) -> StatusCode {
+        match self {
+            HandshakeError::NotUpgrade(_)
+            | HandshakeError::BadKey
+            | HandshakeError::NoSubprotocol
+            | HandshakeError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            HandshakeError::BadVersion => StatusCode::UPGRADE_REQUIRED,
+            HandshakeError::OriginRefused(_) => StatusCode::FORBIDDEN,
+            HandshakeError::TooManyConnections => StatusCode::SERVICE_UNAVAILABLE,
+            HandshakeError::TooManyFromIp => StatusCode::TOO_MANY_REQUESTS,
+        }
+    }
+
+    /// A short label for metrics.
+    pub fn label(&self) -> &'static str {
+        match self {
+            HandshakeError::NotUpgrade(_) => "not_upgrade",
+            HandshakeError::BadVersion => "version",
+            HandshakeError::BadKey => "key",
+            HandshakeError::OriginRefused(_) => "origin",
+            HandshakeError::NoSubprotocol => "subprotocol",
+            HandshakeError::BadRequest(_) => "bad_request",
+            HandshakeError::TooManyConnections => "max_connections",
+            HandshakeError::TooManyFromIp => "max_connections_per_ip",
+        }
+    }
+
+    /// The response: status, reason as plain text, and `Sec-WebSocket-Version: 13` on 426.
+    pub fn response(&self) -> HttpResponse {
+        let mut res = HttpResponse::build(self.status());
+        if matches!(self, HandshakeError::BadVersion) {
+            res.insert_header((header::SEC_WEBSOCKET_VERSION, "13"));
+        }
+        res.content_type("text/plain; charset=utf-8").body(format!("{self}\n"))
+    }
+}
+
+impl fmt::Display for HandshakeError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            HandshakeError::NotUpgrade(why) => write!(f, "not a WebSocket upgrade: {why}"),
+            HandshakeError::BadVersion => f.write_str("unsupported Sec-WebSocket-Version (13 required)"),
+            HandshakeError::BadKey => f.write_str("invalid Sec-WebSocket-Key header"),
+            HandshakeError::OriginRefused(o) => write!(f, "origin not allowed: {o}"),
+            HandshakeError::NoSubprotocol => write!(f, "subprotocol {SUBPROTOCOL} must be offered"),
+            HandshakeError::BadRequest(why) => f.write_str(why),
+            HandshakeError::TooManyConnections => f.write_str("server is at its connection limit"),
+            HandshakeError::TooManyFromIp => f.write_str("too many connections from this address"),
+        }
+    }
+}
+
+/// Checks method, Upgrade/Connection headers, version and key (RFC 6455 §4.2.1).
+pub fn check_upgrade(req: &HttpRequest) -> Result<(), HandshakeError> {
+    use actix_http::ws::{verify_handshake, HandshakeError as H};
+    verify_handshake(req.head()).map_err(|e| match e {
+        H::GetMethodRequired => HandshakeError::NotUpgrade("method must be GET"),
+        H::NoWebsocketUpgrade => HandshakeError::NotUpgrade("Upgrade: websocket expected"),
+        H::NoConnectionUpgrade => HandshakeError::NotUpgrade("Connection: Upgrade expected"),
+        H::NoVersionHeader | H::UnsupportedVersion => HandshakeError::BadVersion,
+        H::BadWebsocketKey => HandshakeError::BadKey,
+    })
+}
+
+/// The origin the request was made to: scheme + `Host` header.
+fn own_origin(req: &HttpRequest) -> Option<String> {
+    let host = req.headers().get(header::HOST)?.to_str().ok()?;
+    let scheme = req.connection_info().scheme().to_string();
+    Some(format!("{scheme}://{host}"))
+}
+
+/// Checks `Origin` against the allow-list and the server's own origin. `None` when the
+/// header is absent and allowed to be.
+pub fn check_origin(req: &HttpRequest, allowed: &[String], require: bool) -> Result<(), HandshakeError> {
+    let Some(origin) = req.headers().get(header::ORIGIN) else {
+        return if require { Err(HandshakeError::OriginRefused("(none)".into())) } else { Ok(()) };
+    };
+    let origin = origin.to_str().map_err(|_| HandshakeError::OriginRefused("(not text)".into()))?;
+    if allowed.iter().any(|a| a.eq_ignore_ascii_case(origin)) {
+        return Ok(());
+    }
+    if own_origin(req).is_some_and(|own| own.eq_ignore_ascii_case(origin)) {
+        return Ok(());
+    }
+    Err(HandshakeError::OriginRefused(origin.chars().take(100).collect()))
+}
+
+/// What the client offered in `Sec-WebSocket-Protocol`.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Offered {
+    /// A session token (`tickcast.token.<t>`).
+    pub token: Option<String>,
+    /// A resume token (`tickcast.resume.<t>`).
+    pub resume: Option<String>,
+}
+
+/// Parses the subprotocol list; `tickcast.v1` must be in it.
+pub fn check_subprotocols(req: &HttpRequest) -> Result<Offered, HandshakeError> {
+    let mut offered = Offered::default();
+    let mut has_v1 = false;
+    for value in req.headers().get_all(header::SEC_WEBSOCKET_PROTOCOL) {
+        let Ok(value) = value.to_str() else { continue };
+        for item in value.split(',').map(str::trim) {
+            if item == SUBPROTOCOL {
+                has_v1 = true;
+            } else if let Some(t) = item.strip_prefix(TOKEN_PREFIX) {
+                offered.token = Some(t.to_string());
+            } else if let Some(t) = item.strip_prefix(RESUME_PREFIX) {
+                offered.resume = Some(t.to_string());
+            }
+        }
+    }
+    if !has_v1 {
+        return Err(HandshakeError::NoSubprotocol);
+    }
+    Ok(offered)
+}
+
+/// The client's IP: the socket peer, or the last `X-Forwarded-For` hop when the peer is
+/// a trusted proxy. (actix's `realip_remote_addr` believes the header from anyone.)
+pub fn client_ip(peer: Option<SocketAddr>, forwarded_for: Option<&str>, trusted: &[IpAddr]) -> Option<IpAddr> {
+    let peer = peer?.ip();
+    if !trusted.contains(&peer) {
+        return Some(peer);
+    }
+    forwarded_for
+        .and_then(|v| v.rsplit(',').map(str::trim).find(|hop| !hop.is_empty()))
+        .and_then(|hop| hop.parse().ok())
+        .or(Some(peer))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn forwarded_for_only_from_trusted_proxies() {
+        let peer: SocketAddr = "10.0.0.1:5000".parse().unwrap();
+        let trusted: Vec<IpAddr> = vec!["10.0.0.1".parse().unwrap()];
+        assert_eq!(client_ip(Some(peer), Some("1.2.3.4"), &[]), Some(peer.ip()));
+        assert_eq!(client_ip(Some(peer), Some("9.9.9.9, 1.2.3.4"), &trusted), Some("1.2.3.4".parse().unwrap()));
+        assert_eq!(client_ip(Some(peer), Some("garbage"), &trusted), Some(peer.ip()));
+    }
+}

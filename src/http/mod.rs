@@ -1,0 +1,61 @@
+//! The HTTP side: routes, handshake checks, tokens, connection limits, and the
+//! connection plumbing (socket handle, metered body) under each session.
+
+pub mod connections;
+pub mod handshake;
+pub mod routes;
+pub mod socket;
+pub mod tokens;
+
+use crate::actors::directory::RoomDirectory;
+use crate::actors::world::WorldActor;
+use crate::config::Settings;
+use actix::Addr;
+use connections::ConnectionLimits;
+use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
+use std::net::IpAddr;
+use std::num::NonZeroU32;
+use std::sync::Arc;
+use tokens::{Authenticator, TokenKeys};
+
+/// What every HTTP worker shares.
+pub struct AppState {
+    /// Settings.
+    pub settings: Arc<Settings>,
+    /// Room placement.
+    pub directory: Arc<dyn RoomDirectory>,
+    /// The world actor.
+    pub world: Addr<WorldActor>,
+    /// Verifies session tokens.
+    pub auth: Arc<dyn Authenticator>,
+    /// Signs guest and resume tokens.
+    pub keys: TokenKeys,
+    /// Connection limits.
+    pub connections: Arc<ConnectionLimits>,
+    /// `POST /api/session` per IP.
+    pub mint_limiter: DefaultKeyedRateLimiter<IpAddr>,
+}
+
+impl AppState {
+    /// Shared state for the given parts.
+    pub fn new(
+        settings: Arc<Settings>,
+        directory: Arc<dyn RoomDirectory>,
+        world: Addr<WorldActor>,
+        auth: Arc<dyn Authenticator>,
+        keys: TokenKeys,
+    ) -> Self {
+        let per_minute = NonZeroU32::new(settings.security.mint_per_minute).unwrap_or(NonZeroU32::MIN);
+        let connections =
+            ConnectionLimits::new(settings.limits.max_connections, settings.limits.max_connections_per_ip);
+        AppState {
+            mint_limiter: RateLimiter::keyed(Quota::per_minute(per_minute)),
+            settings,
+            directory,
+            world,
+            auth,
+            keys,
+            connections,
+        }
+    }
+}

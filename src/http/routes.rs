@@ -1,0 +1,192 @@
+//! HTTP routes: the demo page, health, metrics, the rooms and session APIs, and the
+//! WebSocket endpoint where a player's session starts.
+
+use super::handshake::{self, check_origin, check_subprotocols, check_upgrade, client_ip, HandshakeError};
+use super::socket::{MeteredBody, SocketHandle};
+use super::tokens::{check_player_name, unix_now};
+use super::AppState;
+use crate::actors::directory::PlacementError;
+use crate::actors::link::MemberLink;
+use crate::actors::session::{SessionActor, SessionStart};
+use crate::metrics;
+use crate::protocol::{close_code, SUBPROTOCOL};
+use actix::Actor;
+use actix_web::body::BoxBody;
+use actix_web::http::header;
+use actix_web::{web, HttpRequest, HttpResponse};
+use serde::Deserialize;
+use std::sync::Arc;
+
+/// Registers every public route.
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.route("/", web::get().to(|| asset("text/html; charset=utf-8", include_str!("../../assets/index.html"))))
+        .route("/tickcast.js", web::get().to(|| asset("text/javascript", include_str!("../../assets/tickcast.js"))))
+        .route("/demo.js", web::get().to(|| asset("text/javascript", include_str!("../../assets/demo.js"))))
+        .route("/demo.css", web::get().to(|| asset("text/css", include_str!("../../assets/demo.css"))))
+        .route("/healthz", web::get().to(|| async { HttpResponse::Ok().content_type("text/plain").body("ok\n") }))
+        .route("/metrics", web::get().to(metrics_route))
+        .route("/api/rooms", web::get().to(rooms_route))
+        .route("/api/rooms", web::method(actix_web::http::Method::OPTIONS).to(preflight))
+        .route("/api/session", web::post().to(session_route))
+        .route("/api/session", web::method(actix_web::http::Method::OPTIONS).to(preflight))
+        .route("/ws", web::get().to(ws_route));
+}
+
+async fn asset(content_type: &'static str, body: &'static str) -> HttpResponse {
+    HttpResponse::Ok().content_type(content_type).insert_header((header::CACHE_CONTROL, "no-cache")).body(body)
+}
+
+async fn metrics_route(state: web::Data<AppState>) -> HttpResponse {
+    metrics::set_players(state.directory.list().iter().map(|r| r.players).sum());
+    HttpResponse::Ok().content_type("text/plain; version=0.0.4").body(metrics::render())
+}
+
+/// CORS for `/api/*`: the same allow-list as WebSocket origins. A request from a
+/// foreign origin is refused with 403; an allowed one gets the CORS headers.
+fn cors(req: &HttpRequest, state: &AppState, mut res: HttpResponse) -> HttpResponse {
+    let Some(origin) = req.headers().get(header::ORIGIN).cloned() else { return res };
+    let sec = &state.settings.security;
+    if check_origin(req, &sec.allowed_origins, false).is_err() {
+        return HttpResponse::Forbidden().content_type("text/plain").body("origin not allowed\n");
+    }
+    let h = res.headers_mut();
+    h.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, origin);
+    h.insert(header::VARY, header::HeaderValue::from_static("Origin"));
+    h.insert(header::ACCESS_CONTROL_ALLOW_METHODS, header::HeaderValue::from_static("GET, POST, OPTIONS"));
+    h.insert(header::ACCESS_CONTROL_ALLOW_HEADERS, header::HeaderValue::from_static("content-type"));
+    res
+}
+
+async fn preflight(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
+    cors(&req, &state, HttpResponse::NoContent().finish())
+}
+
+async fn rooms_route(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
+    cors(&req, &state, HttpResponse::Ok().json(state.directory.list()))
+}
+
+#[derive(Deserialize)]
+struct SessionRequest {
+    name: String,
+}
+
+#[derive(serde::Serialize)]
+struct SessionResponse {
+    token: String,
+    expires_in: u64,
+}
+
+fn text(status: actix_web::http::StatusCode, msg: impl Into<String>) -> HttpResponse {
+    HttpResponse::build(status).content_type("text/plain; charset=utf-8").body(msg.into() + "\n")
+}
+
+async fn session_route(req: HttpRequest, body: web::Bytes, state: web::Data<AppState>) -> HttpResponse {
+    use actix_web::http::StatusCode;
+    let sec = &state.settings.security;
+    let forwarded = req.headers().get("x-forwarded-for").and_then(|v| v.to_str().ok());
+    if let Some(ip) = client_ip(req.peer_addr(), forwarded, &sec.trusted_proxies) {
+        if state.mint_limiter.check_key(&ip).is_err() {
+            return cors(&req, &state, text(StatusCode::TOO_MANY_REQUESTS, "too many session requests"));
+        }
+    }
+    if body.len() > 1024 {
+        return cors(&req, &state, text(StatusCode::PAYLOAD_TOO_LARGE, "body too large"));
+    }
+    let Ok(request) = serde_json::from_slice::<SessionRequest>(&body) else {
+        return cors(&req, &state, text(StatusCode::BAD_REQUEST, "expected JSON {\"name\": \"...\"}"));
+    };
+    if let Err(why) = check_player_name(&request.name, sec.max_player_name_bytes) {
+        return cors(&req, &state, text(StatusCode::BAD_REQUEST, why));
+    }
+    let token = state.keys.mint_guest(&request.name, unix_now(), sec.token_ttl_s);
+    cors(&req, &state, HttpResponse::Ok().json(SessionResponse { token, expires_in: sec.token_ttl_s }))
+}
+
+#[derive(Deserialize)]
+struct WsQuery {
+    room: Option<String>,
+}
+
+async fn ws_route(req: HttpRequest, payload: web::Payload, state: web::Data<AppState>) -> HttpResponse {
+    match ws_upgrade(&req, payload, &state) {
+        Ok(res) => res,
+        Err(e) => {
+            metrics::handshake_rejected(e.label());
+            tracing::debug!(error = %e, "handshake refused");
+            e.response()
+        }
+    }
+}
+
+fn ws_upgrade(req: &HttpRequest, payload: web::Payload, state: &AppState) -> Result<HttpResponse, HandshakeError> {
+    let settings = &state.settings;
+    let sec = &settings.security;
+    check_upgrade(req)?;
+    check_origin(req, &sec.allowed_origins, sec.require_origin)?;
+    let offered = check_subprotocols(req)?;
+    let query = web::Query::<WsQuery>::from_query(req.query_string())
+        .map_err(|e| HandshakeError::BadRequest(format!("bad query: {e}")))?;
+    let forwarded = req.headers().get("x-forwarded-for").and_then(|v| v.to_str().ok());
+    let ip = client_ip(req.peer_addr(), forwarded, &sec.trusted_proxies);
+    let slot = state.connections.acquire(ip)?;
+
+    let start = session_start(state, &offered, query.room.as_deref())?;
+    let (response, ws, stream) = actix_ws::handle_with_protocols(req, payload, &[SUBPROTOCOL])
+        .map_err(|_| HandshakeError::NotUpgrade("upgrade failed"))?;
+    let max = settings.limits.max_message_bytes;
+    let stream = stream.max_frame_size(max).aggregate_continuations().max_continuation_size(max);
+    let link = Arc::new(MemberLink::new());
+    let metered = link.clone();
+    let response = response.map_body(|_, body| BoxBody::new(MeteredBody::new(body, metered))).map_into_boxed_body();
+    let socket = req.conn_data::<SocketHandle>().cloned();
+    let mut session =
+        SessionActor::new(ws, stream, start, state.settings.clone(), state.world.clone(), link, socket);
+    session.hold(slot);
+    session.start();
+    Ok(response)
+}
+
+/// Decides how the session starts: resume, join, or refuse with a close code.
+fn session_start(
+    state: &AppState,
+    offered: &handshake::Offered,
+    room: Option<&str>,
+) -> Result<SessionStart, HandshakeError> {
+    let refuse = |code: u16, reason: &str| Ok(SessionStart::Refuse { code, reason: reason.to_string() });
+    if let Some(token) = &offered.resume {
+        let claim = match state.keys.verify_resume(token, unix_now()) {
+            Ok(c) => c,
+            Err(e) => {
+                metrics::handshake_rejected("resume_token");
+                return refuse(close_code::UNAUTHORIZED, &format!("resume refused: {e}"));
+            }
+        };
+        return match state.directory.find(&claim.room).filter(|r| r.id == claim.room_id) {
+            Some(room) => Ok(SessionStart::Join { room, seat: None, name: String::new(), resume: Some(claim.player) }),
+            None => refuse(close_code::UNAUTHORIZED, "resume refused: room no longer exists"),
+        };
+    }
+    let name = match (&offered.token, state.settings.security.require_token) {
+        (Some(token), _) => match state.auth.verify(token) {
+            Ok(identity) => identity.name,
+            Err(e) => {
+                metrics::handshake_rejected("token");
+                return refuse(close_code::UNAUTHORIZED, &format!("{e}: get a new token"));
+            }
+        },
+        (None, true) => {
+            metrics::handshake_rejected("token");
+            return refuse(close_code::UNAUTHORIZED, "token required: POST /api/session");
+        }
+        (None, false) => "guest".to_string(),
+    };
+    match state.directory.reserve(room) {
+        Ok(r) => Ok(SessionStart::Join { room: r.room, seat: Some(r.seat), name, resume: None }),
+        Err(PlacementError::RoomFull) => {
+            metrics::handshake_rejected("room_full");
+            refuse(close_code::ROOM_FULL, "room is full")
+        }
+        Err(PlacementError::BadName(why)) => Err(HandshakeError::BadRequest(format!("invalid room name: {why}"))),
+        Err(PlacementError::TooManyRooms) => Err(HandshakeError::TooManyConnections),
+    }
+}

@@ -1,0 +1,219 @@
+//! Tokens: who a connecting player is (guest tokens, or a game's own through
+//! [`Authenticator`]) and which player a reconnecting client takes back (resume tokens).
+//!
+//! Tokens travel in the WebSocket subprotocol list (`tickcast.token.<t>`,
+//! `tickcast.resume.<t>`), never in URLs, so they are unpadded base64url with a `.`
+//! separator: characters browsers accept in a subprotocol name. The built-in format is
+//! `base64url(payload) "." base64url(HMAC-SHA256(secret, payload))`, payload being
+//! `g|<expiry unix s>|<name>` for a guest and `r|<expiry>|<room id>|<room>|<player>` for a
+//! resume. MACs are compared in constant time.
+
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+use hmac::{Hmac, Mac};
+use sha2::Sha256;
+use std::fmt;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+/// Who a verified token says the player is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Identity {
+    /// Display name.
+    pub name: String,
+}
+
+/// Why a token was refused (close 4401 with this reason).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TokenError {
+    /// Not in the expected format.
+    Malformed,
+    /// The signature does not match.
+    BadSignature,
+    /// Past its expiry.
+    Expired,
+}
+
+impl fmt::Display for TokenError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            TokenError::Malformed => "malformed token",
+            TokenError::BadSignature => "invalid token signature",
+            TokenError::Expired => "token expired",
+        })
+    }
+}
+
+/// The seam through which a game plugs its own verification (accounts, JWTs): given
+/// the token a client presented as `tickcast.token.<t>`, say who it is.
+pub trait Authenticator: Send + Sync + 'static {
+    /// Verifies a token.
+    fn verify(&self, token: &str) -> Result<Identity, TokenError>;
+}
+
+/// What a resume token names.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ResumeClaim {
+    /// The room's process-unique id (a disposed room's name may be reused).
+    pub room_id: u64,
+    /// The room's name.
+    pub room: String,
+    /// The player.
+    pub player: u32,
+}
+
+/// The built-in HMAC-SHA256 signer: guest tokens (the default [`Authenticator`]) and
+/// resume tokens.
+#[derive(Clone)]
+pub struct TokenKeys {
+    secret: Vec<u8>,
+}
+
+impl fmt::Debug for TokenKeys {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("TokenKeys(..)")
+    }
+}
+
+/// Seconds since the Unix epoch.
+pub fn unix_now() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
+}
+
+impl TokenKeys {
+    /// Keys from `secret`; an empty secret gets 32 random bytes (tokens then die with
+    /// the process), which the caller should warn about.
+    pub fn new(secret: &str) -> Self {
+        let secret = if secret.is_empty() {
+            let mut buf = vec![0u8; 32];
+            getrandom::fill(&mut buf).expect("the OS random source works");
+            buf
+        } else {
+            secret.as_bytes().to_vec()
+        };
+        TokenKeys { secret }
+    }
+
+    fn mac(&self, payload: &[u8]) -> Vec<u8> {
+        let mut mac = Hmac::<Sha256>::new_from_slice(&self.secret).expect("HMAC accepts any key length");
+        mac.update(payload);
+        mac.finalize().into_bytes().to_vec()
+    }
+
+    fn sign(&self, payload: &str) -> String {
+        format!("{}.{}", URL_SAFE_NO_PAD.encode(payload), URL_SAFE_NO_PAD.encode(self.mac(payload.as_bytes())))
+    }
+
+    /// Checks signature and expiry, returning the payload's fields after the kind.
+    fn open(&self, token: &str, kind: &str, now: u64) -> Result<Vec<String>, TokenError> {
+        let (payload, sig) = token.split_once('.').ok_or(TokenError::Malformed)?;
+        let payload = URL_SAFE_NO_PAD.decode(payload).map_err(|_| TokenError::Malformed)?;
+        let sig = URL_SAFE_NO_PAD.decode(sig).map_err(|_| TokenError::Malformed)?;
+        let mut mac = Hmac::<Sha256>::new_from_slice(&self.secret).expect("HMAC accepts any key length");
+        mac.update(&payload);
+        mac.verify_slice(&sig).map_err(|_| TokenError::BadSignature)?;
+        let text = String::from_utf8(payload).map_err(|_| TokenError::Malformed)?;
+        let mut parts = text.split('|').map(str::to_string);
+        if parts.next().as_deref() != Some(kind) {
+            return Err(TokenError::Malformed);
+        }
+        let expiry: u64 = parts.next().and_then(|e| e.parse().ok()).ok_or(TokenError::Malformed)?;
+        if now >= expiry {
+            return Err(TokenError::Expired);
+        }
+        Ok(parts.collect())
+    }
+
+    /// A guest token for `name` (already validated), valid `ttl_s` seconds from `now`.
+    pub fn mint_guest(&self, name: &str, now: u64, ttl_s: u64) -> String {
+        self.sign(&format!("g|{}|{name}", now + ttl_s))
+    }
+
+    /// Verifies a guest token at time `now`.
+    pub fn verify_guest(&self, token: &str, now: u64) -> Result<Identity, TokenError> {
+        let fields = self.open(token, "g", now)?;
+        match fields.as_slice() {
+            [name] => Ok(Identity { name: name.clone() }),
+            _ => Err(TokenError::Malformed),
+        }
+    }
+
+    /// A resume token for `claim`, valid `ttl_s` seconds from `now`.
+    pub fn mint_resume(&self, claim: &ResumeClaim, now: u64, ttl_s: u64) -> String {
+        self.sign(&format!("r|{}|{}|{}|{}", now + ttl_s, claim.room_id, claim.room, claim.player))
+    }
+
+    /// Verifies a resume token at time `now`.
+    pub fn verify_resume(&self, token: &str, now: u64) -> Result<ResumeClaim, TokenError> {
+        let fields = self.open(token, "r", now)?;
+        match fields.as_slice() {
+            [room_id, room, player] => Ok(ResumeClaim {
+                room_id: room_id.parse().map_err(|_| TokenError::Malformed)?,
+                room: room.clone(),
+                player: player.parse().map_err(|_| TokenError::Malformed)?,
+            }),
+            _ => Err(TokenError::Malformed),
+        }
+    }
+}
+
+/// The default [`Authenticator`]: guest tokens signed by [`TokenKeys`].
+#[derive(Debug, Clone)]
+pub struct GuestAuthenticator(pub TokenKeys);
+
+impl Authenticator for GuestAuthenticator {
+    fn verify(&self, token: &str) -> Result<Identity, TokenError> {
+        self.0.verify_guest(token, unix_now())
+    }
+}
+
+/// Checks a player name: 1..=max bytes, letters, digits, spaces, `-`, `_`, `.`; no
+/// leading or trailing space.
+pub fn check_player_name(name: &str, max: usize) -> Result<(), String> {
+    if name.is_empty() || name.len() > max {
+        return Err(format!("name must be 1..={max} bytes"));
+    }
+    if name.trim() != name {
+        return Err("name must not start or end with a space".into());
+    }
+    if !name.chars().all(|c| c.is_alphanumeric() || matches!(c, ' ' | '-' | '_' | '.')) {
+        return Err("name may hold letters, digits, spaces, '-', '_' and '.' only".into());
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn guest_tokens_verify_and_expire_and_resist_forgery() {
+        let keys = TokenKeys::new("secret");
+        let t = keys.mint_guest("Ada", 1000, 60);
+        assert!(t.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b'.'));
+        assert_eq!(keys.verify_guest(&t, 1059), Ok(Identity { name: "Ada".into() }));
+        assert_eq!(keys.verify_guest(&t, 1060), Err(TokenError::Expired));
+        assert_eq!(TokenKeys::new("other").verify_guest(&t, 1000), Err(TokenError::BadSignature));
+        let (p, s) = t.split_once('.').unwrap();
+        let forged = format!("{}.{s}", URL_SAFE_NO_PAD.encode(b"g|99999|Eve"));
+        assert_eq!(keys.verify_guest(&forged, 1000), Err(TokenError::BadSignature));
+        assert_eq!(keys.verify_guest(p, 1000), Err(TokenError::Malformed));
+        assert_eq!(keys.verify_resume(&t, 1000), Err(TokenError::Malformed));
+    }
+
+    #[test]
+    fn resume_tokens_round_trip() {
+        let keys = TokenKeys::new("");
+        let claim = ResumeClaim { room_id: 7, room: "lobby".into(), player: 3 };
+        let t = keys.mint_resume(&claim, 5, 10);
+        assert_eq!(keys.verify_resume(&t, 6), Ok(claim));
+    }
+
+    #[test]
+    fn player_names_are_checked() {
+        assert!(check_player_name("Ada Lovelace", 24).is_ok());
+        assert!(check_player_name("", 24).is_err());
+        assert!(check_player_name(" x", 24).is_err());
+        assert!(check_player_name("a|b", 24).is_err());
+        assert!(check_player_name("<script>", 24).is_err());
+    }
+}

@@ -1,0 +1,33 @@
+//! # tickcast
+//!
+//! An authoritative multiplayer game update server: browsers and game clients connect over
+//! WebSocket, a world actor runs every room's simulation on a fixed tick, and room actors
+//! encode each tick once and stream compact binary deltas to their players.
+//!
+//! # Layout
+//! - [`protocol`]: the wire messages and the one codec module (bincode). Pure.
+//! - [`game`]: the [`game::Game`] trait a game implements, and the demo arena. Pure.
+//! - [`sync`]: entity state, deltas, the client-side state, input queues. Pure.
+//! - [`actors`]: world, rooms, sessions, room directory. They only move messages.
+//! - [`http`]: routes, handshake checks, tokens, connection limits, socket plumbing.
+//! - [`config`]: settings from the embedded `config.yaml`, a file and the environment.
+//! - [`metrics`]: Prometheus metrics.
+//! - [`server`]: putting it together; [`Server`] is what a game links to.
+//!
+//! ```no_run
+//! let settings = tickcast::config::Settings::defaults();
+//! let server = tickcast::Server::new(settings).start().unwrap();
+//! println!("listening on {}", server.addr());
+//! server.shutdown();
+//! ```
+
+pub mod actors;
+pub mod config;
+pub mod game;
+pub mod http;
+pub mod metrics;
+pub mod protocol;
+pub mod server;
+pub mod sync;
+
+pub use server::{RunningServer, Server};

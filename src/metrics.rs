@@ -1,0 +1,116 @@
+//! Prometheus metrics, rendered at `GET /metrics`. Every name starts with `tickcast_`.
+//!
+//! The `metrics` crate's macros are cheap atomic updates, safe on the tick path; the
+//! exporter only formats text when scraped.
+
+use metrics::{counter, gauge, histogram};
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
+use std::sync::OnceLock;
+use std::time::Duration;
+
+static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
+
+/// Installs the global recorder (once per process) and returns the handle that renders it.
+pub fn install() -> PrometheusHandle {
+    HANDLE
+        .get_or_init(|| {
+            let buckets = [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25];
+            PrometheusBuilder::new()
+                .set_buckets_for_metric(Matcher::Suffix("_seconds".into()), &buckets)
+                .and_then(|b| b.install_recorder())
+                .unwrap_or_else(|e| {
+                    // Another recorder owns the process (a game embedding us): keep a
+                    // private one so /metrics still answers.
+                    tracing::warn!("metrics recorder not installed: {e}");
+                    PrometheusBuilder::new().build_recorder().handle()
+                })
+        })
+        .clone()
+}
+
+/// Prometheus text of every metric.
+pub fn render() -> String {
+    install().render()
+}
+
+/// One world tick's duration.
+pub fn tick_duration(d: Duration) {
+    histogram!("tickcast_tick_duration_seconds").record(d.as_secs_f64());
+}
+/// How late a tick started after its deadline.
+pub fn tick_lateness(d: Duration) {
+    histogram!("tickcast_tick_lateness_seconds").record(d.as_secs_f64());
+}
+/// A tick started more than one period late.
+pub fn tick_overrun() {
+    counter!("tickcast_tick_overruns_total").increment(1);
+}
+/// A room could not take a tick's state (mailbox full).
+pub fn room_backlog() {
+    counter!("tickcast_room_backlog_total").increment(1);
+}
+/// A room actor started.
+pub fn room_opened() {
+    gauge!("tickcast_rooms").increment(1.0);
+}
+/// A room actor stopped.
+pub fn room_closed() {
+    gauge!("tickcast_rooms").decrement(1.0);
+}
+/// A session actor started.
+pub fn session_opened() {
+    gauge!("tickcast_connections").increment(1.0);
+    counter!("tickcast_connections_total").increment(1);
+}
+/// A session actor stopped.
+pub fn session_ended() {
+    gauge!("tickcast_connections").decrement(1.0);
+}
+/// A session was closed by the server (or answered a client close) with `code`.
+pub fn session_closed(code: u16) {
+    counter!("tickcast_sessions_closed_total", "code" => code.to_string()).increment(1);
+}
+/// A tick frame was handed to a session.
+pub fn frame_sent(keyframe: bool) {
+    counter!("tickcast_frames_sent_total", "kind" => if keyframe { "keyframe" } else { "delta" }).increment(1);
+}
+/// Wire bytes handed to a socket.
+pub fn bytes_sent(n: u64) {
+    counter!("tickcast_bytes_sent_total").increment(n);
+}
+/// A member could not take a tick (slow reader).
+pub fn frame_skipped() {
+    counter!("tickcast_frames_skipped_total").increment(1);
+}
+/// A keyframe body was encoded.
+pub fn keyframe_encoded() {
+    counter!("tickcast_keyframes_encoded_total").increment(1);
+}
+/// A member was evicted (stalled, or too far behind).
+pub fn eviction() {
+    counter!("tickcast_evictions_total").increment(1);
+}
+/// An input was applied by the world.
+pub fn input_applied() {
+    counter!("tickcast_inputs_applied_total").increment(1);
+}
+/// An input (or message) was dropped, by reason.
+pub fn input_dropped(reason: &'static str) {
+    counter!("tickcast_inputs_dropped_total", "reason" => reason).increment(1);
+}
+/// A control message (pong, ping) was dropped because the session's queue was full.
+pub fn control_dropped() {
+    counter!("tickcast_control_dropped_total").increment(1);
+}
+/// An event was refused because the tick's event budget was spent.
+pub fn event_refused() {
+    counter!("tickcast_events_refused_total").increment(1);
+}
+/// A WebSocket handshake was refused, by reason.
+pub fn handshake_rejected(reason: &'static str) {
+    counter!("tickcast_handshake_rejections_total", "reason" => reason).increment(1);
+}
+/// Players currently seated, per the directory.
+pub fn set_players(n: usize) {
+    gauge!("tickcast_players").set(n as f64);
+}

@@ -1,0 +1,284 @@
+//! Message definitions and their encoding: what the client sends, what the server sends,
+//! and the close codes that end a session.
+
+use super::codec::{self, DecodeError, Reader, Writer};
+use super::schema::Schema;
+use super::PlayerId;
+use serde::{Deserialize, Serialize};
+
+/// Tag of Welcome.
+pub const MESSAGE_WELCOME: u32 = 0;
+/// Tag of a Snapshot (keyframe).
+pub const MESSAGE_SNAPSHOT: u32 = 1;
+/// Tag of a Delta.
+pub const MESSAGE_DELTA: u32 = 2;
+/// Tag of Pong.
+pub const MESSAGE_PONG: u32 = 3;
+/// Tag of Notice.
+pub const MESSAGE_NOTICE: u32 = 4;
+
+/// Client → server. bincode enum: the tag is the variant index (0 Input, 1 Ping, 2 Leave, 3 Chat).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ClientMessage {
+    /// One input of the player, numbered by the client (increasing, starting at 1).
+    Input {
+        /// The input's sequence number.
+        seq: u32,
+        /// The game's input fields, in schema order.
+        values: Vec<i32>,
+    },
+    /// Asks for a Pong carrying `client_time` back.
+    Ping {
+        /// Any client clock value, echoed unchanged.
+        client_time: u64,
+    },
+    /// The player leaves for good: no grace window, the seat is freed.
+    Leave,
+    /// A chat line for the room.
+    Chat {
+        /// The line (UTF-8, length limited by `limits.max_chat_bytes`).
+        text: String,
+    },
+}
+
+impl ClientMessage {
+    /// Decodes one client message, checking the raw length against `max_len` first.
+    pub fn decode(bytes: &[u8], max_len: usize) -> Result<Self, DecodeError> {
+        if bytes.len() > max_len {
+            return Err(DecodeError::TooLong { len: bytes.len(), max: max_len });
+        }
+        codec::decode_exact(bytes)
+    }
+
+    /// Encodes the message.
+    pub fn encode(&self) -> Vec<u8> {
+        let mut out = Vec::new();
+        codec::encode_into(self, &mut out);
+        out
+    }
+}
+
+/// First message of every session: who you are, where, and how to decode the game.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Welcome {
+    /// [`super::PROTOCOL_VERSION`].
+    pub protocol: u16,
+    /// The player's id in this room.
+    pub player_id: PlayerId,
+    /// The room's name.
+    pub room: String,
+    /// Ticks per second.
+    pub tick_rate_hz: u16,
+    /// The room's last completed tick.
+    pub tick: u64,
+    /// Token to resume this player after a dropped connection (`tickcast.resume.<token>`).
+    pub resume_token: String,
+    /// Players in the room when this Welcome was made (Joined/Left events follow).
+    pub players: Vec<PlayerInfo>,
+    /// The game's schema.
+    pub schema: Schema,
+}
+
+/// A player of the room, as listed in Welcome.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PlayerInfo {
+    /// The player's id.
+    pub id: PlayerId,
+    /// Its display name.
+    pub name: String,
+}
+
+/// The per-recipient part of a Snapshot or Delta, written in front of the shared body.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct UpdateHeader {
+    /// The tick this update describes.
+    pub tick: u64,
+    /// The tick the delta is relative to (Delta only; 0 in a Snapshot).
+    pub base_tick: u64,
+    /// The last input sequence the server applied for the recipient (0: none yet).
+    pub ack_input: u32,
+    /// Server wall clock when the tick was sent, in microseconds since the Unix epoch.
+    pub server_time_us: u64,
+}
+
+/// A notice the server sends before it closes a session, or as information.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Notice {
+    /// A close code from [`close_code`], or 0 for plain information.
+    pub code: u16,
+    /// Why, for people.
+    pub reason: String,
+}
+
+/// One ordered event inside a tick's update. bincode enum: 0 Joined, 1 Left, 2 Chat, 3 Game.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Event {
+    /// A player joined the room.
+    Joined {
+        /// The player.
+        player: PlayerId,
+        /// Its display name.
+        name: String,
+    },
+    /// A player left the room (or its grace window ran out).
+    Left {
+        /// The player.
+        player: PlayerId,
+    },
+    /// A chat line.
+    Chat {
+        /// Who said it.
+        player: PlayerId,
+        /// What was said.
+        text: String,
+    },
+    /// A game-defined event; `kind` indexes the schema's `event_kinds`.
+    Game {
+        /// Index into `Schema::event_kinds`.
+        kind: u16,
+        /// The player concerned (0: none).
+        player: PlayerId,
+        /// A game-defined value (e.g. the new score).
+        value: i32,
+    },
+}
+
+/// A decoded server message. Update bodies stay raw: decoding them needs the schema
+/// (see [`crate::sync::ClientState`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ServerMessage<'a> {
+    /// Tag 0.
+    Welcome(Welcome),
+    /// Tag 1: a full state; the client replaces what it holds.
+    Snapshot {
+        /// Tick and acknowledgement.
+        header: UpdateHeader,
+        /// Entity list then events.
+        body: &'a [u8],
+    },
+    /// Tag 2: changes from `header.base_tick` to `header.tick`.
+    Delta {
+        /// Tick, base and acknowledgement.
+        header: UpdateHeader,
+        /// Created, changed, removed, then events.
+        body: &'a [u8],
+    },
+    /// Tag 3: answer to Ping.
+    Pong {
+        /// The Ping's `client_time`, echoed.
+        client_time: u64,
+        /// Server wall clock in microseconds since the Unix epoch.
+        server_time_us: u64,
+    },
+    /// Tag 4: a notice, usually followed by a close with the same code.
+    Notice(Notice),
+}
+
+impl ServerMessage<'_> {
+    /// Encodes the message (a Snapshot or Delta with its whole body).
+    pub fn encode(&self) -> Vec<u8> {
+        let mut out = Vec::new();
+        match self {
+            ServerMessage::Welcome(w) => {
+                Writer::new(&mut out).u64(MESSAGE_WELCOME as u64);
+                codec::encode_into(w, &mut out);
+            }
+            ServerMessage::Snapshot { header, body } => {
+                write_update_header(&mut out, false, header);
+                out.extend_from_slice(body);
+            }
+            ServerMessage::Delta { header, body } => {
+                write_update_header(&mut out, true, header);
+                out.extend_from_slice(body);
+            }
+            ServerMessage::Pong { client_time, server_time_us } => {
+                let mut w = Writer::new(&mut out);
+                w.u64(MESSAGE_PONG as u64);
+                w.u64(*client_time);
+                w.u64(*server_time_us);
+            }
+            ServerMessage::Notice(n) => {
+                Writer::new(&mut out).u64(MESSAGE_NOTICE as u64);
+                codec::encode_into(n, &mut out);
+            }
+        }
+        out
+    }
+}
+
+impl<'a> ServerMessage<'a> {
+    /// Decodes a server message; update bodies are returned raw.
+    pub fn decode(bytes: &'a [u8]) -> Result<Self, DecodeError> {
+        let mut r = Reader::new(bytes);
+        let tag = r.u32()?;
+        let msg = match tag {
+            MESSAGE_WELCOME => ServerMessage::Welcome(r.value()?),
+            MESSAGE_SNAPSHOT | MESSAGE_DELTA => {
+                let delta = tag == MESSAGE_DELTA;
+                let tick = r.u64()?;
+                let base_tick = if delta { r.u64()? } else { 0 };
+                let header = UpdateHeader { tick, base_tick, ack_input: r.u32()?, server_time_us: r.u64()? };
+                let body = r.rest();
+                return Ok(if delta {
+                    ServerMessage::Delta { header, body }
+                } else {
+                    ServerMessage::Snapshot { header, body }
+                });
+            }
+            MESSAGE_PONG => ServerMessage::Pong { client_time: r.u64()?, server_time_us: r.u64()? },
+            MESSAGE_NOTICE => ServerMessage::Notice(r.value()?),
+            other => return Err(DecodeError::Invalid(format!("unknown server message tag {other}"))),
+        };
+        if r.remaining() != 0 {
+            return Err(DecodeError::TrailingBytes(r.remaining()));
+        }
+        Ok(msg)
+    }
+}
+
+/// Writes the per-recipient header of an update: tag, tick, [base tick], ack, time.
+/// This is the only per-member work on the tick path; the body after it is shared.
+pub fn write_update_header(out: &mut Vec<u8>, delta: bool, h: &UpdateHeader) {
+    let mut w = Writer::new(out);
+    if delta {
+        w.u64(MESSAGE_DELTA as u64);
+        w.u64(h.tick);
+        w.u64(h.base_tick);
+    } else {
+        w.u64(MESSAGE_SNAPSHOT as u64);
+        w.u64(h.tick);
+    }
+    w.u64(h.ack_input as u64);
+    w.u64(h.server_time_us);
+}
+
+/// Every WebSocket close code tickcast uses, in one place. `docs/PROTOCOL.md` lists what a
+/// client should do on each; reasons are at most 123 bytes (RFC 6455 control frame limit).
+pub mod close_code {
+    /// Normal closure (the client left).
+    pub const NORMAL: u16 = 1000;
+    /// The server is shutting down: reconnect later.
+    pub const GOING_AWAY: u16 = 1001;
+    /// A WebSocket protocol violation (bad reserved bits, bad framing).
+    pub const PROTOCOL_ERROR: u16 = 1002;
+    /// A text frame: tickcast speaks binary only.
+    pub const UNSUPPORTED_DATA: u16 = 1003;
+    /// A binary message that does not decode as a client message, or invalid input values.
+    pub const INVALID_PAYLOAD: u16 = 1007;
+    /// Policy violation (input flood, evicted for not reading).
+    pub const POLICY: u16 = 1008;
+    /// A frame or message larger than `limits.max_message_bytes`.
+    pub const TOO_BIG: u16 = 1009;
+    /// An internal error on the server.
+    pub const INTERNAL: u16 = 1011;
+    /// The room stopped (service restart): reconnect.
+    pub const TRY_AGAIN: u16 = 1012;
+    /// Missing, forged or expired token: get a new one, then retry.
+    pub const UNAUTHORIZED: u16 = 4401;
+    /// Kicked or banned by an admin: do not retry.
+    pub const KICKED: u16 = 4403;
+    /// The named room is full: do not retry that room.
+    pub const ROOM_FULL: u16 = 4409;
+    /// The same player connected elsewhere (resume took it over).
+    pub const REPLACED: u16 = 4410;
+}

@@ -1,0 +1,168 @@
+//! Assembling and running a tickcast server: the world on its own thread, rooms on
+//! theirs, HTTP workers, and graceful shutdown.
+
+use crate::actors::directory::{LocalDirectory, RoomDirectory};
+use crate::actors::room::CloseAll;
+use crate::actors::world::{StopWorld, WorldActor};
+use crate::config::Settings;
+use crate::game::{arena_factory, GameFactory};
+use crate::http::socket::SocketHandle;
+use crate::http::tokens::{Authenticator, GuestAuthenticator, TokenKeys};
+use crate::http::{routes, AppState};
+use crate::protocol::close_code;
+use actix::{Actor, Arbiter};
+use actix_web::{web, App, HttpServer};
+use std::io;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+/// A server to be started: settings, the game, and optionally a game's own
+/// [`Authenticator`].
+pub struct Server {
+    settings: Settings,
+    factory: GameFactory,
+    auth: Option<Arc<dyn Authenticator>>,
+}
+
+/// A running server.
+pub struct RunningServer {
+    addr: SocketAddr,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl Server {
+    /// A server running the arena demo game.
+    pub fn new(settings: Settings) -> Self {
+        Server { settings, factory: arena_factory(), auth: None }
+    }
+
+    /// Uses `factory` to create each room's game.
+    pub fn game(mut self, factory: GameFactory) -> Self {
+        self.factory = factory;
+        self
+    }
+
+    /// Verifies session tokens with `auth` instead of the built-in guest tokens.
+    pub fn authenticator(mut self, auth: Arc<dyn Authenticator>) -> Self {
+        self.auth = Some(auth);
+        self
+    }
+
+    /// Starts the server on its own threads; returns once it listens.
+    pub fn start(self) -> io::Result<RunningServer> {
+        let (ready_tx, ready_rx) = std::sync::mpsc::channel();
+        let (stop_tx, stop_rx) = tokio::sync::oneshot::channel();
+        let thread = std::thread::Builder::new().name("tickcast".into()).spawn(move || {
+            let system = actix::System::new();
+            system.block_on(self.serve(ready_tx, stop_rx));
+        })?;
+        match ready_rx.recv() {
+            Ok(Ok(addr)) => Ok(RunningServer { addr, stop: Some(stop_tx), thread: Some(thread) }),
+            Ok(Err(e)) => Err(e),
+            Err(_) => Err(io::Error::other("server thread ended before listening")),
+        }
+    }
+
+    async fn serve(
+        self,
+        ready: std::sync::mpsc::Sender<io::Result<SocketAddr>>,
+        stop: tokio::sync::oneshot::Receiver<()>,
+    ) {
+        crate::metrics::install();
+        let settings = Arc::new(self.settings);
+        if settings.security.token_secret.is_empty() {
+            tracing::warn!("security.token_secret is empty: using a random secret; tokens will not survive a restart");
+        }
+        let keys = TokenKeys::new(&settings.security.token_secret);
+        let auth = self.auth.unwrap_or_else(|| Arc::new(GuestAuthenticator(keys.clone())));
+
+        let world_arbiter = Arbiter::new();
+        let (rate, max_events) = (settings.tick.rate_hz, settings.sync.max_events_per_tick);
+        let world = WorldActor::start_in_arbiter(&world_arbiter.handle(), move |_| WorldActor::new(rate, max_events));
+        let room_arbiters: Vec<Arbiter> = (0..settings.server.room_threads).map(|_| Arbiter::new()).collect();
+        let directory: Arc<dyn RoomDirectory> = LocalDirectory::new(
+            settings.clone(),
+            world.clone(),
+            room_arbiters.iter().map(|a| a.handle()).collect(),
+            self.factory,
+            keys.clone(),
+        );
+        let state = web::Data::new(AppState::new(settings.clone(), directory.clone(), world.clone(), auth, keys));
+
+        let app_state = state.clone();
+        let mut http = HttpServer::new(move || App::new().app_data(app_state.clone()).configure(routes::configure))
+            .client_request_timeout(Duration::from_millis(settings.server.request_timeout_ms))
+            .client_disconnect_timeout(Duration::from_millis(settings.server.disconnect_timeout_ms))
+            .shutdown_timeout(settings.server.shutdown_grace_s.max(1))
+            .on_connect(|conn, ext| {
+                if let Some(socket) = SocketHandle::from_connection(conn) {
+                    ext.insert(socket);
+                }
+            })
+            .disable_signals();
+        if settings.server.workers > 0 {
+            http = http.workers(settings.server.workers);
+        }
+        let http = match http.bind(&settings.server.bind) {
+            Ok(h) => h,
+            Err(e) => {
+                let _ = ready.send(Err(io::Error::new(e.kind(), format!("cannot bind {}: {e}", settings.server.bind))));
+                return;
+            }
+        };
+        let addr = http.addrs().first().copied().unwrap_or_else(|| ([127, 0, 0, 1], 0).into());
+        let running = http.run();
+        let handle = running.handle();
+        let server_task = actix::spawn(running);
+        tracing::info!(%addr, tick_rate_hz = settings.tick.rate_hz, "tickcast listening");
+        let _ = ready.send(Ok(addr));
+
+        let _ = stop.await;
+        tracing::info!("shutting down: closing sessions with 1001");
+        handle.pause().await;
+        for room in directory.local_rooms() {
+            room.addr.do_send(CloseAll { code: close_code::GOING_AWAY, reason: "server shutting down".into() });
+        }
+        let deadline = Instant::now() + Duration::from_secs(settings.server.shutdown_grace_s);
+        while state.connections.total() > 0 && Instant::now() < deadline {
+            actix_web::rt::time::sleep(Duration::from_millis(20)).await;
+        }
+        handle.stop(true).await;
+        let _ = server_task.await;
+        world.do_send(StopWorld);
+        world_arbiter.stop();
+        for a in room_arbiters {
+            a.stop();
+        }
+        tracing::info!("shutdown complete");
+    }
+}
+
+impl RunningServer {
+    /// The address the server listens on.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// Closes every session with 1001, waits up to `server.shutdown_grace_s` for them to
+    /// go, stops, and returns when every thread has ended.
+    pub fn shutdown(mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+impl Drop for RunningServer {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+    }
+}

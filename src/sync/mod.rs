@@ -1,0 +1,14 @@
+//! State synchronisation, pure and deterministic: what a room's state is at one tick, how
+//! two states become a compact delta, how a client rebuilds the state from what it got,
+//! and how a player's inputs wait for the tick.
+//!
+//! No actix here, nothing blocks: the room actor calls [`encode_delta`] once per tick per
+//! distinct baseline and shares the bytes.
+
+mod delta;
+mod input;
+mod state;
+
+pub use delta::{encode_delta, encode_events, encode_snapshot, ClientState, DeltaStats};
+pub use input::{InputQueue, PushOutcome};
+pub use state::{EntityRef, EntityState};
