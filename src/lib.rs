@@ -10,6 +10,7 @@
 //! - [`sync`]: entity state, deltas, the client-side state, input queues. Pure.
 //! - [`actors`]: world, rooms, sessions, room directory. They only move messages.
 //! - [`http`]: routes, handshake checks, tokens, connection limits, socket plumbing.
+//! - [`limits`]: the per-session input rate limit.
 //! - [`config`]: settings from the embedded `config.yaml`, a file and the environment.
 //! - [`metrics`]: Prometheus metrics.
 //! - [`server`]: putting it together; [`Server`] is what a game links to.
@@ -25,6 +26,7 @@ pub mod actors;
 pub mod config;
 pub mod game;
 pub mod http;
+pub mod limits;
 pub mod metrics;
 pub mod protocol;
 pub mod server;

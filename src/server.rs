@@ -8,7 +8,7 @@ use crate::config::Settings;
 use crate::game::{arena_factory, GameFactory};
 use crate::http::socket::SocketHandle;
 use crate::http::tokens::{Authenticator, GuestAuthenticator, TokenKeys};
-use crate::http::{routes, AppState};
+use crate::http::{admin, routes, AppState};
 use crate::protocol::close_code;
 use actix::{Actor, Arbiter};
 use actix_web::{web, App, HttpServer};
@@ -114,6 +114,29 @@ impl Server {
             }
         };
         let addr = http.addrs().first().copied().unwrap_or_else(|| ([127, 0, 0, 1], 0).into());
+        let admin = if settings.admin.token.is_empty() {
+            None
+        } else {
+            let admin_state = state.clone();
+            let bound = HttpServer::new(move || App::new().app_data(admin_state.clone()).configure(admin::configure))
+                .workers(1)
+                .disable_signals()
+                .bind(&settings.admin.bind);
+            match bound {
+                Ok(server) => {
+                    tracing::info!(addr = ?server.addrs(), "admin API listening");
+                    let server = server.run();
+                    let handle = server.handle();
+                    actix::spawn(server);
+                    Some(handle)
+                }
+                Err(e) => {
+                    let msg = format!("cannot bind admin.bind {}: {e}", settings.admin.bind);
+                    let _ = ready.send(Err(io::Error::new(e.kind(), msg)));
+                    return;
+                }
+            }
+        };
         let running = http.run();
         let handle = running.handle();
         let server_task = actix::spawn(running);
@@ -131,6 +154,9 @@ impl Server {
             actix_web::rt::time::sleep(Duration::from_millis(20)).await;
         }
         handle.stop(true).await;
+        if let Some(admin) = admin {
+            admin.stop(true).await;
+        }
         let _ = server_task.await;
         world.do_send(StopWorld);
         world_arbiter.stop();

@@ -123,9 +123,10 @@ pub struct SessionEnded {
     pub left: bool,
 }
 
-/// Closes a player's session with the given code (admin kick, tests).
+/// Closes a player's session with the given code (admin kick, tests). Answers the
+/// player's name, or `None` if the player is not in the room.
 #[derive(Message)]
-#[rtype(result = "bool")]
+#[rtype(result = "Option<String>")]
 pub struct ClosePlayer {
     /// The player.
     pub player: PlayerId,
@@ -519,11 +520,9 @@ impl Handler<SessionEnded> for RoomActor {
 }
 
 impl Handler<ClosePlayer> for RoomActor {
-    type Result = bool;
-    fn handle(&mut self, msg: ClosePlayer, _: &mut Context<Self>) -> bool {
-        if !self.members.contains_key(&msg.player) {
-            return false;
-        }
+    type Result = Option<String>;
+    fn handle(&mut self, msg: ClosePlayer, _: &mut Context<Self>) -> Option<String> {
+        let name = self.members.get(&msg.player)?.name.clone();
         if msg.remove {
             if let Some(m) = self.members.get_mut(&msg.player) {
                 if let Some(s) = m.session.take() {
@@ -536,7 +535,7 @@ impl Handler<ClosePlayer> for RoomActor {
         } else {
             self.detach(msg.player, msg.code, &msg.reason);
         }
-        true
+        Some(name)
     }
 }
 

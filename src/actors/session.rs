@@ -21,6 +21,7 @@ use crate::protocol::{
     close_code, write_update_header, ClientMessage, DecodeError, Notice, PlayerId, Schema, ServerMessage,
     UpdateHeader,
 };
+use crate::limits::{InputRateLimit, RateVerdict};
 use crate::sync::{InputQueue, PushOutcome};
 use actix::{
     Actor, ActorContext, ActorFutureExt, Addr, AsyncContext, Context, Handler, Running, SpawnHandle, StreamHandler,
@@ -29,6 +30,7 @@ use actix::{
 use actix_ws::{AggregatedMessage, CloseCode, CloseReason, ProtocolError};
 use bytes::{Bytes, BytesMut};
 use std::collections::VecDeque;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -90,6 +92,8 @@ pub struct SessionActor {
     left: bool,
     close_timer: Option<SpawnHandle>,
     slot: Option<ConnectionSlot>,
+    oversized: Arc<AtomicBool>,
+    rate: InputRateLimit,
 }
 
 impl SessionActor {
@@ -103,6 +107,8 @@ impl SessionActor {
         link: Arc<MemberLink>,
         socket: Option<SocketHandle>,
     ) -> Self {
+        let l = &settings.limits;
+        let settings_rate = (l.input_rate_hz, l.input_burst, l.flood_grace_s);
         SessionActor {
             ws,
             stream: Some(stream),
@@ -123,12 +129,21 @@ impl SessionActor {
             left: false,
             close_timer: None,
             slot: None,
+            oversized: Arc::default(),
+            rate: InputRateLimit::new(
+                settings_rate.0,
+                settings_rate.1,
+                secs(settings_rate.2),
+                Instant::now(),
+            ),
         }
     }
 
-    /// Keeps the connection-limit slot until the session ends.
-    pub fn hold(&mut self, slot: ConnectionSlot) {
+    /// Keeps the connection-limit slot until the session ends, and the flag the frame
+    /// guard raises when it refuses an oversized frame.
+    pub fn hold(&mut self, slot: ConnectionSlot, oversized: Arc<AtomicBool>) {
         self.slot = Some(slot);
+        self.oversized = oversized;
     }
 
     fn queue_control(&mut self, msg: Outgoing, ctx: &mut Context<Self>) {
@@ -241,6 +256,14 @@ impl SessionActor {
     }
 
     fn on_binary(&mut self, bytes: Bytes, ctx: &mut Context<Self>) {
+        match self.rate.check(Instant::now()) {
+            RateVerdict::Allow => {}
+            RateVerdict::Drop => return metrics::input_dropped("rate"),
+            RateVerdict::Disconnect => {
+                metrics::input_dropped("flood");
+                return self.close(close_code::POLICY, "input flood: too many messages", ctx);
+            }
+        }
         let max = self.settings.limits.max_message_bytes;
         let msg = match ClientMessage::decode(&bytes, max) {
             Ok(m) => m,
@@ -373,7 +396,14 @@ impl StreamHandler<Result<AggregatedMessage, ProtocolError>> for SessionActor {
                 self.close(close_code::NORMAL, "bye", ctx);
             }
             Err(e) => {
-                let (code, reason) = protocol_error_close(&e);
+                let (code, reason) = if self.oversized.load(Ordering::Acquire) {
+                    (close_code::TOO_BIG, "frame too big")
+                } else {
+                    protocol_error_close(&e)
+                };
+                if code == close_code::TOO_BIG {
+                    metrics::input_dropped("too_big");
+                }
                 self.close(code, reason, ctx);
             }
         }

@@ -1,7 +1,9 @@
 //! The HTTP side: routes, handshake checks, tokens, connection limits, and the
 //! connection plumbing (socket handle, metered body) under each session.
 
+pub mod admin;
 pub mod connections;
+pub mod frame_guard;
 pub mod handshake;
 pub mod routes;
 pub mod socket;
@@ -13,6 +15,8 @@ use crate::config::Settings;
 use actix::Addr;
 use connections::ConnectionLimits;
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
+use parking_lot::Mutex;
+use std::collections::HashSet;
 use std::net::IpAddr;
 use std::num::NonZeroU32;
 use std::sync::Arc;
@@ -34,6 +38,8 @@ pub struct AppState {
     pub connections: Arc<ConnectionLimits>,
     /// `POST /api/session` per IP.
     pub mint_limiter: DefaultKeyedRateLimiter<IpAddr>,
+    /// Player names banned by an admin (until restart).
+    pub bans: Mutex<HashSet<String>>,
 }
 
 impl AppState {
@@ -56,6 +62,7 @@ impl AppState {
             auth,
             keys,
             connections,
+            bans: Mutex::default(),
         }
     }
 }

@@ -2,6 +2,7 @@
 //! WebSocket endpoint where a player's session starts.
 
 use super::handshake::{self, check_origin, check_subprotocols, check_upgrade, client_ip, HandshakeError};
+use super::frame_guard::GuardedPayload;
 use super::socket::{MeteredBody, SocketHandle};
 use super::tokens::{check_player_name, unix_now};
 use super::AppState;
@@ -15,6 +16,7 @@ use actix_web::body::BoxBody;
 use actix_web::http::header;
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde::Deserialize;
+use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 
 /// Registers every public route.
@@ -108,7 +110,17 @@ struct WsQuery {
 }
 
 async fn ws_route(req: HttpRequest, payload: web::Payload, state: web::Data<AppState>) -> HttpResponse {
-    match ws_upgrade(&req, payload, &state) {
+    use actix_web::FromRequest;
+    // Put the frame-header guard between the connection and actix-ws (see frame_guard).
+    let oversized = Arc::new(AtomicBool::new(false));
+    let guarded = GuardedPayload::new(payload.into_inner(), state.settings.limits.max_message_bytes, oversized.clone());
+    let boxed: actix_http::BoxedPayloadStream = Box::pin(guarded);
+    let mut inner = actix_web::dev::Payload::Stream { payload: boxed };
+    let payload = match web::Payload::from_request(&req, &mut inner).await {
+        Ok(p) => p,
+        Err(e) => return HttpResponse::InternalServerError().body(e.to_string()),
+    };
+    match ws_upgrade(&req, payload, &state, oversized) {
         Ok(res) => res,
         Err(e) => {
             metrics::handshake_rejected(e.label());
@@ -118,7 +130,12 @@ async fn ws_route(req: HttpRequest, payload: web::Payload, state: web::Data<AppS
     }
 }
 
-fn ws_upgrade(req: &HttpRequest, payload: web::Payload, state: &AppState) -> Result<HttpResponse, HandshakeError> {
+fn ws_upgrade(
+    req: &HttpRequest,
+    payload: web::Payload,
+    state: &AppState,
+    oversized: Arc<AtomicBool>,
+) -> Result<HttpResponse, HandshakeError> {
     let settings = &state.settings;
     let sec = &settings.security;
     check_upgrade(req)?;
@@ -141,7 +158,7 @@ fn ws_upgrade(req: &HttpRequest, payload: web::Payload, state: &AppState) -> Res
     let socket = req.conn_data::<SocketHandle>().cloned();
     let mut session =
         SessionActor::new(ws, stream, start, state.settings.clone(), state.world.clone(), link, socket);
-    session.hold(slot);
+    session.hold(slot, oversized);
     session.start();
     Ok(response)
 }
@@ -180,6 +197,10 @@ fn session_start(
         }
         (None, false) => "guest".to_string(),
     };
+    if state.bans.lock().contains(&name) {
+        metrics::handshake_rejected("banned");
+        return refuse(close_code::KICKED, "banned by an admin");
+    }
     match state.directory.reserve(room) {
         Ok(r) => Ok(SessionStart::Join { room: r.room, seat: Some(r.seat), name, resume: None }),
         Err(PlacementError::RoomFull) => {

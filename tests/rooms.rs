@@ -1,0 +1,135 @@
+//! Rooms: membership, isolation, matchmaking, capacity and disposal over real sockets.
+
+mod common;
+use common::*;
+use tickcast::protocol::{close_code, ClientMessage, Event};
+
+async fn rooms(server: &TestServer) -> serde_json::Value {
+    let (status, body) = http(server.addr, "GET", "/api/rooms", &[], "").await;
+    assert_eq!(status, 200);
+    serde_json::from_str(&body).unwrap()
+}
+
+#[tokio::test]
+async fn two_clients_in_one_room_see_each_other_and_other_rooms_do_not() {
+    let server = start(settings());
+    let mut a = server.join("a", Some("one")).await;
+    let mut b = server.join("b", Some("one")).await;
+    let mut c = server.join("c", Some("two")).await;
+    let (ida, idb, idc) = (a.player_id(), b.player_id(), c.player_id());
+    a.until(|s| s.entities.contains_key(&idb)).await;
+    b.until(|s| s.entities.contains_key(&ida)).await;
+    c.next_update().await;
+    c.next_update().await;
+    let players_in_c = c.state.entities.values().filter(|(kind, _)| *kind == 0).count();
+    assert_eq!(players_in_c, 1, "room two only holds its own player");
+    assert!(c.entity(idc).is_some());
+    assert!(b.welcome.as_ref().unwrap().players.iter().any(|p| p.id == ida && p.name == "a"), "roster lists a");
+}
+
+#[tokio::test]
+async fn leaving_removes_the_entity_for_the_others() {
+    let server = start(settings());
+    let mut a = server.join("a", Some("leave")).await;
+    let mut b = server.join("b", Some("leave")).await;
+    let idb = b.player_id();
+    a.until(|s| s.entities.contains_key(&idb)).await;
+    b.send(&ClientMessage::Leave).await;
+    let (code, _) = b.expect_close().await;
+    assert_eq!(code, close_code::NORMAL);
+    a.until(|s| !s.entities.contains_key(&idb)).await;
+    assert!(a.events.iter().any(|e| *e == Event::Left { player: idb }));
+    let list = rooms(&server).await;
+    assert_eq!(list[0]["players"], 1, "seat freed at once on Leave");
+}
+
+#[tokio::test]
+async fn matchmaking_fills_a_room_then_opens_another() {
+    let mut s = settings();
+    s.room.max_players = 3;
+    let server = start(s);
+    let mut clients = Vec::new();
+    for i in 0..7 {
+        clients.push(server.join(&format!("p{i}"), None).await);
+    }
+    let mut rooms_seen: Vec<String> = clients.iter().map(|c| c.welcome.as_ref().unwrap().room.clone()).collect();
+    assert_eq!(rooms_seen[0], rooms_seen[1]);
+    assert_eq!(rooms_seen[0], rooms_seen[2]);
+    assert_ne!(rooms_seen[2], rooms_seen[3]);
+    assert_eq!(rooms_seen[3], rooms_seen[5]);
+    assert_ne!(rooms_seen[5], rooms_seen[6]);
+    rooms_seen.dedup();
+    assert_eq!(rooms_seen.len(), 3);
+    let list = rooms(&server).await;
+    let mut counts: Vec<u64> = list.as_array().unwrap().iter().map(|r| r["players"].as_u64().unwrap()).collect();
+    counts.sort();
+    assert_eq!(counts, vec![1, 3, 3]);
+    assert!(list.as_array().unwrap().iter().all(|r| r["capacity"] == 3));
+}
+
+#[tokio::test]
+async fn simultaneous_joins_never_overfill_a_room() {
+    let mut s = settings();
+    s.room.max_players = 5;
+    let server = start(s);
+    let mut tokens = Vec::new();
+    for i in 0..23 {
+        tokens.push(server.token(&format!("p{i}")).await);
+    }
+    let url = server.ws_url(None);
+    let joins = tokens.into_iter().map(|t| {
+        let url = url.clone();
+        tokio::spawn(async move {
+            let mut c = Client::connect(&url, &[&format!("tickcast.token.{t}")]).await.unwrap();
+            let w = c.expect_welcome().await;
+            (w.room, c)
+        })
+    });
+    let results = futures_util::future::join_all(joins).await;
+    let mut per_room = std::collections::BTreeMap::<String, usize>::new();
+    for r in &results {
+        *per_room.entry(r.as_ref().unwrap().0.clone()).or_default() += 1;
+    }
+    assert!(per_room.values().all(|n| *n <= 5), "{per_room:?}");
+    assert_eq!(per_room.values().sum::<usize>(), 23);
+    assert_eq!(per_room.len(), 5, "23 players at 5 per room fill exactly 5 rooms: {per_room:?}");
+}
+
+#[tokio::test]
+async fn a_full_named_room_closes_with_4409() {
+    let mut s = settings();
+    s.room.max_players = 2;
+    let server = start(s);
+    let _a = server.join("a", Some("small")).await;
+    let _b = server.join("b", Some("small")).await;
+    let token = server.token("c").await;
+    let mut c = Client::connect(&server.ws_url(Some("small")), &[&format!("tickcast.token.{token}")]).await.unwrap();
+    match c.recv().await {
+        Received::Notice { code, reason } => assert_eq!((code, reason.as_str()), (close_code::ROOM_FULL, "room is full")),
+        other => panic!("expected a Notice, got {other:?}"),
+    }
+    let (code, reason) = c.expect_close().await;
+    assert_eq!(code, close_code::ROOM_FULL);
+    assert_eq!(reason, "room is full");
+}
+
+#[tokio::test]
+async fn an_empty_room_is_disposed_after_its_ttl() {
+    let mut s = settings();
+    s.room.empty_ttl_s = 0.2;
+    s.room.reconnect_grace_s = 0.0;
+    let server = start(s);
+    let mut a = server.join("a", Some("brief")).await;
+    a.next_update().await;
+    assert_eq!(rooms(&server).await.as_array().unwrap().len(), 1);
+    a.send(&ClientMessage::Leave).await;
+    a.expect_close().await;
+    let deadline = tokio::time::Instant::now() + PATIENCE;
+    while !rooms(&server).await.as_array().unwrap().is_empty() {
+        assert!(tokio::time::Instant::now() < deadline, "room never disposed");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    // The name is free again: a new room of that name starts from tick 0.
+    let b = server.join("b", Some("brief")).await;
+    assert!(b.welcome.as_ref().unwrap().tick < 10);
+}
