@@ -6,7 +6,7 @@ use super::frame_guard::GuardedPayload;
 use super::socket::{MeteredBody, SocketHandle};
 use super::tokens::{check_player_name, unix_now};
 use super::AppState;
-use crate::actors::directory::PlacementError;
+use crate::actors::directory::{check_room_name, PlacementError};
 use crate::actors::link::MemberLink;
 use crate::actors::session::{SessionActor, SessionStart};
 use crate::metrics;
@@ -143,6 +143,10 @@ fn ws_upgrade(
     let offered = check_subprotocols(req)?;
     let query = web::Query::<WsQuery>::from_query(req.query_string())
         .map_err(|e| HandshakeError::BadRequest(format!("bad query: {e}")))?;
+    if let Some(room) = &query.room {
+        check_room_name(room, settings.room.max_name_bytes)
+            .map_err(|e| HandshakeError::BadRequest(e.to_string()))?;
+    }
     let forwarded = req.headers().get("x-forwarded-for").and_then(|v| v.to_str().ok());
     let ip = client_ip(req.peer_addr(), forwarded, &sec.trusted_proxies);
     let slot = state.connections.acquire(ip)?;
