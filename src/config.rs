@@ -60,6 +60,8 @@ pub struct ServerSettings {
     pub disconnect_timeout_ms: u64,
     pub shutdown_grace_s: u64,
     pub room_threads: usize,
+    pub write_buffer_bytes: usize,
+    pub socket_send_buffer_bytes: usize,
 }
 
 /// `tick.*`
@@ -228,6 +230,8 @@ impl Settings {
         range("server.disconnect_timeout_ms", self.server.disconnect_timeout_ms, 1, 600_000)?;
         range("server.shutdown_grace_s", self.server.shutdown_grace_s, 0, 3600)?;
         range("server.room_threads", self.server.room_threads, 1, 64)?;
+        range("server.write_buffer_bytes", self.server.write_buffer_bytes, 256, 16 << 20)?;
+        range("server.socket_send_buffer_bytes", self.server.socket_send_buffer_bytes, 0, 64 << 20)?;
         range("tick.rate_hz", self.tick.rate_hz, 1, 128)?;
         range("room.max_players", self.room.max_players, 1, 10_000)?;
         range("room.empty_ttl_s", self.room.empty_ttl_s, 0.0, 86_400.0)?;

@@ -29,6 +29,7 @@ pub struct Server {
 /// A running server.
 pub struct RunningServer {
     addr: SocketAddr,
+    admin_addr: Option<SocketAddr>,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     thread: Option<JoinHandle<()>>,
 }
@@ -60,7 +61,9 @@ impl Server {
             system.block_on(self.serve(ready_tx, stop_rx));
         })?;
         match ready_rx.recv() {
-            Ok(Ok(addr)) => Ok(RunningServer { addr, stop: Some(stop_tx), thread: Some(thread) }),
+            Ok(Ok((addr, admin_addr))) => {
+                Ok(RunningServer { addr, admin_addr, stop: Some(stop_tx), thread: Some(thread) })
+            }
             Ok(Err(e)) => Err(e),
             Err(_) => Err(io::Error::other("server thread ended before listening")),
         }
@@ -68,7 +71,7 @@ impl Server {
 
     async fn serve(
         self,
-        ready: std::sync::mpsc::Sender<io::Result<SocketAddr>>,
+        ready: std::sync::mpsc::Sender<io::Result<(SocketAddr, Option<SocketAddr>)>>,
         stop: tokio::sync::oneshot::Receiver<()>,
     ) {
         crate::metrics::install();
@@ -93,12 +96,18 @@ impl Server {
         let state = web::Data::new(AppState::new(settings.clone(), directory.clone(), world.clone(), auth, keys));
 
         let app_state = state.clone();
+        let send_buffer = settings.server.socket_send_buffer_bytes;
         let mut http = HttpServer::new(move || App::new().app_data(app_state.clone()).configure(routes::configure))
             .client_request_timeout(Duration::from_millis(settings.server.request_timeout_ms))
             .client_disconnect_timeout(Duration::from_millis(settings.server.disconnect_timeout_ms))
             .shutdown_timeout(settings.server.shutdown_grace_s.max(1))
-            .on_connect(|conn, ext| {
+            .h1_write_buffer_size(settings.server.write_buffer_bytes)
+            .tcp_nodelay(true)
+            .on_connect(move |conn, ext| {
                 if let Some(socket) = SocketHandle::from_connection(conn) {
+                    if send_buffer > 0 {
+                        socket.set_send_buffer(send_buffer);
+                    }
                     ext.insert(socket);
                 }
             })
@@ -114,6 +123,7 @@ impl Server {
             }
         };
         let addr = http.addrs().first().copied().unwrap_or_else(|| ([127, 0, 0, 1], 0).into());
+        let mut admin_addr = None;
         let admin = if settings.admin.token.is_empty() {
             None
         } else {
@@ -124,7 +134,8 @@ impl Server {
                 .bind(&settings.admin.bind);
             match bound {
                 Ok(server) => {
-                    tracing::info!(addr = ?server.addrs(), "admin API listening");
+                    admin_addr = server.addrs().first().copied();
+                    tracing::info!(addr = ?admin_addr, "admin API listening");
                     let server = server.run();
                     let handle = server.handle();
                     actix::spawn(server);
@@ -141,7 +152,7 @@ impl Server {
         let handle = running.handle();
         let server_task = actix::spawn(running);
         tracing::info!(%addr, tick_rate_hz = settings.tick.rate_hz, "tickcast listening");
-        let _ = ready.send(Ok(addr));
+        let _ = ready.send(Ok((addr, admin_addr)));
 
         let _ = stop.await;
         tracing::info!("shutting down: closing sessions with 1001");
@@ -171,6 +182,11 @@ impl RunningServer {
     /// The address the server listens on.
     pub fn addr(&self) -> SocketAddr {
         self.addr
+    }
+
+    /// The admin API's address, when `admin.token` is set.
+    pub fn admin_addr(&self) -> Option<SocketAddr> {
+        self.admin_addr
     }
 
     /// Closes every session with 1001, waits up to `server.shutdown_grace_s` for them to

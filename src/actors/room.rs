@@ -21,7 +21,7 @@ use crate::config::Settings;
 use crate::http::tokens::{unix_now, ResumeClaim, TokenKeys};
 use crate::metrics;
 use crate::protocol::{close_code, codec, Event, PlayerId, PlayerInfo, Schema, Welcome, PROTOCOL_VERSION};
-use crate::sync::{encode_delta, encode_events, encode_snapshot, EntityState, InputQueue};
+use crate::sync::{encode_delta, encode_events, encode_snapshot, EntityState, History, InputQueue, UpdateBase};
 use actix::{Actor, ActorContext, Addr, Context, Handler, Message, MessageResult, Recipient};
 use bytes::Bytes;
 use std::collections::{BTreeMap, VecDeque};
@@ -215,7 +215,7 @@ pub struct RoomActor {
     members: BTreeMap<PlayerId, Member>,
     next_player: PlayerId,
     last_tick: u64,
-    history: VecDeque<(u64, Arc<EntityState>)>,
+    history: History,
     event_log: VecDeque<(u64, Bytes)>,
     /// Every event of every tick from here on is still in `event_log`.
     events_complete_from: u64,
@@ -228,6 +228,7 @@ impl RoomActor {
     /// A room; its game lives in `world`.
     pub fn new(parts: RoomParts) -> Self {
         let RoomParts { id, name, schema, settings, world, directory, shared, keys } = parts;
+        let history_ticks = settings.sync.history_ticks;
         RoomActor {
             id,
             name,
@@ -240,7 +241,7 @@ impl RoomActor {
             members: BTreeMap::new(),
             next_player: 1,
             last_tick: 0,
-            history: VecDeque::new(),
+            history: History::new(history_ticks),
             event_log: VecDeque::new(),
             events_complete_from: 0,
             empty_since: None,
@@ -268,12 +269,6 @@ impl RoomActor {
                 .collect(),
             schema: (*self.schema).clone(),
         }
-    }
-
-    fn history_state(&self, tick: u64) -> Option<&Arc<EntityState>> {
-        let first = self.history.front()?.0;
-        let i = tick.checked_sub(first)? as usize;
-        self.history.get(i).filter(|(t, _)| *t == tick).map(|(_, s)| s)
     }
 
     /// Detaches a member's session (closing it with `code`) and starts its grace window.
@@ -333,7 +328,7 @@ impl RoomActor {
             encode_snapshot(current, &events, &mut out);
             metrics::keyframe_encoded();
         } else {
-            let base = self.history_state(from).cloned().expect("caller checked the base is in history");
+            let base = self.history.get(from).cloned().unwrap_or_default();
             let mut scratch = std::mem::take(&mut self.scratch);
             encode_delta(&base, current, &events, &mut scratch, &mut out);
             self.scratch = scratch;
@@ -371,8 +366,7 @@ impl RoomActor {
                 evict.push((player, "too far behind to deliver events: evicted"));
                 continue;
             }
-            let keyframe =
-                baseline == 0 || msg.tick - baseline > max_age || self.history_state(baseline).is_none();
+            let keyframe = self.history.choose_base(baseline, msg.tick, max_age) == UpdateBase::Keyframe;
             let body = self.body_for((delivered, keyframe), &msg.state);
             let ack = msg.acks.binary_search_by_key(&player, |(p, _)| *p).map(|i| msg.acks[i].1).unwrap_or(0);
             link.start_frame();
@@ -442,10 +436,7 @@ impl Handler<TickState> for RoomActor {
         self.last_tick = msg.tick;
         self.shared.tick.store(msg.tick, Ordering::Release);
         self.record_events(msg.tick, &msg.events);
-        self.history.push_back((msg.tick, msg.state.clone()));
-        while self.history.len() > self.settings.sync.history_ticks {
-            self.history.pop_front();
-        }
+        self.history.push(msg.tick, msg.state.clone());
         self.fan_out(&msg);
         self.expire_and_dispose(ctx);
     }

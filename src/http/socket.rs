@@ -24,6 +24,12 @@ impl SocketHandle {
         socket2::SockRef::from(tcp).try_clone().ok().map(|s| SocketHandle(Arc::new(s)))
     }
 
+    /// Sets `SO_SNDBUF` (`server.socket_send_buffer_bytes`): bounds kernel memory per
+    /// slow client and makes backpressure reach the session sooner.
+    pub fn set_send_buffer(&self, bytes: usize) {
+        let _ = self.0.set_send_buffer_size(bytes);
+    }
+
     /// Resets the connection: `SO_LINGER` 0 drops unsent bytes and sends RST on close;
     /// the shutdown wakes the HTTP layer, which then drops the connection.
     pub fn reset(&self) {

@@ -5,8 +5,8 @@
 //! `tickcast.resume.<t>`), never in URLs, so they are unpadded base64url with a `.`
 //! separator: characters browsers accept in a subprotocol name. The built-in format is
 //! `base64url(payload) "." base64url(HMAC-SHA256(secret, payload))`, payload being
-//! `g|<expiry unix s>|<name>` for a guest and `r|<expiry>|<room id>|<room>|<player>` for a
-//! resume. MACs are compared in constant time.
+//! `g|<expiry unix s>|<name>` for a guest and `r|<expiry>|<room id>|<room>|<player>|<nonce>`
+//! for a resume. MACs are compared in constant time.
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
@@ -139,14 +139,18 @@ impl TokenKeys {
 
     /// A resume token for `claim`, valid `ttl_s` seconds from `now`.
     pub fn mint_resume(&self, claim: &ResumeClaim, now: u64, ttl_s: u64) -> String {
-        self.sign(&format!("r|{}|{}|{}|{}", now + ttl_s, claim.room_id, claim.room, claim.player))
+        // A nonce makes every Welcome's token distinct, even within one second.
+        let mut nonce = [0u8; 6];
+        let _ = getrandom::fill(&mut nonce);
+        let nonce = URL_SAFE_NO_PAD.encode(nonce);
+        self.sign(&format!("r|{}|{}|{}|{}|{nonce}", now + ttl_s, claim.room_id, claim.room, claim.player))
     }
 
     /// Verifies a resume token at time `now`.
     pub fn verify_resume(&self, token: &str, now: u64) -> Result<ResumeClaim, TokenError> {
         let fields = self.open(token, "r", now)?;
         match fields.as_slice() {
-            [room_id, room, player] => Ok(ResumeClaim {
+            [room_id, room, player, _nonce] => Ok(ResumeClaim {
                 room_id: room_id.parse().map_err(|_| TokenError::Malformed)?,
                 room: room.clone(),
                 player: player.parse().map_err(|_| TokenError::Malformed)?,

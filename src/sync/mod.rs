@@ -5,10 +5,12 @@
 //! No actix here, nothing blocks: the room actor calls [`encode_delta`] once per tick per
 //! distinct baseline and shares the bytes.
 
+mod baseline;
 mod delta;
 mod input;
 mod state;
 
+pub use baseline::{History, UpdateBase};
 pub use delta::{encode_delta, encode_events, encode_snapshot, ClientState, DeltaStats};
 pub use input::{InputQueue, PushOutcome};
 pub use state::{EntityRef, EntityState};

@@ -30,18 +30,79 @@ pub fn settings() -> Settings {
     s.tick.rate_hz = 50;
     s.security.token_secret = "test-secret".into();
     s.security.mint_per_minute = 10_000;
+    s.admin.bind = "127.0.0.1:0".into();
+    s.admin.token = ADMIN_TOKEN.into();
     s
 }
 
+pub const ADMIN_TOKEN: &str = "admin-test-token";
+
 /// Starts a server; it stops when the returned value is dropped.
 pub fn start(settings: Settings) -> TestServer {
-    let server = Server::new(settings.clone()).start().expect("server starts");
-    TestServer { addr: server.addr(), server: Some(server), settings }
+    start_with(Server::new(settings.clone()), settings)
+}
+
+/// Starts a server running the [`Churn`] test game.
+pub fn start_churn(settings: Settings, entities: u32) -> TestServer {
+    let factory: tickcast::game::GameFactory =
+        std::sync::Arc::new(move |_: &tickcast::game::RoomInfo| Box::new(Churn::new(entities)) as Box<dyn tickcast::game::Game>);
+    start_with(Server::new(settings.clone()).game(factory), settings)
+}
+
+fn start_with(server: Server, settings: Settings) -> TestServer {
+    let server = server.start().expect("server starts");
+    TestServer { addr: server.addr(), admin: server.admin_addr(), server: Some(server), settings }
+}
+
+/// A test game whose every entity changes every tick by a large step, so a room
+/// produces a lot of bytes per tick (fills socket buffers quickly in slow-reader tests).
+pub struct Churn {
+    tick: i32,
+    entities: u32,
+    players: std::collections::BTreeSet<u32>,
+}
+
+impl Churn {
+    pub fn new(entities: u32) -> Self {
+        Churn { tick: 0, entities, players: Default::default() }
+    }
+}
+
+impl tickcast::game::Game for Churn {
+    fn schema(&self) -> Schema {
+        use tickcast::protocol::{EntityKind, FieldDef, InputField};
+        Schema {
+            game: "churn".into(),
+            entity_kinds: vec![EntityKind { name: "blob".into(), fields: vec![FieldDef::new("a", 1), FieldDef::new("b", 1)] }],
+            input: vec![InputField::new("v", -1, 1)],
+            event_kinds: vec![],
+        }
+    }
+    fn join(&mut self, player: u32, _: &str) {
+        self.players.insert(player);
+    }
+    fn leave(&mut self, player: u32) {
+        self.players.remove(&player);
+    }
+    fn apply_input(&mut self, _: u32, _: &[i32]) {}
+    fn step(&mut self, _: &mut tickcast::game::StepContext<'_>) {
+        self.tick += 1;
+    }
+    fn write_state(&self, out: &mut tickcast::sync::EntityState) {
+        for p in &self.players {
+            out.push(*p, 0, &[0, 0]);
+        }
+        for i in 0..self.entities {
+            let v = self.tick.wrapping_mul(100_003).wrapping_add(i as i32 * 7919);
+            out.push(1_000_000 + i, 0, &[v, -v]);
+        }
+    }
 }
 
 /// A running test server.
 pub struct TestServer {
     pub addr: SocketAddr,
+    pub admin: Option<SocketAddr>,
     pub settings: Settings,
     server: Option<RunningServer>,
 }
@@ -70,6 +131,26 @@ impl TestServer {
         let mut c = Client::connect(&self.ws_url(room), &[&format!("tickcast.token.{token}")]).await.expect("connect");
         c.expect_welcome().await;
         c
+    }
+
+    /// `GET /admin/sessions` as JSON rows.
+    pub async fn admin_sessions(&self) -> Vec<serde_json::Value> {
+        let auth = format!("Bearer {ADMIN_TOKEN}");
+        let (status, body) = http(self.admin.expect("admin API on"), "GET", "/admin/sessions", &[("Authorization", &auth)], "").await;
+        assert_eq!(status, 200, "{body}");
+        serde_json::from_str(&body).expect("json")
+    }
+
+    /// `POST /admin/<action>` with a JSON body; returns the status.
+    pub async fn admin_post(&self, action: &str, body: &str) -> u16 {
+        let auth = format!("Bearer {ADMIN_TOKEN}");
+        let headers = [("Authorization", auth.as_str()), ("Content-Type", "application/json")];
+        http(self.admin.expect("admin API on"), "POST", &format!("/admin/{action}"), &headers, body).await.0
+    }
+
+    /// The admin row of `player` in `room`.
+    pub async fn member(&self, room: &str, player: u32) -> Option<serde_json::Value> {
+        self.admin_sessions().await.into_iter().find(|r| r["room"] == room && r["player"] == player)
     }
 
     /// Stops the server gracefully.
@@ -126,6 +207,22 @@ pub struct Client {
 }
 
 impl Client {
+    /// Like [`Client::connect`] over a socket with a small receive buffer, so that a
+    /// client that pauses reading makes the server's writes back up quickly.
+    pub async fn connect_small_rcvbuf(url: &str, extra: &[&str], rcvbuf: u32) -> Client {
+        let mut req = url.into_client_request().unwrap();
+        let mut protocols = vec!["tickcast.v1".to_string()];
+        protocols.extend(extra.iter().map(|s| s.to_string()));
+        req.headers_mut().insert("Sec-WebSocket-Protocol", HeaderValue::from_str(&protocols.join(", ")).unwrap());
+        let host = req.uri().authority().unwrap().as_str().to_string();
+        let addr: SocketAddr = host.parse().unwrap();
+        let socket = tokio::net::TcpSocket::new_v4().unwrap();
+        socket.set_recv_buffer_size(rcvbuf).unwrap();
+        let tcp = socket.connect(addr).await.unwrap();
+        let (ws, _) = tokio_tungstenite::client_async(req, MaybeTlsStream::Plain(tcp)).await.unwrap();
+        Client { ws, welcome: None, state: ClientState::default(), updates: Vec::new(), events: Vec::new() }
+    }
+
     /// Opens a WebSocket offering `tickcast.v1` plus `extra` subprotocol entries.
     pub async fn connect(url: &str, extra: &[&str]) -> Result<Client, tokio_tungstenite::tungstenite::Error> {
         let mut req = url.into_client_request()?;
@@ -238,4 +335,28 @@ impl Client {
     pub fn entity(&self, id: u32) -> Option<&Vec<i32>> {
         self.state.entities.get(&id).map(|(_, f)| f)
     }
+}
+
+/// A raw connection that completes the WebSocket handshake and then never reads: the
+/// stalled reader of the slow-client tests. `rcvbuf` keeps the kernel from absorbing much.
+pub async fn stalled_reader(server: &TestServer, room: &str, token: &str, rcvbuf: u32) -> TcpStream {
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.set_recv_buffer_size(rcvbuf).unwrap();
+    let mut s = socket.connect(server.addr).await.unwrap();
+    let req = format!(
+        "GET /ws?room={room} HTTP/1.1\r\nHost: {}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+         Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\
+         Sec-WebSocket-Protocol: tickcast.v1, tickcast.token.{token}\r\n\r\n",
+        server.addr
+    );
+    s.write_all(req.as_bytes()).await.unwrap();
+    // Read exactly the response head, byte by byte, and nothing after it.
+    let mut head = Vec::new();
+    while !head.ends_with(b"\r\n\r\n") {
+        let mut b = [0u8; 1];
+        s.read_exact(&mut b).await.unwrap();
+        head.push(b[0]);
+    }
+    assert!(head.starts_with(b"HTTP/1.1 101"), "{}", String::from_utf8_lossy(&head));
+    s
 }

@@ -1,0 +1,272 @@
+//! Sync survives slow clients: deltas from per-member baselines, keyframes, bounded
+//! memory, eviction of a stalled reader, and reconnection that keeps the player.
+
+mod common;
+use common::*;
+use proptest::prelude::*;
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use tickcast::protocol::{close_code, ServerMessage, UpdateHeader};
+use tickcast::sync::{encode_delta, encode_events, encode_snapshot, ClientState, EntityState, History, UpdateBase};
+
+fn slow_client_settings() -> tickcast::config::Settings {
+    let mut s = settings();
+    s.server.write_buffer_bytes = 1024;
+    s.server.socket_send_buffer_bytes = 4096;
+    s.limits.max_pending_bytes = 4096;
+    s
+}
+
+#[tokio::test]
+async fn stalled_reader_is_evicted_and_room_keeps_ticking() {
+    let mut s = slow_client_settings();
+    s.limits.stall_timeout_s = 0.5;
+    s.room.reconnect_grace_s = 30.0;
+    let max_pending = s.limits.max_pending_bytes as u64;
+    let server = start_churn(s, 200);
+    let mut honest = server.join("honest", Some("stall")).await;
+    let token = server.token("stalled").await;
+    let mut stalled = stalled_reader(&server, "stall", &token, 2048).await;
+
+    // The honest member receives every tick, while the stalled one backs up and is evicted.
+    let (mut last, _) = honest.next_update().await;
+    let mut max_seen_pending = 0u64;
+    let mut evicted = false;
+    for _ in 0..400 {
+        let (h, _) = honest.next_update().await;
+        assert_eq!(h.tick, last.tick + 1, "honest member misses no tick");
+        last = h;
+        if h.tick % 10 == 0 {
+            let rows = server.admin_sessions().await;
+            let row = rows.iter().find(|r| r["name"] == "stalled").expect("stalled member listed");
+            max_seen_pending = max_seen_pending.max(row["pending_bytes"].as_u64().unwrap());
+            if row["connected"] == false {
+                evicted = true;
+                break;
+            }
+        }
+    }
+    assert!(evicted, "stalled reader was not evicted");
+    // Bounded: at most the limit plus one frame (a frame is written whole).
+    assert!(max_seen_pending <= max_pending + 2048, "pending grew to {max_seen_pending}");
+    let (status, metrics) = http(server.addr, "GET", "/metrics", &[], "").await;
+    assert_eq!(status, 200);
+    let evictions = metrics.lines().find(|l| l.starts_with("tickcast_evictions_total")).expect("evictions metric");
+    assert!(!evictions.ends_with(" 0"), "{evictions}");
+    // The connection is torn down: reading eventually hits the end or a reset.
+    use tokio::io::AsyncReadExt;
+    let mut buf = vec![0u8; 65536];
+    let ended = tokio::time::timeout(PATIENCE, async {
+        loop {
+            match stalled.read(&mut buf).await {
+                Ok(0) | Err(_) => return,
+                Ok(_) => continue,
+            }
+        }
+    })
+    .await;
+    assert!(ended.is_ok(), "stalled connection never closed");
+    // Its player stays in the grace window.
+    let row = server.admin_sessions().await.into_iter().find(|r| r["name"] == "stalled").unwrap();
+    assert_eq!(row["connected"], false);
+}
+
+#[tokio::test]
+async fn paused_reader_resumes_with_baseline_delta_or_keyframe_and_correct_state() {
+    let mut s = slow_client_settings();
+    s.limits.stall_timeout_s = 30.0;
+    s.heartbeat.timeout_s = 30.0;
+    let server = start_churn(s, 200);
+    let mut honest = server.join("honest", Some("pause")).await;
+    let token = server.token("pauser").await;
+    let mut pauser = Client::connect_small_rcvbuf(&server.ws_url(Some("pause")), &[&format!("tickcast.token.{token}")], 2048).await;
+    pauser.expect_welcome().await;
+    pauser.next_update().await;
+
+    // Record the honest member's state at every tick while the other one does not read.
+    let mut truth: BTreeMap<u64, ClientState> = BTreeMap::new();
+    for _ in 0..60 {
+        honest.next_update().await;
+        truth.insert(honest.state.tick, honest.state.clone());
+    }
+    // Resume reading: updates must apply (the test client refuses a broken chain) and
+    // at least one must jump (a baseline delta or a keyframe), proving ticks were skipped.
+    let mut jumped = false;
+    for _ in 0..40 {
+        let (h, keyframe) = pauser.next_update().await;
+        if keyframe || h.base_tick + 1 != h.tick {
+            jumped = true;
+        }
+    }
+    assert!(jumped, "the paused client never skipped a tick");
+    while honest.state.tick < pauser.state.tick {
+        honest.next_update().await;
+        truth.insert(honest.state.tick, honest.state.clone());
+    }
+    let expected = truth.get(&pauser.state.tick).expect("honest saw that tick");
+    assert_eq!(pauser.state.entities, expected.entities, "same state at tick {}", pauser.state.tick);
+}
+
+#[tokio::test]
+async fn resume_within_grace_keeps_the_player_and_others_see_it_persist() {
+    let mut s = settings();
+    s.room.reconnect_grace_s = 30.0;
+    let server = start(s);
+    let mut other = server.join("other", Some("res")).await;
+    let mut a = server.join("ada", Some("res")).await;
+    a.next_update().await;
+    let id = a.player_id();
+    let before = a.entity(id).cloned().unwrap();
+    let resume = a.welcome.as_ref().unwrap().resume_token.clone();
+    drop(a); // the connection drops without a Leave
+    other.until(|s| s.entities.contains_key(&id)).await;
+    for _ in 0..20 {
+        other.next_update().await;
+        assert!(other.entity(id).is_some(), "player persists during the grace window");
+    }
+    let mut back = Client::connect(&server.ws_url(None), &[&format!("tickcast.resume.{resume}")]).await.unwrap();
+    let w = back.expect_welcome().await;
+    assert_eq!(w.player_id, id);
+    assert_eq!(w.room, "res");
+    assert_ne!(w.resume_token, resume, "a fresh resume token");
+    let (_, keyframe) = back.next_update().await;
+    assert!(keyframe, "a resume starts with a keyframe");
+    assert_eq!(back.entity(id), Some(&before), "same entity, same position and score");
+    let rows = server.admin_sessions().await;
+    assert_eq!(rows.iter().filter(|r| r["room"] == "res").count(), 2, "no extra seat taken");
+}
+
+#[tokio::test]
+async fn resume_takes_over_a_half_open_connection() {
+    let server = start(settings());
+    let mut a = server.join("ada", Some("take")).await;
+    a.next_update().await;
+    let resume = a.welcome.as_ref().unwrap().resume_token.clone();
+    let mut b = Client::connect(&server.ws_url(None), &[&format!("tickcast.resume.{resume}")]).await.unwrap();
+    assert_eq!(b.expect_welcome().await.player_id, a.player_id());
+    let (code, _) = a.expect_close().await;
+    assert_eq!(code, close_code::REPLACED);
+    b.next_update().await;
+}
+
+#[tokio::test]
+async fn resume_after_grace_or_with_a_forged_token_is_refused_with_4401() {
+    let mut s = settings();
+    s.room.reconnect_grace_s = 0.2;
+    let server = start(s);
+    let mut keeper = server.join("keeper", Some("late")).await;
+    let mut a = server.join("ada", Some("late")).await;
+    a.next_update().await;
+    let id = a.player_id();
+    let resume = a.welcome.as_ref().unwrap().resume_token.clone();
+    drop(a);
+    keeper.until(|s| s.entities.contains_key(&id)).await;
+    keeper.until(|s| !s.entities.contains_key(&id)).await;
+    let mut late = Client::connect(&server.ws_url(None), &[&format!("tickcast.resume.{resume}")]).await.unwrap();
+    let (code, reason) = late.expect_close().await;
+    assert_eq!(code, close_code::UNAUTHORIZED);
+    assert!(reason.contains("resume refused"), "{reason}");
+
+    let (payload, _) = resume.split_once('.').unwrap();
+    let forged = format!("{payload}.AAAA");
+    let mut f = Client::connect(&server.ws_url(None), &[&format!("tickcast.resume.{forged}")]).await.unwrap();
+    let (code, _) = f.expect_close().await;
+    assert_eq!(code, close_code::UNAUTHORIZED);
+    // Nothing else changed for the member who stayed.
+    let (h0, _) = keeper.next_update().await;
+    let (h1, _) = keeper.next_update().await;
+    assert_eq!(h1.tick, h0.tick + 1);
+}
+
+#[tokio::test]
+async fn admin_disconnect_keeps_the_player_for_resume_and_kick_removes_it() {
+    let server = start(settings());
+    let mut a = server.join("ada", Some("adm")).await;
+    a.next_update().await;
+    let id = a.player_id();
+    assert_eq!(server.admin_post("disconnect", &format!(r#"{{"room":"adm","player":{id}}}"#)).await, 200);
+    let (code, _) = a.expect_close().await;
+    assert_eq!(code, close_code::TRY_AGAIN);
+    let resume = a.welcome.as_ref().unwrap().resume_token.clone();
+    let mut b = Client::connect(&server.ws_url(None), &[&format!("tickcast.resume.{resume}")]).await.unwrap();
+    assert_eq!(b.expect_welcome().await.player_id, id);
+    assert_eq!(server.admin_post("kick", &format!(r#"{{"room":"adm","player":{id},"ban":true}}"#)).await, 200);
+    let (code, _) = b.expect_close().await;
+    assert_eq!(code, close_code::KICKED);
+    assert!(server.member("adm", id).await.is_none(), "kicked player removed");
+    let token = server.token("ada").await;
+    let mut again = Client::connect(&server.ws_url(Some("adm")), &[&format!("tickcast.token.{token}")]).await.unwrap();
+    let (code, reason) = again.expect_close().await;
+    assert_eq!((code, reason.as_str()), (close_code::KICKED, "banned by an admin"));
+    let (status, _) = http(server.admin.unwrap(), "GET", "/admin/sessions", &[], "").await;
+    assert_eq!(status, 401, "admin API needs its token");
+}
+
+fn state_from(values: &[(u32, i32, i32)]) -> EntityState {
+    let mut s = EntityState::new();
+    for (id, a, b) in values {
+        s.push(*id, 0, &[*a, *b]);
+    }
+    s.finish();
+    s
+}
+
+fn schema() -> tickcast::protocol::Schema {
+    use tickcast::protocol::{EntityKind, FieldDef, Schema};
+    Schema {
+        game: "p".into(),
+        entity_kinds: vec![EntityKind { name: "e".into(), fields: vec![FieldDef::new("a", 1), FieldDef::new("b", 1)] }],
+        input: vec![],
+        event_kinds: vec![],
+    }
+}
+
+proptest! {
+    /// Random state sequences and random skip patterns, through the same History and
+    /// base choice the room uses: whatever a client receives applies, and its state equals
+    /// the server's at every tick it was sent.
+    #[test]
+    fn client_state_equals_server_state_whatever_is_skipped(
+        states in prop::collection::vec(
+            prop::collection::btree_map(0u32..40, (any::<i32>(), -300i32..300), 0..12),
+            1..60,
+        ),
+        skips in prop::collection::vec(any::<bool>(), 60),
+        history in 2usize..8,
+        max_age in 1u64..8,
+    ) {
+        let max_age = max_age.min(history as u64);
+        let mut ring = History::new(history);
+        let mut client = ClientState::default();
+        let mut baseline = 0u64;
+        let mut events = Vec::new();
+        encode_events(std::iter::empty(), &mut events);
+        for (i, entities) in states.iter().enumerate() {
+            let tick = i as u64 + 1;
+            let state = Arc::new(state_from(&entities.iter().map(|(id, (a, b))| (*id, *a, *b)).collect::<Vec<_>>()));
+            ring.push(tick, state.clone());
+            if skips[i] {
+                continue;
+            }
+            let mut body = Vec::new();
+            let header = |base_tick| UpdateHeader { tick, base_tick, ack_input: 0, server_time_us: 0 };
+            let msg = match ring.choose_base(baseline, tick, max_age) {
+                UpdateBase::Keyframe => {
+                    encode_snapshot(&state, &events, &mut body);
+                    ServerMessage::Snapshot { header: header(0), body: &body }
+                }
+                UpdateBase::Delta(from) => {
+                    let base = ring.get(from).unwrap();
+                    encode_delta(base, &state, &events, &mut Default::default(), &mut body);
+                    ServerMessage::Delta { header: header(from), body: &body }
+                }
+            };
+            let bytes = msg.encode();
+            let decoded = ServerMessage::decode(&bytes).unwrap();
+            client.apply(&decoded, &schema()).unwrap();
+            baseline = tick;
+            prop_assert_eq!(client.tick, tick);
+            prop_assert_eq!(&client.to_state(), state.as_ref());
+        }
+    }
+}
