@@ -196,8 +196,9 @@ impl SessionActor {
         }));
     }
 
-    /// Sends a Notice then a close frame, and stops once they are handed over (or after
-    /// `CLOSE_TIMEOUT`, tearing the TCP connection down if the socket will not take them).
+    /// Sends a Notice then a close frame, and stops once the connection has taken them;
+    /// if it has not within `CLOSE_TIMEOUT` (a peer that does not read), the TCP
+    /// connection is torn down instead.
     fn close(&mut self, code: u16, reason: &str, ctx: &mut Context<Self>) {
         if self.closing {
             return;
@@ -211,16 +212,34 @@ impl SessionActor {
         }
         tracing::debug!(player = ?self.player, code, %reason, "closing session");
         let notice = ServerMessage::Notice(Notice { code, reason: reason.clone() }).encode();
+        let wire = ws_frame_len(notice.len()) + ws_frame_len(2 + reason.len());
         let mut ws = self.ws.clone();
         let close = async move {
             let _ = ws.binary(notice).await;
             let _ = ws.close(Some(CloseReason { code: CloseCode::from(code), description: Some(reason) })).await;
         };
-        ctx.spawn(close.into_actor(self).map(|_, _, ctx| ctx.stop()));
+        let link = self.link.clone();
+        ctx.spawn(close.into_actor(self).map(move |_, act, ctx| {
+            link.handed(wire, None);
+            act.stop_when_drained(ctx, Instant::now() + CLOSE_TIMEOUT);
+        }));
         self.close_timer = Some(ctx.run_later(CLOSE_TIMEOUT, |act, ctx| {
             act.tear_down();
             ctx.stop();
         }));
+    }
+
+    /// Stops once every byte handed over (the close frame included) has been taken by the
+    /// connection, checking every few milliseconds until `deadline`.
+    fn stop_when_drained(&mut self, ctx: &mut Context<Self>, deadline: Instant) {
+        if self.link.pending_bytes() == 0 || Instant::now() >= deadline {
+            if self.link.pending_bytes() != 0 {
+                self.tear_down();
+            }
+            ctx.stop();
+            return;
+        }
+        ctx.run_later(Duration::from_millis(10), move |act, ctx| act.stop_when_drained(ctx, deadline));
     }
 
     /// Resets the TCP connection: the only way to end a connection whose peer does not
@@ -246,10 +265,9 @@ impl SessionActor {
 
     fn heartbeat(&mut self, ctx: &mut Context<Self>) {
         if self.last_heard.elapsed() > secs(self.settings.heartbeat.timeout_s) {
-            // The peer answered nothing: with a stalled socket a close frame would never
-            // pass, so tear the connection down as well.
+            // The peer answered nothing; if its socket will not take the close frame
+            // either, close() tears the connection down after CLOSE_TIMEOUT.
             self.close(close_code::POLICY, "heartbeat timeout", ctx);
-            self.tear_down();
             return;
         }
         self.queue_control(Outgoing::Ping(Bytes::copy_from_slice(&now_us().to_le_bytes())), ctx);
@@ -410,8 +428,11 @@ impl StreamHandler<Result<AggregatedMessage, ProtocolError>> for SessionActor {
     }
 
     fn finished(&mut self, ctx: &mut Context<Self>) {
-        // The connection is gone: nothing more can be written.
-        ctx.stop();
+        // The client's side ended. If we are closing (after a read error, say), the close
+        // path stops the actor once its close frame is out; otherwise the peer is gone.
+        if !self.closing {
+            ctx.stop();
+        }
     }
 }
 
@@ -421,6 +442,10 @@ fn protocol_error_close(e: &ProtocolError) -> (u16, &'static str) {
         ProtocolError::Overflow => (close_code::TOO_BIG, "frame too big"),
         ProtocolError::Io(io) if io.kind() == std::io::ErrorKind::InvalidData => {
             (close_code::PROTOCOL_ERROR, "invalid frame")
+        }
+        // actix-ws reports an oversized fragmented message only by this text.
+        ProtocolError::Io(io) if io.to_string().contains("maximum continuation size") => {
+            (close_code::TOO_BIG, "message too big")
         }
         ProtocolError::Io(_) => (close_code::PROTOCOL_ERROR, "connection error"),
         _ => (close_code::PROTOCOL_ERROR, "WebSocket protocol error"),
