@@ -14,7 +14,9 @@ fn main() -> ExitCode {
                 None => return usage("--config needs a path"),
             },
             "-h" | "--help" => {
-                println!("usage: tickcast [--config PATH]\nenvironment: TICKCAST__SECTION__KEY=value overrides config keys");
+                println!(
+                    "usage: tickcast [--config PATH]\nenvironment: TICKCAST__SECTION__KEY=value overrides config keys"
+                );
                 return ExitCode::SUCCESS;
             }
             other => return usage(&format!("unknown argument {other:?}")),

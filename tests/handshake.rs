@@ -59,11 +59,16 @@ async fn assert_keeps_ticking(c: &mut Client) {
 async fn http_level_rejections_have_status_and_reason() {
     let server = start(settings());
     let mut honest = server.join("honest", Some("hs")).await;
-    let cases: Vec<(Vec<(&str, &str)>, u16, &str)> = vec![
+    type Case<'a> = (Vec<(&'a str, &'a str)>, u16, &'a str);
+    let cases: Vec<Case> = vec![
         (with(good_headers(), "Sec-WebSocket-Version", Some("8")), 426, "Sec-WebSocket-Version"),
         (with(good_headers(), "Sec-WebSocket-Version", None), 426, "Sec-WebSocket-Version"),
         (with(good_headers(), "Sec-WebSocket-Key", Some("x")), 400, "invalid Sec-WebSocket-Key header"),
-        (with(good_headers(), "Sec-WebSocket-Key", Some("dGhlIHNhbXBsZSBub25jZQ")), 400, "invalid Sec-WebSocket-Key header"),
+        (
+            with(good_headers(), "Sec-WebSocket-Key", Some("dGhlIHNhbXBsZSBub25jZQ")),
+            400,
+            "invalid Sec-WebSocket-Key header",
+        ),
         (with(good_headers(), "Upgrade", None), 400, "not a WebSocket upgrade"),
         (with(good_headers(), "Connection", Some("keep-alive")), 400, "not a WebSocket upgrade"),
         (with(good_headers(), "Sec-WebSocket-Protocol", None), 400, "tickcast.v1 must be offered"),
@@ -112,7 +117,11 @@ async fn missing_forged_and_expired_tokens_close_with_4401() {
     let server = start(settings());
     let mut honest = server.join("honest", Some("tok")).await;
     let expired = tickcast::http::tokens::TokenKeys::new("test-secret").mint_guest("old", 1000, 10);
-    let forged = tickcast::http::tokens::TokenKeys::new("another-secret").mint_guest("eve", tickcast::http::tokens::unix_now(), 60);
+    let forged = tickcast::http::tokens::TokenKeys::new("another-secret").mint_guest(
+        "eve",
+        tickcast::http::tokens::unix_now(),
+        60,
+    );
     let cases = [
         (vec![], "token required"),
         (vec![format!("tickcast.token.{forged}")], "invalid token signature"),

@@ -76,7 +76,10 @@ async fn a_message_over_the_limit_gets_1009_and_fragments_are_capped_too() {
     assert_eq!(a.expect_close().await.0, close_code::TOO_BIG);
     // Two fragments of 40 bytes: each fits, the message does not.
     let mut b = server.join("b", Some("lim")).await;
-    use tokio_tungstenite::tungstenite::protocol::frame::{coding::{Data, OpCode}, Frame};
+    use tokio_tungstenite::tungstenite::protocol::frame::{
+        coding::{Data, OpCode},
+        Frame,
+    };
     let mut first = Frame::message(vec![0u8; 40], OpCode::Data(Data::Binary), false);
     first.header_mut().is_final = false;
     b.send_raw(Message::Frame(first)).await;
@@ -122,7 +125,11 @@ async fn stale_duplicate_and_overflowing_inputs_are_dropped_and_counted() {
             acks.push(h.ack_input);
         }
     }
-    assert_eq!(acks.iter().filter(|a| **a != 0).copied().collect::<Vec<_>>(), vec![3, 4], "one input per tick, in order");
+    assert_eq!(
+        acks.iter().filter(|a| **a != 0).copied().collect::<Vec<_>>(),
+        vec![3, 4],
+        "one input per tick, in order"
+    );
     let (_, metrics) = http(server.addr, "GET", "/metrics", &[], "").await;
     for reason in ["stale", "overflow"] {
         let line = format!("tickcast_inputs_dropped_total{{reason=\"{reason}\"}}");
@@ -141,7 +148,13 @@ async fn a_sustained_flood_is_dropped_then_closed_with_1008() {
     let mut f = server.join("f", Some("flood")).await;
     let mut closed = None;
     for seq in 1..=100_000u32 {
-        if futures_util::SinkExt::send(&mut f.ws, Message::Binary(ClientMessage::Ping { client_time: seq as u64 }.encode().into())).await.is_err() {
+        if futures_util::SinkExt::send(
+            &mut f.ws,
+            Message::Binary(ClientMessage::Ping { client_time: seq as u64 }.encode().into()),
+        )
+        .await
+        .is_err()
+        {
             break;
         }
         if seq % 50 == 0 {
@@ -149,7 +162,8 @@ async fn a_sustained_flood_is_dropped_then_closed_with_1008() {
         }
         if seq % 500 == 0 {
             if let Ok(Some(Ok(Message::Close(Some(frame))))) =
-                tokio::time::timeout(std::time::Duration::from_millis(1), futures_util::StreamExt::next(&mut f.ws)).await
+                tokio::time::timeout(std::time::Duration::from_millis(1), futures_util::StreamExt::next(&mut f.ws))
+                    .await
             {
                 closed = Some(u16::from(frame.code));
                 break;

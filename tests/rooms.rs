@@ -38,7 +38,7 @@ async fn leaving_removes_the_entity_for_the_others() {
     let (code, _) = b.expect_close().await;
     assert_eq!(code, close_code::NORMAL);
     a.until(|s| !s.entities.contains_key(&idb)).await;
-    assert!(a.events.iter().any(|e| *e == Event::Left { player: idb }));
+    assert!(a.events.contains(&Event::Left { player: idb }));
     let list = rooms(&server).await;
     assert_eq!(list[0]["players"], 1, "seat freed at once on Leave");
 }
@@ -105,7 +105,9 @@ async fn a_full_named_room_closes_with_4409() {
     let token = server.token("c").await;
     let mut c = Client::connect(&server.ws_url(Some("small")), &[&format!("tickcast.token.{token}")]).await.unwrap();
     match c.recv().await {
-        Received::Notice { code, reason } => assert_eq!((code, reason.as_str()), (close_code::ROOM_FULL, "room is full")),
+        Received::Notice { code, reason } => {
+            assert_eq!((code, reason.as_str()), (close_code::ROOM_FULL, "room is full"))
+        }
         other => panic!("expected a Notice, got {other:?}"),
     }
     let (code, reason) = c.expect_close().await;

@@ -79,7 +79,8 @@ async fn paused_reader_resumes_with_baseline_delta_or_keyframe_and_correct_state
     let server = start_churn(s, 200);
     let mut honest = server.join("honest", Some("pause")).await;
     let token = server.token("pauser").await;
-    let mut pauser = Client::connect_small_rcvbuf(&server.ws_url(Some("pause")), &[&format!("tickcast.token.{token}")], 2048).await;
+    let mut pauser =
+        Client::connect_small_rcvbuf(&server.ws_url(Some("pause")), &[&format!("tickcast.token.{token}")], 2048).await;
     pauser.expect_welcome().await;
     pauser.next_update().await;
 

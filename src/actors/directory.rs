@@ -7,10 +7,10 @@
 //! await or a message send that could wait.
 
 use super::room::{RoomActor, RoomParts};
-use crate::http::tokens::TokenKeys;
 use super::world::{AddRoom, WorldActor};
 use crate::config::Settings;
 use crate::game::{GameFactory, RoomInfo};
+use crate::http::tokens::TokenKeys;
 use actix::{Actor, Addr, ArbiterHandle};
 use parking_lot::Mutex;
 use serde::Serialize;
@@ -216,7 +216,16 @@ impl LocalDirectory {
         let (settings, world, room_name, room_shared, keys) =
             (self.settings.clone(), self.world.clone(), name.clone(), shared.clone(), self.keys.clone());
         let addr = RoomActor::start_in_arbiter(arbiter, move |_| {
-            RoomActor::new(RoomParts { id, name: room_name, schema, settings, world, directory, shared: room_shared, keys })
+            RoomActor::new(RoomParts {
+                id,
+                name: room_name,
+                schema,
+                settings,
+                world,
+                directory,
+                shared: room_shared,
+                keys,
+            })
         });
         // Sent before any session can learn of the room, so the world knows it first.
         self.world.do_send(AddRoom { id, game, room: addr.clone() });

@@ -105,8 +105,7 @@ impl MemberLink {
 
     /// True when bytes have been waiting for the connection longer than `timeout_ms`.
     pub fn stalled(&self, now_ms: u64, timeout_ms: u64) -> bool {
-        self.pending_bytes() > 0
-            && now_ms.saturating_sub(self.last_progress_ms.load(Ordering::Relaxed)) > timeout_ms
+        self.pending_bytes() > 0 && now_ms.saturating_sub(self.last_progress_ms.load(Ordering::Relaxed)) > timeout_ms
     }
 
     /// Counts a tick the member could not take.

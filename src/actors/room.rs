@@ -262,11 +262,7 @@ impl RoomActor {
                 unix_now(),
                 RESUME_TOKEN_TTL_S,
             ),
-            players: self
-                .members
-                .iter()
-                .map(|(id, m)| PlayerInfo { id: *id, name: m.name.clone() })
-                .collect(),
+            players: self.members.iter().map(|(id, m)| PlayerInfo { id: *id, name: m.name.clone() }).collect(),
             schema: (*self.schema).clone(),
         }
     }

@@ -16,12 +16,11 @@ use super::world::{ChatLine, WorldActor};
 use crate::config::{secs, Settings};
 use crate::http::connections::ConnectionSlot;
 use crate::http::socket::SocketHandle;
+use crate::limits::{InputRateLimit, RateVerdict};
 use crate::metrics;
 use crate::protocol::{
-    close_code, write_update_header, ClientMessage, DecodeError, Notice, PlayerId, Schema, ServerMessage,
-    UpdateHeader,
+    close_code, write_update_header, ClientMessage, DecodeError, Notice, PlayerId, Schema, ServerMessage, UpdateHeader,
 };
-use crate::limits::{InputRateLimit, RateVerdict};
 use crate::sync::{InputQueue, PushOutcome};
 use actix::{
     Actor, ActorContext, ActorFutureExt, Addr, AsyncContext, Context, Handler, Running, SpawnHandle, StreamHandler,
@@ -130,12 +129,7 @@ impl SessionActor {
             close_timer: None,
             slot: None,
             oversized: Arc::default(),
-            rate: InputRateLimit::new(
-                settings_rate.0,
-                settings_rate.1,
-                secs(settings_rate.2),
-                Instant::now(),
-            ),
+            rate: InputRateLimit::new(settings_rate.0, settings_rate.1, secs(settings_rate.2), Instant::now()),
         }
     }
 
@@ -402,7 +396,9 @@ impl StreamHandler<Result<AggregatedMessage, ProtocolError>> for SessionActor {
         self.last_heard = Instant::now();
         match item {
             Ok(AggregatedMessage::Binary(bytes)) => self.on_binary(bytes, ctx),
-            Ok(AggregatedMessage::Text(_)) => self.close(close_code::UNSUPPORTED_DATA, "text frames are not accepted", ctx),
+            Ok(AggregatedMessage::Text(_)) => {
+                self.close(close_code::UNSUPPORTED_DATA, "text frames are not accepted", ctx)
+            }
             Ok(AggregatedMessage::Ping(bytes)) => self.queue_control(Outgoing::Pong(bytes), ctx),
             Ok(AggregatedMessage::Pong(bytes)) => {
                 if let Ok(sent) = <[u8; 8]>::try_from(bytes.as_ref()) {

@@ -64,7 +64,8 @@ impl FrameHeaderReader {
                 Position::Payload { left } => {
                     let n = (bytes.len() as u64).min(left);
                     bytes = &bytes[n as usize..];
-                    self.pos = if left == n { Position::Header { have: 0 } } else { Position::Payload { left: left - n } };
+                    self.pos =
+                        if left == n { Position::Header { have: 0 } } else { Position::Payload { left: left - n } };
                 }
                 Position::Header { mut have } => {
                     while !bytes.is_empty() && (have < 2 || have < self.header_len()) {
@@ -77,7 +78,8 @@ impl FrameHeaderReader {
                         if len > self.max {
                             return Err(len);
                         }
-                        self.pos = if len == 0 { Position::Header { have: 0 } } else { Position::Payload { left: len } };
+                        self.pos =
+                            if len == 0 { Position::Header { have: 0 } } else { Position::Payload { left: len } };
                     } else {
                         self.pos = Position::Header { have };
                     }
@@ -121,11 +123,10 @@ where
                 Err(declared) => {
                     this.failed = true;
                     this.oversized.store(true, Ordering::Release);
-                    Poll::Ready(Some(Err(PayloadError::Overflow)))
-                        .map(|e: Option<Result<Bytes, PayloadError>>| {
-                            tracing::debug!(declared, "frame header declares more than limits.max_message_bytes");
-                            e
-                        })
+                    Poll::Ready(Some(Err(PayloadError::Overflow))).map(|e: Option<Result<Bytes, PayloadError>>| {
+                        tracing::debug!(declared, "frame header declares more than limits.max_message_bytes");
+                        e
+                    })
                 }
             },
             other => other,

@@ -1,8 +1,8 @@
 //! HTTP routes: the demo page, health, metrics, the rooms and session APIs, and the
 //! WebSocket endpoint where a player's session starts.
 
-use super::handshake::{self, check_origin, check_subprotocols, check_upgrade, client_ip, HandshakeError};
 use super::frame_guard::GuardedPayload;
+use super::handshake::{self, check_origin, check_subprotocols, check_upgrade, client_ip, HandshakeError};
 use super::socket::{MeteredBody, SocketHandle};
 use super::tokens::{check_player_name, unix_now};
 use super::AppState;
@@ -144,8 +144,7 @@ fn ws_upgrade(
     let query = web::Query::<WsQuery>::from_query(req.query_string())
         .map_err(|e| HandshakeError::BadRequest(format!("bad query: {e}")))?;
     if let Some(room) = &query.room {
-        check_room_name(room, settings.room.max_name_bytes)
-            .map_err(|e| HandshakeError::BadRequest(e.to_string()))?;
+        check_room_name(room, settings.room.max_name_bytes).map_err(|e| HandshakeError::BadRequest(e.to_string()))?;
     }
     let forwarded = req.headers().get("x-forwarded-for").and_then(|v| v.to_str().ok());
     let ip = client_ip(req.peer_addr(), forwarded, &sec.trusted_proxies);
@@ -160,8 +159,7 @@ fn ws_upgrade(
     let metered = link.clone();
     let response = response.map_body(|_, body| BoxBody::new(MeteredBody::new(body, metered))).map_into_boxed_body();
     let socket = req.conn_data::<SocketHandle>().cloned();
-    let mut session =
-        SessionActor::new(ws, stream, start, state.settings.clone(), state.world.clone(), link, socket);
+    let mut session = SessionActor::new(ws, stream, start, state.settings.clone(), state.world.clone(), link, socket);
     session.hold(slot, oversized);
     session.start();
     Ok(response)

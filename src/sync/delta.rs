@@ -219,9 +219,7 @@ impl ClientState {
 
 fn next_id(r: &mut Reader<'_>, prev: &mut u32) -> Result<EntityId, DecodeError> {
     let gap = r.u32()?;
-    *prev = prev
-        .checked_add(gap)
-        .ok_or_else(|| DecodeError::Invalid("entity id overflows u32".into()))?;
+    *prev = prev.checked_add(gap).ok_or_else(|| DecodeError::Invalid("entity id overflows u32".into()))?;
     Ok(*prev)
 }
 
@@ -235,9 +233,8 @@ fn read_entities(
     for _ in 0..n {
         let id = next_id(r, &mut prev)?;
         let kind = r.u32()?;
-        let count = schema
-            .field_count(kind)
-            .ok_or_else(|| DecodeError::Invalid(format!("unknown entity kind {kind}")))?;
+        let count =
+            schema.field_count(kind).ok_or_else(|| DecodeError::Invalid(format!("unknown entity kind {kind}")))?;
         let fields = (0..count).map(|_| r.i32()).collect::<Result<Vec<_>, _>>()?;
         into.insert(id, (kind as u16, fields));
     }

@@ -60,12 +60,7 @@ impl EntityState {
                 self.sorted = false;
             }
         }
-        self.entries.push(Entry {
-            id,
-            kind,
-            len: fields.len() as u16,
-            start: self.values.len() as u32,
-        });
+        self.entries.push(Entry { id, kind, len: fields.len() as u16, start: self.values.len() as u32 });
         self.values.extend_from_slice(fields);
     }
 
@@ -90,11 +85,7 @@ impl EntityState {
     /// The entity at position `i` (in id order).
     pub fn at(&self, i: usize) -> EntityRef<'_> {
         let e = self.entries[i];
-        EntityRef {
-            id: e.id,
-            kind: e.kind,
-            fields: &self.values[e.start as usize..e.start as usize + e.len as usize],
-        }
+        EntityRef { id: e.id, kind: e.kind, fields: &self.values[e.start as usize..e.start as usize + e.len as usize] }
     }
 
     /// Entities in id order.

@@ -44,8 +44,9 @@ pub fn start(settings: Settings) -> TestServer {
 
 /// Starts a server running the [`Churn`] test game.
 pub fn start_churn(settings: Settings, entities: u32) -> TestServer {
-    let factory: tickcast::game::GameFactory =
-        std::sync::Arc::new(move |_: &tickcast::game::RoomInfo| Box::new(Churn::new(entities)) as Box<dyn tickcast::game::Game>);
+    let factory: tickcast::game::GameFactory = std::sync::Arc::new(move |_: &tickcast::game::RoomInfo| {
+        Box::new(Churn::new(entities)) as Box<dyn tickcast::game::Game>
+    });
     start_with(Server::new(settings.clone()).game(factory), settings)
 }
 
@@ -73,7 +74,10 @@ impl tickcast::game::Game for Churn {
         use tickcast::protocol::{EntityKind, FieldDef, InputField};
         Schema {
             game: "churn".into(),
-            entity_kinds: vec![EntityKind { name: "blob".into(), fields: vec![FieldDef::new("a", 1), FieldDef::new("b", 1)] }],
+            entity_kinds: vec![EntityKind {
+                name: "blob".into(),
+                fields: vec![FieldDef::new("a", 1), FieldDef::new("b", 1)],
+            }],
             input: vec![InputField::new("v", -1, 1)],
             event_kinds: vec![],
         }
@@ -119,7 +123,8 @@ impl TestServer {
     /// Mints a guest token through `POST /api/session`.
     pub async fn token(&self, name: &str) -> String {
         let body = format!("{{\"name\":\"{name}\"}}");
-        let (status, text) = http(self.addr, "POST", "/api/session", &[("Content-Type", "application/json")], &body).await;
+        let (status, text) =
+            http(self.addr, "POST", "/api/session", &[("Content-Type", "application/json")], &body).await;
         assert_eq!(status, 200, "token request failed: {text}");
         let v: serde_json::Value = serde_json::from_str(&text).expect("json");
         v["token"].as_str().expect("token").to_string()
@@ -136,7 +141,8 @@ impl TestServer {
     /// `GET /admin/sessions` as JSON rows.
     pub async fn admin_sessions(&self) -> Vec<serde_json::Value> {
         let auth = format!("Bearer {ADMIN_TOKEN}");
-        let (status, body) = http(self.admin.expect("admin API on"), "GET", "/admin/sessions", &[("Authorization", &auth)], "").await;
+        let (status, body) =
+            http(self.admin.expect("admin API on"), "GET", "/admin/sessions", &[("Authorization", &auth)], "").await;
         assert_eq!(status, 200, "{body}");
         serde_json::from_str(&body).expect("json")
     }
@@ -172,7 +178,8 @@ impl Drop for TestServer {
 /// A minimal HTTP/1.1 request over a fresh connection; returns status and body.
 pub async fn http(addr: SocketAddr, method: &str, path: &str, headers: &[(&str, &str)], body: &str) -> (u16, String) {
     let mut s = TcpStream::connect(addr).await.expect("connect");
-    let mut req = format!("{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Length: {}\r\n", body.len());
+    let mut req =
+        format!("{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Length: {}\r\n", body.len());
     for (k, v) in headers {
         req.push_str(&format!("{k}: {v}\r\n"));
     }
@@ -229,9 +236,8 @@ impl Client {
         let mut protocols = vec!["tickcast.v1".to_string()];
         protocols.extend(extra.iter().map(|s| s.to_string()));
         req.headers_mut().insert("Sec-WebSocket-Protocol", HeaderValue::from_str(&protocols.join(", ")).unwrap());
-        let (ws, _) = tokio::time::timeout(PATIENCE, tokio_tungstenite::connect_async(req))
-            .await
-            .expect("connect in time")?;
+        let (ws, _) =
+            tokio::time::timeout(PATIENCE, tokio_tungstenite::connect_async(req)).await.expect("connect in time")?;
         Ok(Client { ws, welcome: None, state: ClientState::default(), updates: Vec::new(), events: Vec::new() })
     }
 
@@ -265,7 +271,11 @@ impl Client {
                             let events = self.state.apply(&decoded, &schema).expect("update applies");
                             self.updates.push(header);
                             self.events.extend(events.iter().cloned());
-                            Received::Update { header, keyframe: matches!(decoded, ServerMessage::Snapshot { .. }), events }
+                            Received::Update {
+                                header,
+                                keyframe: matches!(decoded, ServerMessage::Snapshot { .. }),
+                                events,
+                            }
                         }
                         ServerMessage::Pong { client_time, .. } => Received::Pong { client_time },
                         ServerMessage::Notice(n) => Received::Notice { code: n.code, reason: n.reason },
