@@ -3,9 +3,9 @@
 //! The `metrics` crate's macros are cheap atomic updates, safe on the tick path; the
 //! exporter only formats text when scraped.
 
-use metrics::{counter, gauge, histogram};
+use metrics::{counter, gauge, histogram, Counter};
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
-use std::sync::OnceLock;
+use std::sync::{LazyLock, OnceLock};
 use std::time::Duration;
 
 static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
@@ -70,17 +70,31 @@ pub fn session_ended() {
 pub fn session_closed(code: u16) {
     counter!("tickcast_sessions_closed_total", "code" => code.to_string()).increment(1);
 }
+// Handles of the counters touched per client per tick, resolved once: the macros look the
+// metric up (and allocate its labels) on every call, which is too dear on the fan-out path.
+// They are first touched after `install()` (server start), so they bind to the recorder.
+static FRAMES_KEYFRAME: LazyLock<Counter> =
+    LazyLock::new(|| counter!("tickcast_frames_sent_total", "kind" => "keyframe"));
+static FRAMES_DELTA: LazyLock<Counter> = LazyLock::new(|| counter!("tickcast_frames_sent_total", "kind" => "delta"));
+static BYTES_SENT: LazyLock<Counter> = LazyLock::new(|| counter!("tickcast_bytes_sent_total"));
+static FRAMES_SKIPPED: LazyLock<Counter> = LazyLock::new(|| counter!("tickcast_frames_skipped_total"));
+static INPUTS_APPLIED: LazyLock<Counter> = LazyLock::new(|| counter!("tickcast_inputs_applied_total"));
+
 /// A tick frame was handed to a session.
 pub fn frame_sent(keyframe: bool) {
-    counter!("tickcast_frames_sent_total", "kind" => if keyframe { "keyframe" } else { "delta" }).increment(1);
+    if keyframe { &FRAMES_KEYFRAME } else { &FRAMES_DELTA }.increment(1);
 }
 /// Wire bytes handed to a socket.
 pub fn bytes_sent(n: u64) {
-    counter!("tickcast_bytes_sent_total").increment(n);
+    BYTES_SENT.increment(n);
 }
 /// A member could not take a tick (slow reader).
 pub fn frame_skipped() {
-    counter!("tickcast_frames_skipped_total").increment(1);
+    FRAMES_SKIPPED.increment(1);
+}
+/// A round-trip time measured by the heartbeat.
+pub fn rtt(seconds: f64) {
+    histogram!("tickcast_rtt_seconds").record(seconds);
 }
 /// A keyframe body was encoded.
 pub fn keyframe_encoded() {
@@ -92,7 +106,7 @@ pub fn eviction() {
 }
 /// An input was applied by the world.
 pub fn input_applied() {
-    counter!("tickcast_inputs_applied_total").increment(1);
+    INPUTS_APPLIED.increment(1);
 }
 /// An input (or message) was dropped, by reason.
 pub fn input_dropped(reason: &'static str) {

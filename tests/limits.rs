@@ -66,6 +66,18 @@ async fn a_frame_declaring_too_much_is_refused_from_its_header_with_1009() {
 }
 
 #[tokio::test]
+async fn bad_reserved_bits_are_a_protocol_error_1002() {
+    let server = start(settings());
+    let mut honest = server.join("honest", Some("rsv")).await;
+    let token = server.token("rsv").await;
+    let mut raw = stalled_reader(&server, "rsv", &token, 1 << 16).await;
+    // FIN + RSV1 + binary, masked, 3 payload bytes (no extension was negotiated).
+    raw.write_all(&[0xC2, 0x83, 1, 2, 3, 4, 1, 2, 3]).await.unwrap();
+    assert_eq!(read_close_code(&mut raw).await, close_code::PROTOCOL_ERROR);
+    assert_keeps_ticking(&mut honest).await;
+}
+
+#[tokio::test]
 async fn a_message_over_the_limit_gets_1009_and_fragments_are_capped_too() {
     let mut s = settings();
     s.limits.max_message_bytes = 64;

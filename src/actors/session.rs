@@ -402,7 +402,9 @@ impl StreamHandler<Result<AggregatedMessage, ProtocolError>> for SessionActor {
             Ok(AggregatedMessage::Ping(bytes)) => self.queue_control(Outgoing::Pong(bytes), ctx),
             Ok(AggregatedMessage::Pong(bytes)) => {
                 if let Ok(sent) = <[u8; 8]>::try_from(bytes.as_ref()) {
-                    self.link.set_rtt_us(now_us().saturating_sub(u64::from_le_bytes(sent)));
+                    let rtt = now_us().saturating_sub(u64::from_le_bytes(sent));
+                    self.link.set_rtt_us(rtt);
+                    metrics::rtt(rtt as f64 / 1e6);
                 }
             }
             Ok(AggregatedMessage::Close(_)) => {
