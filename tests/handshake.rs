@@ -45,16 +45,6 @@ fn with<'a>(mut headers: Vec<(&'a str, &'a str)>, name: &str, value: Option<&'a 
     headers
 }
 
-/// An honest member in `room`: asserts it keeps getting consecutive ticks.
-async fn assert_keeps_ticking(c: &mut Client) {
-    let (mut last, _) = c.next_update().await;
-    for _ in 0..5 {
-        let (h, _) = c.next_update().await;
-        assert_eq!(h.tick, last.tick + 1);
-        last = h;
-    }
-}
-
 #[tokio::test]
 async fn http_level_rejections_have_status_and_reason() {
     let server = start(settings());
@@ -86,7 +76,7 @@ async fn http_level_rejections_have_status_and_reason() {
     let (got, text) = raw_upgrade(&server, "/ws?room=bad%20name!", &good_headers()).await;
     assert_eq!(got, 400, "{text}");
     assert!(text.contains("invalid room name"));
-    assert_keeps_ticking(&mut honest).await;
+    honest.assert_keeps_ticking().await;
 }
 
 #[tokio::test]
@@ -142,7 +132,7 @@ async fn missing_forged_and_expired_tokens_close_with_4401() {
         assert_eq!(code, close_code::UNAUTHORIZED);
         assert!(r.contains(reason), "{r}");
     }
-    assert_keeps_ticking(&mut honest).await;
+    honest.assert_keeps_ticking().await;
 }
 
 #[tokio::test]

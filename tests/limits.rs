@@ -8,15 +8,6 @@ use tickcast::protocol::{close_code, ClientMessage};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio_tungstenite::tungstenite::Message;
 
-async fn assert_keeps_ticking(c: &mut Client) {
-    let (mut last, _) = c.next_update().await;
-    for _ in 0..5 {
-        let (h, _) = c.next_update().await;
-        assert_eq!(h.tick, last.tick + 1);
-        last = h;
-    }
-}
-
 /// Reads server frames from a raw socket until a close frame; returns its code.
 async fn read_close_code(s: &mut tokio::net::TcpStream) -> u16 {
     let mut buf = Vec::new();
@@ -62,7 +53,7 @@ async fn a_frame_declaring_too_much_is_refused_from_its_header_with_1009() {
     frame.extend_from_slice(&[0u8; 1000]);
     raw.write_all(&frame).await.unwrap();
     assert_eq!(read_close_code(&mut raw).await, close_code::TOO_BIG);
-    assert_keeps_ticking(&mut honest).await;
+    honest.assert_keeps_ticking().await;
 }
 
 #[tokio::test]
@@ -74,7 +65,7 @@ async fn bad_reserved_bits_are_a_protocol_error_1002() {
     // FIN + RSV1 + binary, masked, 3 payload bytes (no extension was negotiated).
     raw.write_all(&[0xC2, 0x83, 1, 2, 3, 4, 1, 2, 3]).await.unwrap();
     assert_eq!(read_close_code(&mut raw).await, close_code::PROTOCOL_ERROR);
-    assert_keeps_ticking(&mut honest).await;
+    honest.assert_keeps_ticking().await;
 }
 
 #[tokio::test]
@@ -98,7 +89,7 @@ async fn a_message_over_the_limit_gets_1009_and_fragments_are_capped_too() {
     b.send_raw(Message::Frame(Frame::message(vec![0u8; 40], OpCode::Data(Data::Continue), true))).await;
     let (code, _) = b.expect_close().await;
     assert_eq!(code, close_code::TOO_BIG);
-    assert_keeps_ticking(&mut honest).await;
+    honest.assert_keeps_ticking().await;
 }
 
 #[tokio::test]
@@ -116,7 +107,7 @@ async fn text_frames_close_with_1003_and_bad_values_with_1007() {
     let mut w = server.join("w", Some("txt")).await;
     w.input(1, &[1, 0]).await; // wrong number of fields
     assert_eq!(w.expect_close().await.0, close_code::INVALID_PAYLOAD);
-    assert_keeps_ticking(&mut honest).await;
+    honest.assert_keeps_ticking().await;
 }
 
 #[tokio::test]
@@ -187,7 +178,7 @@ async fn a_sustained_flood_is_dropped_then_closed_with_1008() {
         None => f.expect_close().await.0,
     };
     assert_eq!(code, close_code::POLICY);
-    assert_keeps_ticking(&mut honest).await;
+    honest.assert_keeps_ticking().await;
 }
 
 #[tokio::test]
@@ -222,7 +213,7 @@ async fn a_silent_peer_is_dropped_after_the_heartbeat_timeout() {
     let mut silent = stalled_reader(&server, "hb", &token, 1 << 16).await;
     let code = read_close_code(&mut silent).await;
     assert_eq!(code, close_code::POLICY);
-    assert_keeps_ticking(&mut honest).await; // honest answers pings (tungstenite does) and stays
+    honest.assert_keeps_ticking().await; // honest answers pings (tungstenite does) and stays
 }
 
 #[tokio::test]

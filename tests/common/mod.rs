@@ -329,6 +329,17 @@ impl Client {
         }
     }
 
+    /// Asserts the next few updates carry consecutive ticks: an honest member keeps
+    /// playing whatever another session did.
+    pub async fn assert_keeps_ticking(&mut self) {
+        let (mut last, _) = self.next_update().await;
+        for _ in 0..5 {
+            let (h, _) = self.next_update().await;
+            assert_eq!(h.tick, last.tick + 1, "consecutive ticks");
+            last = h;
+        }
+    }
+
     pub async fn send(&mut self, msg: &ClientMessage) {
         self.ws.send(Message::Binary(msg.encode().into())).await.expect("send");
     }
