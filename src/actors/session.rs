@@ -27,7 +27,7 @@ use actix::{
     WrapFuture,
 };
 use actix_ws::{AggregatedMessage, CloseCode, CloseReason, ProtocolError};
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -368,12 +368,11 @@ impl Handler<ToSession> for SessionActor {
                     return;
                 }
                 let header = UpdateHeader { tick, base_tick, ack_input: ack, server_time_us };
-                let mut head = Vec::with_capacity(32);
-                write_update_header(&mut head, base_tick != 0, &header);
-                let mut frame = BytesMut::with_capacity(head.len() + body.len());
-                frame.extend_from_slice(&head);
+                // The header is at most 37 bytes (tag, three u64 varints, one u32 varint).
+                let mut frame = Vec::with_capacity(40 + body.len());
+                write_update_header(&mut frame, base_tick != 0, &header);
                 frame.extend_from_slice(&body);
-                self.frame = Some((tick, frame.freeze()));
+                self.frame = Some((tick, Bytes::from(frame)));
                 metrics::frame_sent(base_tick == 0);
                 self.pump(ctx);
             }
