@@ -271,3 +271,40 @@ proptest! {
         }
     }
 }
+
+#[tokio::test]
+async fn after_a_resume_the_ack_restarts_and_a_dropped_player_stops_moving() {
+    let server = start(settings());
+    let mut watcher = server.join("watcher", Some("ack")).await;
+    let mut a = server.join("ada", Some("ack")).await;
+    let id = a.player_id();
+    for seq in 1..=3 {
+        a.input(seq, &[1, 0, 0]).await;
+    }
+    a.until(|_| true).await;
+    loop {
+        if a.next_update().await.0.ack_input == 3 {
+            break;
+        }
+    }
+    let resume = a.welcome.as_ref().unwrap().resume_token.clone();
+    drop(a);
+    // The dropped player stops: its x settles while it waits in its grace window.
+    watcher.until(|s| s.entities.contains_key(&id)).await;
+    let mut xs = Vec::new();
+    for _ in 0..30 {
+        watcher.next_update().await;
+        xs.push(watcher.entity(id).unwrap()[0]);
+    }
+    assert_eq!(xs[xs.len() - 1], xs[xs.len() - 10], "a disconnected player does not keep sliding");
+    let mut b = Client::connect(&server.ws_url(None), &[&format!("tickcast.resume.{resume}")]).await.unwrap();
+    assert_eq!(b.expect_welcome().await.player_id, id);
+    let (h, _) = b.next_update().await;
+    assert_eq!(h.ack_input, 0, "the acknowledgement restarts with the new connection");
+    b.input(1, &[0, 1, 0]).await;
+    loop {
+        if b.next_update().await.0.ack_input == 1 {
+            break;
+        }
+    }
+}

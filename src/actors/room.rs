@@ -16,7 +16,7 @@
 
 use super::directory::{RoomDirectory, RoomId, RoomShared, SeatGuard};
 use super::link::{now_ms, MemberLink};
-use super::world::{PlayerJoin, PlayerLeave, RemoveRoom, ReplaceInputs, WorldActor};
+use super::world::{PlayerDisconnected, PlayerJoin, PlayerLeave, RemoveRoom, ReplaceInputs, WorldActor};
 use crate::config::Settings;
 use crate::http::tokens::{unix_now, ResumeClaim, TokenKeys};
 use crate::metrics;
@@ -275,6 +275,7 @@ impl RoomActor {
                 m.link.close();
                 session.do_send(ToSession::Close { code, reason: reason.to_string() });
                 self.shared.connected.fetch_sub(1, Ordering::AcqRel);
+                self.world.do_send(PlayerDisconnected { room: self.id, player });
             }
             m.grace_until = Some(Instant::now() + grace);
         }
@@ -500,6 +501,7 @@ impl Handler<SessionEnded> for RoomActor {
         } else {
             if m.session.take().is_some() {
                 self.shared.connected.fetch_sub(1, Ordering::AcqRel);
+                self.world.do_send(PlayerDisconnected { room: self.id, player: msg.player });
             }
             m.grace_until = Some(Instant::now() + crate::config::secs(self.settings.room.reconnect_grace_s));
         }

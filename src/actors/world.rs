@@ -66,6 +66,16 @@ pub struct PlayerLeave {
     pub player: PlayerId,
 }
 
+/// A player's connection dropped (it is in its reconnect grace window).
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct PlayerDisconnected {
+    /// The room.
+    pub room: RoomId,
+    /// The player.
+    pub player: PlayerId,
+}
+
 /// A player (resumed) gets a new input queue.
 #[derive(Message)]
 #[rtype(result = "()")]
@@ -252,7 +262,20 @@ impl Handler<ReplaceInputs> for WorldActor {
     type Result = ();
     fn handle(&mut self, msg: ReplaceInputs, _: &mut Context<Self>) {
         if let Some(p) = self.rooms.get_mut(&msg.room).and_then(|r| r.players.get_mut(&msg.player)) {
+            // The new queue accepts sequence numbers from 1 again, so the ack restarts too.
             p.inputs = msg.inputs;
+            p.last_applied = 0;
+        }
+    }
+}
+
+impl Handler<PlayerDisconnected> for WorldActor {
+    type Result = ();
+    fn handle(&mut self, msg: PlayerDisconnected, _: &mut Context<Self>) {
+        if let Some(room) = self.rooms.get_mut(&msg.room) {
+            if room.players.contains_key(&msg.player) {
+                room.game.disconnected(msg.player);
+            }
         }
     }
 }

@@ -127,6 +127,12 @@ impl Game for Arena {
         self.players.remove(&player);
     }
 
+    fn disconnected(&mut self, player: PlayerId) {
+        if let Some(p) = self.players.get_mut(&player) {
+            p.input = [0; 3];
+        }
+    }
+
     fn apply_input(&mut self, player: PlayerId, values: &[i32]) {
         if let (Some(p), [dx, dy, buttons]) = (self.players.get_mut(&player), values) {
             p.input = [*dx, *dy, *buttons];

@@ -51,6 +51,13 @@ pub trait Game: Send + 'static {
     /// A player left for good: remove what it owns.
     fn leave(&mut self, player: PlayerId);
 
+    /// A player's connection dropped; it stays in the game for the reconnect grace window
+    /// and may come back (`join` is not called again). A game usually stops whatever the
+    /// player's last input was doing. The default does nothing.
+    fn disconnected(&mut self, player: PlayerId) {
+        let _ = player;
+    }
+
     /// Applies one input of `player`. `values` has already been checked against the
     /// schema's input fields and ranges.
     fn apply_input(&mut self, player: PlayerId, values: &[i32]);
