@@ -1,1 +1,549 @@
+// The arena demo: a room picker, a canvas that draws what tickcast.js interpolates and
+// predicts, keyboard and touch input, and a HUD. All networking is in tickcast.js.
+//
+// URL parameters: `?room=NAME` joins that room, `?match` asks for matchmaking, `name=`
+// sets the player name; with neither room nor match the room picker opens.
+// For tests and the console, the live client is `window.tickcast` (see tickcast.js).
 
+import { TickcastClient, arenaPredictor } from '/tickcast.js';
+
+const ARENA_SIZE = 1000; // arena units (ArenaConfig::default in src/game/arena.rs)
+const PLAYER_RADIUS = 20;
+const ORB_RADIUS = 8;
+const HUD_INTERVAL_MS = 250;
+
+const $ = (id) => document.getElementById(id);
+const ui = {
+  canvas: $('arena'),
+  conn: $('conn'),
+  connText: $('conn-text'),
+  roomLabel: $('room-label'),
+  switchRoom: $('switch'),
+  banner: $('banner'),
+  boost: $('boost'),
+  rtt: $('hud-rtt'),
+  tick: $('hud-tick'),
+  players: $('hud-players'),
+  bytes: $('hud-bytes'),
+  scores: $('scores'),
+  log: $('log'),
+  chat: $('chat'),
+  chatText: $('chat-text'),
+  picker: $('picker'),
+  pickerForm: $('picker-form'),
+  pickName: $('pick-name'),
+  pickRoom: $('pick-room'),
+  pickError: $('pick-error'),
+  openRooms: $('open-rooms'),
+  roomList: $('room-list'),
+};
+const ctx = ui.canvas.getContext('2d');
+
+/** @type {TickcastClient | null} */
+let client = null;
+let joinRequest = null; // {name, room} of the last join, for "Rejoin"
+const popups = []; // floating "+1" labels: {id, text, at}
+
+// --- joining ------------------------------------------------------------------------
+
+const NAME_RE = /^[\p{L}\p{N}_.-](?:[\p{L}\p{N} _.-]*[\p{L}\p{N}_.-])?$/u;
+const ROOM_RE = /^[A-Za-z0-9_-]{1,32}$/;
+
+function validName(name) {
+  return NAME_RE.test(name) && new TextEncoder().encode(name).length <= 24;
+}
+
+function defaultName() {
+  const saved = localStorage.getItem('tickcast.name');
+  return saved && validName(saved) ? saved : `guest-${Math.floor(1000 + Math.random() * 9000)}`;
+}
+
+function join(name, room) {
+  if (client) {
+    client.close();
+    client = null;
+  }
+  joinRequest = { name, room };
+  localStorage.setItem('tickcast.name', name);
+  clearLog();
+  client = new TickcastClient({ name, room: room || null, predictor: arenaPredictor(), snapDistance: 600 });
+  window.tickcast = client;
+  wire(client);
+  client.connect();
+  ui.switchRoom.hidden = false;
+  ui.canvas.focus();
+}
+
+function wire(c) {
+  c.addEventListener('statechange', (e) => {
+    if (c !== client) return;
+    const { state, code, reason, delayMs, resumed } = e.detail;
+    ui.conn.dataset.state = state;
+    ui.connText.textContent = state === 'live' ? 'live' : state;
+    if (state === 'live') {
+      hideBanner();
+      log(resumed ? 'Reconnected: same player, same seat.' : `Joined room <b>${esc(c.room)}</b>.`);
+    } else if (state === 'reconnecting') {
+      showBanner(`Connection lost${reason ? ` (${esc(reason)})` : ''}. Reconnecting${delayMs > 1000 ? ` in ${Math.ceil(delayMs / 1000)} s` : ''}…`);
+    } else if (state === 'gone') {
+      showBanner(`Disconnected: ${esc(explain(code, reason))}`, true);
+      log(`Disconnected: ${esc(explain(code, reason))}`);
+    } else if (state === 'connecting') {
+      showBanner('Connecting…');
+    }
+  });
+  c.addEventListener('welcome', (e) => {
+    if (c !== client) return;
+    const room = e.detail.room;
+    ui.roomLabel.hidden = false;
+    ui.roomLabel.innerHTML = `<span class="room-word">room </span><b>${esc(room)}</b>`;
+    // Matchmaking picked a room: make the URL shareable.
+    const url = new URL(location.href);
+    url.searchParams.delete('match');
+    url.searchParams.set('room', room);
+    url.searchParams.set('name', joinRequest.name);
+    history.replaceState(null, '', url);
+  });
+  c.addEventListener('joined', (e) => c === client && e.detail.player !== c.playerId && log(`<b>${esc(e.detail.name)}</b> joined.`));
+  c.addEventListener('left', (e) => c === client && log(`<b>${esc(e.detail.name ?? `#${e.detail.player}`)}</b> left.`));
+  c.addEventListener('chat', (e) => c === client && log(`<b>${esc(e.detail.name ?? `#${e.detail.player}`)}:</b> ${esc(e.detail.text)}`));
+  c.addEventListener('game', (e) => {
+    if (c === client && e.detail.kindName === 'scored') popups.push({ id: e.detail.player, text: '+1', at: performance.now() });
+  });
+}
+
+function explain(code, reason) {
+  const known = { 4403: 'kicked', 4409: 'the room is full', 4410: 'this player connected from another tab' };
+  return known[code] || reason || `close code ${code}`;
+}
+
+function showPicker(message) {
+  ui.pickName.value = joinRequest?.name ?? defaultName();
+  ui.pickRoom.value = joinRequest?.room ?? '';
+  ui.pickError.hidden = !message;
+  ui.pickError.textContent = message || '';
+  if (!ui.picker.open) ui.picker.showModal();
+  loadOpenRooms();
+}
+
+async function loadOpenRooms() {
+  try {
+    const res = await fetch('/api/rooms');
+    if (!res.ok) return;
+    const rooms = (await res.json()).filter((r) => r.players < r.capacity).slice(0, 8);
+    ui.openRooms.replaceChildren();
+    ui.roomList.replaceChildren();
+    for (const r of rooms) {
+      const b = document.createElement('button');
+      b.type = 'button';
+      b.innerHTML = `${esc(r.name)}<span>${r.players}/${r.capacity}</span>`;
+      b.addEventListener('click', () => (ui.pickRoom.value = r.name));
+      ui.openRooms.append(b);
+      const o = document.createElement('option');
+      o.value = r.name;
+      ui.roomList.append(o);
+    }
+    ui.openRooms.hidden = rooms.length === 0;
+  } catch {
+    /* the list is a convenience; joining works without it */
+  }
+}
+
+ui.pickerForm.addEventListener('submit', (e) => {
+  e.preventDefault();
+  const name = ui.pickName.value.trim();
+  const match = e.submitter?.value === 'match';
+  const room = match ? null : ui.pickRoom.value.trim();
+  if (!validName(name)) return showPicker("Names are 1–24 letters, digits, spaces, '-', '_' or '.'.");
+  if (!match && !ROOM_RE.test(room)) return showPicker("Room names are 1–32 letters, digits, '-' or '_' (or use Quick match).");
+  ui.picker.close();
+  join(name, room);
+});
+ui.picker.addEventListener('cancel', (e) => client == null && e.preventDefault());
+
+ui.switchRoom.addEventListener('click', () => {
+  if (client) {
+    client.leave();
+    client = null;
+  }
+  ui.conn.dataset.state = 'idle';
+  ui.connText.textContent = 'not connected';
+  ui.roomLabel.hidden = true;
+  hideBanner();
+  showPicker();
+});
+
+// --- banner and log -------------------------------------------------------------------
+
+function esc(s) {
+  return String(s).replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
+}
+
+function showBanner(html, bad = false) {
+  ui.banner.hidden = false;
+  ui.banner.dataset.kind = bad ? 'bad' : '';
+  ui.banner.innerHTML = `<span>${html}</span>`;
+  if (bad && joinRequest) {
+    const b = document.createElement('button');
+    b.textContent = 'Rejoin';
+    b.addEventListener('click', () => join(joinRequest.name, joinRequest.room));
+    ui.banner.append(b);
+  }
+}
+
+function hideBanner() {
+  ui.banner.hidden = true;
+}
+
+function log(html) {
+  const li = document.createElement('li');
+  li.innerHTML = html;
+  ui.log.append(li);
+  while (ui.log.children.length > 40) ui.log.firstChild.remove();
+  ui.log.scrollTop = ui.log.scrollHeight;
+}
+
+function clearLog() {
+  ui.log.replaceChildren();
+}
+
+ui.chat.addEventListener('submit', (e) => {
+  e.preventDefault();
+  const text = ui.chatText.value.trim();
+  if (!text || !client) return;
+  if (client.chat(text)) ui.chatText.value = '';
+  else if (client.state === 'live') log('That message is too long.');
+});
+
+// --- input: keyboard, touch joystick, boost button ------------------------------------
+
+const keys = new Set();
+const joystick = { active: false, id: null, ox: 0, oy: 0, x: 0, y: 0 };
+let boostHeld = false;
+const KEY_DIRS = {
+  KeyW: [0, -1], ArrowUp: [0, -1],
+  KeyS: [0, 1], ArrowDown: [0, 1],
+  KeyA: [-1, 0], ArrowLeft: [-1, 0],
+  KeyD: [1, 0], ArrowRight: [1, 0],
+};
+
+function typing(e) {
+  return e.target instanceof HTMLInputElement || e.target instanceof HTMLTextAreaElement;
+}
+
+addEventListener('keydown', (e) => {
+  if (typing(e) || e.ctrlKey || e.metaKey || e.altKey) return;
+  if (e.code in KEY_DIRS || e.key === 'Shift') {
+    keys.add(e.code in KEY_DIRS ? e.code : 'Shift');
+    if (e.code in KEY_DIRS) e.preventDefault();
+    updateInput();
+  } else if (e.key === 'Enter' && client) {
+    ui.chatText.focus();
+    e.preventDefault();
+  }
+});
+addEventListener('keyup', (e) => {
+  keys.delete(e.code in KEY_DIRS ? e.code : e.key === 'Shift' ? 'Shift' : e.code);
+  updateInput();
+});
+addEventListener('blur', () => {
+  keys.clear();
+  updateInput();
+});
+ui.chatText.addEventListener('keydown', (e) => e.key === 'Escape' && ui.chatText.blur());
+
+// Touch-to-move: press anywhere on the arena and drag; the offset from where the finger
+// went down is the direction (8 ways, like the keys).
+ui.canvas.addEventListener('pointerdown', (e) => {
+  if (joystick.active || (e.pointerType === 'mouse' && e.button !== 0)) return;
+  ui.canvas.setPointerCapture(e.pointerId);
+  Object.assign(joystick, { active: true, id: e.pointerId, ox: e.offsetX, oy: e.offsetY, x: e.offsetX, y: e.offsetY });
+  updateInput();
+});
+ui.canvas.addEventListener('pointermove', (e) => {
+  if (!joystick.active || e.pointerId !== joystick.id) return;
+  joystick.x = e.offsetX;
+  joystick.y = e.offsetY;
+  updateInput();
+});
+for (const type of ['pointerup', 'pointercancel', 'lostpointercapture']) {
+  ui.canvas.addEventListener(type, (e) => {
+    if (e.pointerId !== joystick.id) return;
+    joystick.active = false;
+    joystick.id = null;
+    updateInput();
+  });
+}
+
+if (matchMedia('(pointer: coarse)').matches) ui.boost.hidden = false;
+ui.boost.addEventListener('pointerdown', (e) => {
+  ui.boost.setPointerCapture(e.pointerId);
+  boostHeld = true;
+  ui.boost.classList.add('on');
+  updateInput();
+});
+for (const type of ['pointerup', 'pointercancel', 'lostpointercapture']) {
+  ui.boost.addEventListener(type, () => {
+    boostHeld = false;
+    ui.boost.classList.remove('on');
+    updateInput();
+  });
+}
+
+function joystickDirection() {
+  const vx = joystick.x - joystick.ox;
+  const vy = joystick.y - joystick.oy;
+  const len = Math.hypot(vx, vy);
+  if (len < 12) return [0, 0];
+  // sin(22.5°): beyond it an axis counts, so the 8 directions get equal sectors.
+  const axis = (v) => (Math.abs(v) / len > 0.383 ? Math.sign(v) : 0);
+  return [axis(vx), axis(vy)];
+}
+
+function updateInput() {
+  let dx = 0;
+  let dy = 0;
+  if (joystick.active) {
+    [dx, dy] = joystickDirection();
+  } else {
+    for (const k of keys) {
+      const d = KEY_DIRS[k];
+      if (d) {
+        dx += d[0];
+        dy += d[1];
+      }
+    }
+  }
+  const boost = keys.has('Shift') || boostHeld ? 1 : 0;
+  client?.setInput([Math.sign(dx), Math.sign(dy), boost]);
+}
+
+// --- drawing ----------------------------------------------------------------------------
+
+const colorCache = new Map();
+function playerColor(id) {
+  if (!colorCache.has(id)) colorCache.set(id, `hsl(${Math.round((id * 137.508) % 360)} 75% 62%)`);
+  return colorCache.get(id);
+}
+
+let cssSize = 0;
+let dpr = 1;
+function fitCanvas() {
+  const stage = ui.canvas.parentElement;
+  const size = Math.max(120, Math.floor(Math.min(stage.clientWidth, stage.clientHeight)));
+  const ratio = window.devicePixelRatio || 1;
+  if (size === cssSize && ratio === dpr) return;
+  cssSize = size;
+  dpr = ratio;
+  ui.canvas.style.width = ui.canvas.style.height = `${size}px`;
+  ui.canvas.width = ui.canvas.height = Math.round(size * ratio);
+}
+
+function drawFloor(k) {
+  const s = ARENA_SIZE * k;
+  const g = ctx.createRadialGradient(s / 2, s / 2, s * 0.1, s / 2, s / 2, s * 0.75);
+  g.addColorStop(0, '#17213a');
+  g.addColorStop(1, '#0f1628');
+  ctx.fillStyle = g;
+  ctx.fillRect(0, 0, s, s);
+  ctx.strokeStyle = 'rgba(120, 145, 200, 0.09)';
+  ctx.lineWidth = 1;
+  ctx.beginPath();
+  for (let u = 100; u < ARENA_SIZE; u += 100) {
+    const p = Math.round(u * k) + 0.5;
+    ctx.moveTo(p, 0);
+    ctx.lineTo(p, s);
+    ctx.moveTo(0, p);
+    ctx.lineTo(s, p);
+  }
+  ctx.stroke();
+  ctx.strokeStyle = 'rgba(94, 234, 212, 0.35)';
+  ctx.lineWidth = 2;
+  ctx.strokeRect(1, 1, s - 2, s - 2);
+}
+
+function drawOrb(x, y, k, t) {
+  const r = ORB_RADIUS * k * (1 + 0.08 * Math.sin(t / 250 + x));
+  ctx.save();
+  ctx.shadowColor = 'rgba(255, 209, 102, 0.9)';
+  ctx.shadowBlur = 14 * k * 2;
+  ctx.fillStyle = '#ffd166';
+  ctx.beginPath();
+  ctx.arc(x * k, y * k, r, 0, Math.PI * 2);
+  ctx.fill();
+  ctx.restore();
+  ctx.fillStyle = 'rgba(255, 255, 255, 0.7)';
+  ctx.beginPath();
+  ctx.arc(x * k - r * 0.3, y * k - r * 0.3, r * 0.3, 0, Math.PI * 2);
+  ctx.fill();
+}
+
+/** A font size in canvas pixels: `scaled`, but never under `minCss` CSS pixels. */
+function textPx(scaled, minCss) {
+  return Math.round(Math.max(scaled, minCss * dpr));
+}
+
+function drawPlayer(e, name, k) {
+  const x = e.values.x * k;
+  const y = e.values.y * k;
+  const r = PLAYER_RADIUS * k;
+  const color = playerColor(e.id);
+  if (e.own) {
+    ctx.save();
+    ctx.shadowColor = color;
+    ctx.shadowBlur = 18 * k * 2;
+    ctx.strokeStyle = 'rgba(255, 255, 255, 0.9)';
+    ctx.lineWidth = Math.max(2, 3 * k);
+    ctx.beginPath();
+    ctx.arc(x, y, r + 3 * k, 0, Math.PI * 2);
+    ctx.stroke();
+    ctx.restore();
+  }
+  ctx.fillStyle = color;
+  ctx.strokeStyle = 'rgba(0, 0, 0, 0.35)';
+  ctx.lineWidth = Math.max(1, 2 * k);
+  ctx.beginPath();
+  ctx.arc(x, y, r, 0, Math.PI * 2);
+  ctx.fill();
+  ctx.stroke();
+  ctx.textAlign = 'center';
+  ctx.textBaseline = 'middle';
+  ctx.fillStyle = 'rgba(10, 14, 28, 0.85)';
+  ctx.font = `700 ${textPx(15 * k, 9)}px system-ui, sans-serif`;
+  ctx.fillText(String(Math.round(e.values.score ?? 0)), x, y + 1);
+  const label = textPx(13 * k, 11);
+  const ly = y - r - label * 0.75;
+  ctx.font = `600 ${label}px system-ui, sans-serif`;
+  ctx.lineWidth = 3 * dpr;
+  ctx.lineJoin = 'round';
+  ctx.strokeStyle = 'rgba(8, 12, 24, 0.85)';
+  ctx.strokeText(name, x, ly);
+  ctx.fillStyle = e.own ? '#ffffff' : 'rgba(230, 236, 255, 0.9)';
+  ctx.fillText(name, x, ly);
+}
+
+function drawPopups(byId, k, t) {
+  for (let i = popups.length - 1; i >= 0; i--) {
+    const p = popups[i];
+    const age = (t - p.at) / 900;
+    const e = byId.get(p.id);
+    if (age >= 1 || !e) {
+      if (age >= 1) popups.splice(i, 1);
+      continue;
+    }
+    ctx.globalAlpha = 1 - age;
+    ctx.fillStyle = '#ffd166';
+    ctx.font = `800 ${textPx(18 * k, 13)}px system-ui, sans-serif`;
+    ctx.textAlign = 'center';
+    ctx.fillText(p.text, e.values.x * k + 26 * k, e.values.y * k - PLAYER_RADIUS * k - 30 * k * age);
+    ctx.globalAlpha = 1;
+  }
+}
+
+function drawJoystick() {
+  if (!joystick.active) return;
+  const vx = joystick.x - joystick.ox;
+  const vy = joystick.y - joystick.oy;
+  const len = Math.hypot(vx, vy);
+  const max = 46;
+  const f = len > max ? max / len : 1;
+  ctx.save();
+  ctx.scale(dpr, dpr);
+  ctx.strokeStyle = 'rgba(230, 236, 255, 0.35)';
+  ctx.lineWidth = 2;
+  ctx.beginPath();
+  ctx.arc(joystick.ox, joystick.oy, max, 0, Math.PI * 2);
+  ctx.stroke();
+  ctx.fillStyle = 'rgba(94, 234, 212, 0.5)';
+  ctx.beginPath();
+  ctx.arc(joystick.ox + vx * f, joystick.oy + vy * f, 18, 0, Math.PI * 2);
+  ctx.fill();
+  ctx.restore();
+}
+
+function drawMessage(text, k) {
+  ctx.fillStyle = 'rgba(230, 236, 255, 0.6)';
+  ctx.font = `500 ${textPx(22 * k, 15)}px system-ui, sans-serif`;
+  ctx.textAlign = 'center';
+  ctx.textBaseline = 'middle';
+  ctx.fillText(text, (ARENA_SIZE / 2) * k, (ARENA_SIZE / 2) * k);
+}
+
+function frame(t) {
+  fitCanvas();
+  const k = ui.canvas.width / ARENA_SIZE;
+  ctx.setTransform(1, 0, 0, 1, 0, 0);
+  ctx.clearRect(0, 0, ui.canvas.width, ui.canvas.height);
+  drawFloor(k);
+  const view = client ? client.view(t) : { entities: [] };
+  if (view.entities.length === 0) {
+    const state = client?.state;
+    drawMessage(!client ? 'Pick a room to play' : state === 'gone' ? 'Disconnected' : 'Connecting…', k);
+  }
+  const byId = new Map();
+  for (const e of view.entities) if (e.kindName === 'orb') drawOrb(e.values.x, e.values.y, k, t);
+  let own = null;
+  for (const e of view.entities) {
+    if (e.kindName !== 'player') continue;
+    byId.set(e.id, e);
+    if (e.own) own = e;
+    else drawPlayer(e, client.players.get(e.id) ?? `#${e.id}`, k);
+  }
+  if (own) drawPlayer(own, client.players.get(own.id) ?? 'you', k);
+  drawPopups(byId, k, t);
+  drawJoystick();
+  requestAnimationFrame(frame);
+}
+
+// --- HUD and scoreboard -----------------------------------------------------------------
+
+function formatRate(bytesPerSecond) {
+  if (bytesPerSecond < 1000) return `${bytesPerSecond} B/s`;
+  return `${(bytesPerSecond / 1000).toFixed(bytesPerSecond < 10000 ? 1 : 0)} kB/s`;
+}
+
+let lastScores = '';
+function updateHud() {
+  const c = client;
+  const live = c?.state === 'live';
+  ui.rtt.textContent = c?.rtt != null ? `${Math.round(c.rtt)} ms` : '–';
+  ui.tick.textContent = c?.tick ? String(c.tick) : '–';
+  ui.players.textContent = c && c.playerId != null ? String(c.players.size) : '–';
+  ui.bytes.textContent = c && live ? formatRate(c.stats.bytesPerSecond) : '–';
+
+  const rows = [];
+  const kind = c?.schema?.entity_kinds.findIndex((k) => k.name === 'player') ?? -1;
+  const scoreField = kind >= 0 ? c.schema.entity_kinds[kind].fields.findIndex((f) => f.name === 'score') : -1;
+  if (kind >= 0) {
+    for (const [id, e] of c.entities) if (e.kind === kind) rows.push({ id, name: c.players.get(id) ?? `#${id}`, score: e.fields[scoreField] ?? 0 });
+  }
+  rows.sort((a, b) => b.score - a.score || a.id - b.id);
+  const key = JSON.stringify(rows) + c?.playerId;
+  if (key === lastScores) return;
+  lastScores = key;
+  ui.scores.replaceChildren(
+    ...rows.slice(0, 10).map((r, i) => {
+      const li = document.createElement('li');
+      if (r.id === c.playerId) li.className = 'me';
+      li.innerHTML = `<span class="rank">${i + 1}</span><span class="dot" style="background:${playerColor(r.id)}"></span><span class="name">${esc(r.name)}${r.id === c.playerId ? ' <span class="muted">(you)</span>' : ''}</span><span class="pts">${r.score}</span>`;
+      return li;
+    }),
+  );
+  if (rows.length === 0) ui.scores.innerHTML = '<li class="empty">No players yet</li>';
+}
+
+// --- start ----------------------------------------------------------------------------
+
+const params = new URLSearchParams(location.search);
+const urlName = params.get('name');
+const urlRoom = params.get('room');
+const wantsMatch = params.has('match');
+if ((wantsMatch || urlRoom) && (urlName == null || validName(urlName)) && (wantsMatch || ROOM_RE.test(urlRoom))) {
+  join(urlName ?? defaultName(), wantsMatch ? null : urlRoom);
+} else {
+  joinRequest = urlRoom || urlName ? { name: urlName && validName(urlName) ? urlName : defaultName(), room: urlRoom ?? '' } : null;
+  showPicker(urlRoom || urlName ? 'That room or name is not valid: pick another.' : undefined);
+}
+setInterval(updateHud, HUD_INTERVAL_MS);
+updateHud();
+requestAnimationFrame(frame);
