@@ -1,0 +1,471 @@
+//! One simulated player over a real WebSocket: handshake, then a loop that reads every
+//! frame the server sends, counts updates, gaps, latency and bytes, and answers each
+//! update with one input.
+//!
+//! The WebSocket client is hand-written on a tokio `TcpStream` (about 100 lines) rather
+//! than tokio-tungstenite: the load generator must cost less per message than the server
+//! it measures, and reading a buffer of frames with one `read`, then sending the inputs
+//! with one `write`, is the least a client can do. Only the header of each update is
+//! decoded; one client per room (the sampler) also walks its delta bodies to count the
+//! bytes per moving entity.
+
+use crate::stats::Shared;
+use std::io;
+use std::net::SocketAddr;
+use std::sync::atomic::Ordering::Relaxed;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use tickcast::protocol::{ClientMessage, Reader, ServerMessage, UpdateHeader};
+use tickcast::sync::ClientState;
+use tokio::net::TcpStream;
+
+/// A handshake must finish within this; beyond it the client counts as failed.
+const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(15);
+/// Largest HTTP response head accepted from the server.
+const MAX_HEAD: usize = 16 * 1024;
+/// Half the arena's side in position quanta (1000 units × `arena::POSITION_SCALE`).
+const ARENA_MID: i32 = 5_000;
+
+/// Where the clients connect.
+pub struct Target {
+    pub addr: SocketAddr,
+    pub host: String,
+    /// Path and query of the WebSocket endpoint (`/ws`, maybe with a query).
+    pub path: String,
+}
+
+/// What one client does.
+pub struct Plan {
+    pub index: usize,
+    pub room_index: usize,
+    pub room: String,
+    pub token: Option<String>,
+    /// Walks delta bodies to measure bytes per moving entity (one client per room).
+    pub sampler: bool,
+    /// Input rate with its own timer; `None`: one input per update received.
+    pub input_rate_hz: Option<f64>,
+}
+
+/// Server wall clock in µs since the Unix epoch (same host, same clock as the server's).
+pub fn now_us() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_micros() as u64).unwrap_or(0)
+}
+
+/// Connects, plays until the connection ends, records how it ended.
+pub async fn run(target: Arc<Target>, plan: Plan, shared: Arc<Shared>) {
+    let stats = &shared.clients[plan.index];
+    let connected = tokio::time::timeout(HANDSHAKE_TIMEOUT, handshake(&target, &plan)).await;
+    let (stream, leftover) = match connected {
+        Ok(Ok(c)) => c,
+        Ok(Err(e)) => {
+            shared.connect_failed.fetch_add(1, Relaxed);
+            shared.error(format!("client {}: {e}", plan.index));
+            return;
+        }
+        Err(_) => {
+            shared.connect_failed.fetch_add(1, Relaxed);
+            shared.error(format!("client {}: handshake timed out", plan.index));
+            return;
+        }
+    };
+    stats.connected.store(true, Relaxed);
+    shared.connected.fetch_add(1, Relaxed);
+    let mut player = Player::new(&plan, shared.clone());
+    let code = match player.play(&stream, leftover).await {
+        Ok(code) => code,
+        Err(e) => {
+            shared.error(format!("client {}: {e}", plan.index));
+            1006
+        }
+    };
+    stats.closed.store(code as u32, Relaxed);
+    shared.connected.fetch_sub(1, Relaxed);
+    shared.disconnected.fetch_add(1, Relaxed);
+}
+
+fn ws_key(index: usize) -> String {
+    use base64::Engine;
+    let mut bytes = [0u8; 16];
+    let mut x = 0x9E37_79B9_7F4A_7C15u64 ^ index as u64;
+    for chunk in bytes.chunks_mut(8) {
+        x = x.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        chunk.copy_from_slice(&x.to_le_bytes());
+    }
+    base64::engine::general_purpose::STANDARD.encode(bytes)
+}
+
+/// Opens the TCP connection and upgrades it; returns the stream and any frame bytes that
+/// arrived with the response head.
+async fn handshake(target: &Target, plan: &Plan) -> io::Result<(TcpStream, Vec<u8>)> {
+    let stream = TcpStream::connect(target.addr).await?;
+    stream.set_nodelay(true)?;
+    let key = ws_key(plan.index);
+    let sep = if target.path.contains('?') { '&' } else { '?' };
+    let mut protocols = String::from(tickcast::protocol::SUBPROTOCOL);
+    if let Some(t) = &plan.token {
+        protocols.push_str(", ");
+        protocols.push_str(tickcast::protocol::TOKEN_PREFIX);
+        protocols.push_str(t);
+    }
+    let request = format!(
+        "GET {}{sep}room={} HTTP/1.1\r\nHost: {}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+         Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: {key}\r\nSec-WebSocket-Protocol: {protocols}\r\n\r\n",
+        target.path, plan.room, target.host
+    );
+    write_all(&stream, request.as_bytes()).await?;
+    let mut buf = Vec::with_capacity(1024);
+    let head_end = loop {
+        if let Some(p) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+            break p + 4;
+        }
+        if buf.len() > MAX_HEAD {
+            return Err(io::Error::other("response head too long"));
+        }
+        stream.readable().await?;
+        match stream.try_read_buf(&mut buf) {
+            Ok(0) => return Err(io::Error::other("connection closed during the handshake")),
+            Ok(_) => {}
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+            Err(e) => return Err(e),
+        }
+    };
+    let head = String::from_utf8_lossy(&buf[..head_end]);
+    let status = head.lines().next().unwrap_or_default();
+    if !status.starts_with("HTTP/1.1 101") {
+        return Err(io::Error::other(format!("upgrade refused: {status}")));
+    }
+    let accept = tokio_tungstenite::tungstenite::handshake::derive_accept_key(key.as_bytes());
+    let accepted = head.lines().any(|l| {
+        l.split_once(':').is_some_and(|(k, v)| k.eq_ignore_ascii_case("sec-websocket-accept") && v.trim() == accept)
+    });
+    if !accepted {
+        return Err(io::Error::other("bad Sec-WebSocket-Accept"));
+    }
+    Ok((stream, buf.split_off(head_end)))
+}
+
+async fn write_all(stream: &TcpStream, mut bytes: &[u8]) -> io::Result<()> {
+    while !bytes.is_empty() {
+        match stream.try_write(bytes) {
+            Ok(n) => bytes = &bytes[n..],
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => stream.writable().await?,
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
+}
+
+/// One parsed frame header: opcode, where its payload sits, its whole length.
+struct Frame {
+    opcode: u8,
+    fin: bool,
+    payload: std::ops::Range<usize>,
+    mask: Option<[u8; 4]>,
+}
+
+/// Parses the frame at the front of `buf`, if it is complete (RFC 6455 §5.2).
+fn parse_frame(buf: &[u8]) -> Option<Frame> {
+    if buf.len() < 2 {
+        return None;
+    }
+    let (b0, b1) = (buf[0], buf[1]);
+    let (len, mut at) = match b1 & 0x7F {
+        126 => (u16::from_be_bytes(buf.get(2..4)?.try_into().ok()?) as usize, 4),
+        127 => (u64::from_be_bytes(buf.get(2..10)?.try_into().ok()?) as usize, 10),
+        n => (n as usize, 2),
+    };
+    let mask = if b1 & 0x80 != 0 {
+        let m: [u8; 4] = buf.get(at..at + 4)?.try_into().ok()?;
+        at += 4;
+        Some(m)
+    } else {
+        None
+    };
+    if buf.len() < at + len {
+        return None;
+    }
+    Some(Frame { opcode: b0 & 0x0F, fin: b0 & 0x80 != 0, payload: at..at + len, mask })
+}
+
+struct Player {
+    shared: Arc<Shared>,
+    index: usize,
+    room_index: usize,
+    sampler: bool,
+    input_rate_hz: Option<f64>,
+    rate_hz: u64,
+    player_id: u32,
+    schema: Option<tickcast::protocol::Schema>,
+    field_counts: Vec<usize>,
+    /// Direction of the square each player walks: towards the arena's centre first.
+    orientation: Option<(i32, i32)>,
+    last_tick: u64,
+    seq: u32,
+    mask_state: u32,
+    out: Vec<u8>,
+    started_us: u64,
+}
+
+impl Player {
+    fn new(plan: &Plan, shared: Arc<Shared>) -> Self {
+        Player {
+            shared,
+            index: plan.index,
+            room_index: plan.room_index,
+            sampler: plan.sampler,
+            input_rate_hz: plan.input_rate_hz,
+            rate_hz: 20,
+            player_id: 0,
+            schema: None,
+            field_counts: Vec::new(),
+            orientation: None,
+            last_tick: 0,
+            seq: 0,
+            mask_state: (0x2545_F491 ^ (plan.index as u32).wrapping_mul(0x9E37_79B9)) | 1,
+            out: Vec::with_capacity(256),
+            started_us: now_us(),
+        }
+    }
+
+    /// Reads and answers until the connection ends; returns the close code.
+    async fn play(&mut self, stream: &TcpStream, mut buf: Vec<u8>) -> io::Result<u16> {
+        buf.reserve(16 * 1024);
+        let mut ticker = self.input_rate_hz.map(|hz| {
+            let mut t = tokio::time::interval(Duration::from_secs_f64(1.0 / hz));
+            t.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+            t
+        });
+        let mut recv_us = now_us();
+        loop {
+            let mut pos = 0;
+            while let Some(frame) = parse_frame(&buf[pos..]) {
+                let total = frame.payload.end;
+                let payload_range = pos + frame.payload.start..pos + frame.payload.end;
+                if let Some(mask) = frame.mask {
+                    for (i, b) in buf[payload_range.clone()].iter_mut().enumerate() {
+                        *b ^= mask[i % 4];
+                    }
+                }
+                if !frame.fin || frame.opcode == 0 {
+                    return Err(io::Error::other("fragmented message: not sent by tickcast"));
+                }
+                match frame.opcode {
+                    0x2 => self.on_message(&buf[payload_range], total, recv_us),
+                    0x8 => {
+                        let p = &buf[payload_range];
+                        let code = if p.len() >= 2 { u16::from_be_bytes([p[0], p[1]]) } else { 1005 };
+                        return Ok(code);
+                    }
+                    0x9 => {
+                        let payload = buf[payload_range].to_vec();
+                        self.push_frame(0xA, &payload);
+                    }
+                    _ => {}
+                }
+                pos += total;
+            }
+            buf.drain(..pos);
+            if !self.out.is_empty() {
+                write_all(stream, &self.out).await?;
+                self.out.clear();
+            }
+            match ticker.as_mut() {
+                None => stream.readable().await?,
+                Some(t) => tokio::select! {
+                    r = stream.readable() => r?,
+                    _ = t.tick() => {
+                        let tick = (now_us().saturating_sub(self.started_us) * self.rate_hz / 1_000_000).max(1);
+                        self.push_input(tick);
+                        continue;
+                    }
+                },
+            }
+            if buf.capacity() - buf.len() < 4096 {
+                buf.reserve(16 * 1024);
+            }
+            match stream.try_read_buf(&mut buf) {
+                Ok(0) => return Ok(1006),
+                Ok(_) => recv_us = now_us(),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    fn on_message(&mut self, payload: &[u8], wire_bytes: usize, recv_us: u64) {
+        let shared = &*self.shared;
+        shared.bytes.fetch_add(wire_bytes as u64, Relaxed);
+        let stats = &shared.clients[self.index];
+        let in_window_local = shared.in_window(recv_us);
+        if in_window_local {
+            stats.bytes.fetch_add(wire_bytes as u64, Relaxed);
+        }
+        let msg = match ServerMessage::decode(payload) {
+            Ok(m) => m,
+            Err(e) => return shared.error(format!("client {}: undecodable message: {e}", self.index)),
+        };
+        match &msg {
+            ServerMessage::Welcome(w) => {
+                self.player_id = w.player_id;
+                self.rate_hz = w.tick_rate_hz.max(1) as u64;
+                shared.tick_rate_hz.store(w.tick_rate_hz as u32, Relaxed);
+                self.field_counts = w.schema.entity_kinds.iter().map(|k| k.fields.len()).collect();
+                self.schema = Some(w.schema.clone());
+            }
+            ServerMessage::Snapshot { header, .. } => {
+                if shared.in_window(header.server_time_us) {
+                    stats.keyframes.fetch_add(1, Relaxed);
+                }
+                if self.orientation.is_none() {
+                    self.find_orientation(&msg);
+                }
+                self.on_update(header, recv_us);
+            }
+            ServerMessage::Delta { header, body } => {
+                if self.sampler && shared.in_window(header.server_time_us) {
+                    self.sample_body(body, wire_bytes);
+                }
+                self.on_update(header, recv_us);
+            }
+            ServerMessage::Notice(n) if n.code != 0 => {
+                shared.error(format!("client {}: notice {}: {}", self.index, n.code, n.reason))
+            }
+            _ => {}
+        }
+    }
+
+    fn on_update(&mut self, header: &UpdateHeader, recv_us: u64) {
+        let shared = &*self.shared;
+        shared.updates.fetch_add(1, Relaxed);
+        if shared.in_window(header.server_time_us) {
+            let stats = &shared.clients[self.index];
+            stats.received.fetch_add(1, Relaxed);
+            if self.last_tick != 0 && header.tick > self.last_tick + 1 {
+                stats.gaps.fetch_add(header.tick - self.last_tick - 1, Relaxed);
+            }
+            shared.latency.record(recv_us.saturating_sub(header.server_time_us));
+            shared.rooms[self.room_index].see(header.tick);
+        }
+        self.last_tick = header.tick;
+        if self.input_rate_hz.is_none() {
+            self.push_input(header.tick);
+        }
+    }
+
+    /// Reads the player's own position from its first keyframe, to walk a square that
+    /// stays inside the arena (clamped at a wall, a player would stop moving).
+    fn find_orientation(&mut self, msg: &ServerMessage<'_>) {
+        let Some(schema) = &self.schema else { return };
+        let mut state = ClientState::default();
+        if state.apply(msg, schema).is_err() {
+            return;
+        }
+        if let Some((_, fields)) = state.entities.get(&self.player_id) {
+            if let [x, y, ..] = fields[..] {
+                self.orientation = Some((if x < ARENA_MID { 1 } else { -1 }, if y < ARENA_MID { 1 } else { -1 }));
+            }
+        }
+    }
+
+    /// Walks a square, one side per second: every player moves on every tick.
+    fn push_input(&mut self, tick: u64) {
+        let (sx, sy) = self.orientation.unwrap_or((1, 1));
+        let (dx, dy) = match (tick / self.rate_hz) % 4 {
+            0 => (sx, 0),
+            1 => (0, sy),
+            2 => (-sx, 0),
+            _ => (0, -sy),
+        };
+        self.seq += 1;
+        let payload = ClientMessage::Input { seq: self.seq, values: vec![dx, dy, 0] }.encode();
+        self.push_frame(0x2, &payload);
+        self.shared.clients[self.index].inputs.fetch_add(1, Relaxed);
+    }
+
+    /// Appends a masked client frame (RFC 6455 §5.3) with a small payload to `out`.
+    fn push_frame(&mut self, opcode: u8, payload: &[u8]) {
+        debug_assert!(payload.len() < 126, "client frames here are small");
+        // xorshift32: masking keys need not be secret towards our own server.
+        let mut x = self.mask_state;
+        x ^= x << 13;
+        x ^= x >> 17;
+        x ^= x << 5;
+        self.mask_state = x;
+        let key = x.to_le_bytes();
+        self.out.push(0x80 | opcode);
+        self.out.push(0x80 | payload.len() as u8);
+        self.out.extend_from_slice(&key);
+        self.out.extend(payload.iter().enumerate().map(|(i, b)| b ^ key[i % 4]));
+    }
+
+    fn sample_body(&self, body: &[u8], wire_bytes: usize) {
+        let Some((changed, changed_bytes, state_bytes)) = delta_sizes(body, &self.field_counts) else { return };
+        let b = &self.shared.body;
+        b.deltas.fetch_add(1, Relaxed);
+        b.changed.fetch_add(changed, Relaxed);
+        b.changed_bytes.fetch_add(changed_bytes, Relaxed);
+        b.state_bytes.fetch_add(state_bytes, Relaxed);
+        b.frame_bytes.fetch_add(wire_bytes as u64, Relaxed);
+    }
+}
+
+/// Walks a delta body's state part (see `tickcast::sync` for the layout): returns the
+/// number of changed entities, the bytes of the changed section, and of the state part.
+pub fn delta_sizes(body: &[u8], field_counts: &[usize]) -> Option<(u64, u64, u64)> {
+    let mut r = Reader::new(body);
+    let pos = |r: &Reader<'_>| (body.len() - r.remaining()) as u64;
+    let created = r.u64().ok()?;
+    for _ in 0..created {
+        r.u64().ok()?;
+        let kind = r.u64().ok()? as usize;
+        for _ in 0..*field_counts.get(kind)? {
+            r.i64().ok()?;
+        }
+    }
+    let changed_start = pos(&r);
+    let changed = r.u64().ok()?;
+    for _ in 0..changed {
+        r.u64().ok()?;
+        let mask = r.u64().ok()?;
+        for _ in 0..mask.count_ones() {
+            r.i64().ok()?;
+        }
+    }
+    let changed_bytes = pos(&r) - changed_start;
+    let removed = r.u64().ok()?;
+    for _ in 0..removed {
+        r.u64().ok()?;
+    }
+    Some((changed, changed_bytes, pos(&r)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tickcast::sync::{encode_delta, EntityState};
+
+    #[test]
+    fn delta_sizes_count_moving_entities() {
+        let (mut a, mut b) = (EntityState::new(), EntityState::new());
+        for id in 1..=50 {
+            a.push(id, 0, &[1000, 1000, 0]);
+            b.push(id, 0, &[1100, 1000, 0]);
+        }
+        b.push(100, 1, &[5, 5]);
+        let mut body = Vec::new();
+        let stats = encode_delta(&a, &b, &[0], &mut Default::default(), &mut body);
+        let (changed, changed_bytes, state_bytes) = delta_sizes(&body, &[3, 2]).unwrap();
+        assert_eq!(changed, 50);
+        assert_eq!(state_bytes, stats.state_bytes as u64);
+        assert!(changed_bytes <= 50 * 4 + 1, "{changed_bytes}");
+    }
+
+    #[test]
+    fn frames_parse_only_when_complete() {
+        let mut f = vec![0x82, 126, 0, 200];
+        f.extend(std::iter::repeat_n(7u8, 200));
+        assert!(parse_frame(&f[..100]).is_none());
+        let frame = parse_frame(&f).unwrap();
+        assert_eq!((frame.opcode, frame.payload), (2, 4..204));
+    }
+}

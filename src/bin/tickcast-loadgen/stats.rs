@@ -1,0 +1,385 @@
+//! What a load run measures, shared by every client task without locks: a latency
+//! histogram, per-client and per-room counters, and the body statistics of sampled deltas.
+//!
+//! Everything is a relaxed atomic: the runtime is one thread, so they cost about what
+//! plain integers do, and the tasks need no locks to share them.
+
+use serde::Serialize;
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering::Relaxed};
+
+/// Sub-buckets per power of two: values are kept within 1/64 (~1.6 %) of their size.
+const SUB_BITS: u32 = 6;
+const SUB: usize = 1 << SUB_BITS;
+/// Values up to 2^40 µs (~12 days) have a bucket; anything larger lands in the last one.
+const MAX_EXP: usize = 40;
+const BUCKETS: usize = SUB + (MAX_EXP - SUB_BITS as usize + 1) * SUB;
+
+/// A log-linear histogram of microsecond values (HDR-style), safe to share.
+pub struct Histogram {
+    buckets: Box<[AtomicU64]>,
+    count: AtomicU64,
+    max: AtomicU64,
+}
+
+impl Histogram {
+    pub fn new() -> Self {
+        Histogram {
+            buckets: (0..BUCKETS).map(|_| AtomicU64::new(0)).collect(),
+            count: AtomicU64::new(0),
+            max: AtomicU64::new(0),
+        }
+    }
+
+    fn index(v: u64) -> usize {
+        if v < SUB as u64 {
+            return v as usize;
+        }
+        let exp = 63 - v.leading_zeros() as usize;
+        if exp > MAX_EXP {
+            return BUCKETS - 1;
+        }
+        let sub = (v >> (exp - SUB_BITS as usize)) as usize - SUB;
+        SUB + (exp - SUB_BITS as usize) * SUB + sub
+    }
+
+    /// The largest value that falls in bucket `i`.
+    fn upper(i: usize) -> u64 {
+        if i < SUB {
+            return i as u64;
+        }
+        let exp = (i - SUB) / SUB + SUB_BITS as usize;
+        let sub = ((i - SUB) % SUB + SUB) as u64;
+        ((sub + 1) << (exp - SUB_BITS as usize)) - 1
+    }
+
+    pub fn record(&self, v: u64) {
+        self.buckets[Self::index(v)].fetch_add(1, Relaxed);
+        self.count.fetch_add(1, Relaxed);
+        self.max.fetch_max(v, Relaxed);
+    }
+
+    pub fn count(&self) -> u64 {
+        self.count.load(Relaxed)
+    }
+
+    pub fn max(&self) -> u64 {
+        self.max.load(Relaxed)
+    }
+
+    /// The value at quantile `q` (0..=1), as the upper bound of its bucket.
+    pub fn quantile(&self, q: f64) -> u64 {
+        let total = self.count();
+        if total == 0 {
+            return 0;
+        }
+        let rank = ((q * total as f64).ceil() as u64).clamp(1, total);
+        let mut seen = 0;
+        for (i, b) in self.buckets.iter().enumerate() {
+            seen += b.load(Relaxed);
+            if seen >= rank {
+                return Self::upper(i).min(self.max());
+            }
+        }
+        self.max()
+    }
+
+    /// Non-empty buckets as `[upper bound µs, count]`, so runs of several processes can
+    /// be merged exactly.
+    pub fn buckets(&self) -> Vec<[u64; 2]> {
+        self.buckets
+            .iter()
+            .enumerate()
+            .filter_map(|(i, b)| {
+                let n = b.load(Relaxed);
+                (n > 0).then(|| [Self::upper(i), n])
+            })
+            .collect()
+    }
+}
+
+/// One client's counters. Ticks count only updates computed inside the measurement
+/// window (by their `server_time_us`); bytes count what arrived inside it.
+#[derive(Default)]
+pub struct ClientStats {
+    pub connected: AtomicBool,
+    pub received: AtomicU64,
+    pub gaps: AtomicU64,
+    pub bytes: AtomicU64,
+    pub keyframes: AtomicU64,
+    pub inputs: AtomicU64,
+    /// Close code from the server, 1006 for an abrupt end, 0 while open.
+    pub closed: AtomicU32,
+}
+
+/// The first and last tick of a room seen inside the window by any of its clients:
+/// the ticks every one of its clients should have received.
+pub struct RoomSpan {
+    pub first: AtomicU64,
+    pub last: AtomicU64,
+}
+
+impl RoomSpan {
+    fn new() -> Self {
+        RoomSpan { first: AtomicU64::new(u64::MAX), last: AtomicU64::new(0) }
+    }
+
+    pub fn see(&self, tick: u64) {
+        self.first.fetch_min(tick, Relaxed);
+        self.last.fetch_max(tick, Relaxed);
+    }
+
+    pub fn expected(&self) -> u64 {
+        let (first, last) = (self.first.load(Relaxed), self.last.load(Relaxed));
+        if first > last {
+            0
+        } else {
+            last - first + 1
+        }
+    }
+}
+
+/// Sums over the deltas the sampling clients (one per room) decoded.
+#[derive(Default)]
+pub struct BodyStats {
+    pub deltas: AtomicU64,
+    /// Entities sent as field changes (moving players, respawned orbs).
+    pub changed: AtomicU64,
+    /// Bytes of the changed-entities section (its count, ids, masks and values).
+    pub changed_bytes: AtomicU64,
+    /// Bytes of the whole state part (created, changed, removed), events excluded.
+    pub state_bytes: AtomicU64,
+    /// Wire bytes of those frames: WebSocket header, update header, body.
+    pub frame_bytes: AtomicU64,
+}
+
+/// Everything the clients share.
+pub struct Shared {
+    /// Measurement window in server wall-clock µs; 0 / u64::MAX while not set.
+    pub window_start_us: AtomicU64,
+    pub window_end_us: AtomicU64,
+    pub latency: Histogram,
+    pub clients: Vec<ClientStats>,
+    pub rooms: Vec<RoomSpan>,
+    pub body: BodyStats,
+    pub connected: AtomicUsize,
+    pub connect_failed: AtomicUsize,
+    pub disconnected: AtomicUsize,
+    pub updates: AtomicU64,
+    pub bytes: AtomicU64,
+    /// From the first Welcome.
+    pub tick_rate_hz: AtomicU32,
+    pub first_error: parking_lot::Mutex<Option<String>>,
+}
+
+impl Shared {
+    pub fn new(clients: usize, rooms: usize) -> Self {
+        Shared {
+            window_start_us: AtomicU64::new(0),
+            window_end_us: AtomicU64::new(u64::MAX),
+            latency: Histogram::new(),
+            clients: (0..clients).map(|_| ClientStats::default()).collect(),
+            rooms: (0..rooms).map(|_| RoomSpan::new()).collect(),
+            body: BodyStats::default(),
+            connected: AtomicUsize::new(0),
+            connect_failed: AtomicUsize::new(0),
+            disconnected: AtomicUsize::new(0),
+            updates: AtomicU64::new(0),
+            bytes: AtomicU64::new(0),
+            tick_rate_hz: AtomicU32::new(0),
+            first_error: parking_lot::Mutex::new(None),
+        }
+    }
+
+    /// True when `server_time_us` falls inside the measurement window.
+    pub fn in_window(&self, server_time_us: u64) -> bool {
+        server_time_us >= self.window_start_us.load(Relaxed)
+            && server_time_us <= self.window_end_us.load(Relaxed)
+            && self.window_start_us.load(Relaxed) != 0
+    }
+
+    pub fn error(&self, why: String) {
+        let mut e = self.first_error.lock();
+        if e.is_none() {
+            *e = Some(why);
+        }
+    }
+}
+
+/// Process CPU seconds (user + system) of this process, from `getrusage`.
+pub fn own_cpu_seconds() -> f64 {
+    // SAFETY: getrusage only writes into the zeroed struct we pass.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    if unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut usage) } != 0 {
+        return 0.0;
+    }
+    let tv = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
+    tv(usage.ru_utime) + tv(usage.ru_stime)
+}
+
+/// Another process's CPU seconds (utime + stime) from `/proc/<pid>/stat`.
+pub fn process_cpu_seconds(pid: u32) -> Option<f64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The command name may contain spaces: fields are counted after its closing paren.
+    let rest = &stat[stat.rfind(')')? + 2..];
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    // Fields 14 and 15 of proc(5) (utime, stime) are 11 and 12 after the state field.
+    let ticks: u64 = fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?;
+    // SAFETY: sysconf has no preconditions.
+    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as f64;
+    Some(ticks as f64 / hz)
+}
+
+/// Another process's resident set in KiB, from `VmRSS` in `/proc/<pid>/status`.
+pub fn process_rss_kib(pid: u32) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+}
+
+/// The figures of one run, printed as a table and written as JSON.
+#[derive(Debug, Serialize)]
+pub struct Report {
+    pub label: String,
+    pub url: String,
+    pub clients: usize,
+    pub rooms: usize,
+    pub connected: usize,
+    pub connect_failed: usize,
+    pub disconnected: usize,
+    pub tick_rate_hz: u32,
+    pub window_s: f64,
+    pub latency_p50_ms: f64,
+    pub latency_p99_ms: f64,
+    pub latency_p999_ms: f64,
+    pub latency_max_ms: f64,
+    pub updates_received: u64,
+    pub updates_expected: u64,
+    pub delivery_ratio: f64,
+    pub missing_ticks: u64,
+    /// Ticks skipped between two consecutive updates of a client (the server's frame skips).
+    pub gap_ticks: u64,
+    pub clients_with_gaps: usize,
+    pub keyframes: u64,
+    pub bytes_per_client_per_s: f64,
+    pub updates_per_client_per_s: f64,
+    pub deltas_sampled: u64,
+    pub moving_entities_per_delta: f64,
+    /// Changed-entity section bytes per changed entity: what one moving entity costs.
+    pub changed_bytes_per_moving_entity: f64,
+    /// The whole state part of the body per moving entity.
+    pub state_bytes_per_moving_entity: f64,
+    /// Wire bytes of the frame (WebSocket and update headers, events included) per moving entity.
+    pub frame_bytes_per_moving_entity: f64,
+    pub loadgen_cpu_s: f64,
+    /// Load-generator CPU time over wall time, in cores.
+    pub loadgen_cpu_cores: f64,
+    pub loadgen_saturated: bool,
+    pub loadgen_loop_lag_p99_ms: f64,
+    pub server_pid: Option<u32>,
+    pub server_cpu_s: Option<f64>,
+    pub server_cpu_cores: Option<f64>,
+    /// Server CPU µs per update delivered (one client, one tick).
+    pub server_cpu_us_per_client_tick: Option<f64>,
+    pub server_rss_idle_kib: Option<u64>,
+    pub server_rss_kib: Option<u64>,
+    pub server_rss_per_client_kib: Option<f64>,
+    pub first_error: Option<String>,
+    pub latency_histogram_us: Vec<[u64; 2]>,
+}
+
+impl Report {
+    /// A human-readable summary.
+    pub fn table(&self) -> String {
+        let mut rows: Vec<(&str, String)> = vec![
+            ("label", self.label.clone()),
+            ("clients connected", format!("{} of {} in {} rooms", self.connected, self.clients, self.rooms)),
+            ("connect failures / disconnects", format!("{} / {}", self.connect_failed, self.disconnected)),
+            ("tick rate", format!("{} Hz, window {:.1} s", self.tick_rate_hz, self.window_s)),
+            (
+                "tick→client latency",
+                format!(
+                    "p50 {:.2} ms  p99 {:.2} ms  p99.9 {:.2} ms  max {:.2} ms",
+                    self.latency_p50_ms, self.latency_p99_ms, self.latency_p999_ms, self.latency_max_ms
+                ),
+            ),
+            (
+                "delivery",
+                format!(
+                    "{:.4} % ({} of {} updates; {} ticks missing, {} clients with gaps)",
+                    self.delivery_ratio * 100.0,
+                    self.updates_received,
+                    self.updates_expected,
+                    self.missing_ticks,
+                    self.clients_with_gaps
+                ),
+            ),
+            (
+                "per client",
+                format!("{:.0} B/s, {:.1} updates/s", self.bytes_per_client_per_s, self.updates_per_client_per_s),
+            ),
+            (
+                "bytes per moving entity",
+                format!(
+                    "{:.2} (changed section), {:.2} (state), {:.2} (whole frame); {:.1} moving per delta",
+                    self.changed_bytes_per_moving_entity,
+                    self.state_bytes_per_moving_entity,
+                    self.frame_bytes_per_moving_entity,
+                    self.moving_entities_per_delta
+                ),
+            ),
+            (
+                "load generator",
+                format!(
+                    "{:.2} of its core, loop lag p99 {:.2} ms{}",
+                    self.loadgen_cpu_cores,
+                    self.loadgen_loop_lag_p99_ms,
+                    if self.loadgen_saturated { "  SATURATED: figures are bound by the load generator" } else { "" }
+                ),
+            ),
+        ];
+        if let (Some(cpu), Some(cores)) = (self.server_cpu_s, self.server_cpu_cores) {
+            rows.push((
+                "server CPU",
+                format!(
+                    "{cpu:.2} s = {cores:.2} cores; {:.2} µs per client per tick",
+                    self.server_cpu_us_per_client_tick.unwrap_or(0.0)
+                ),
+            ));
+        }
+        if let (Some(idle), Some(rss)) = (self.server_rss_idle_kib, self.server_rss_kib) {
+            rows.push((
+                "server RSS",
+                format!(
+                    "{idle} KiB idle, {rss} KiB loaded: {:.2} KiB per client",
+                    self.server_rss_per_client_kib.unwrap_or(0.0)
+                ),
+            ));
+        }
+        if let Some(e) = &self.first_error {
+            rows.push(("first error", e.clone()));
+        }
+        let width = rows.iter().map(|(k, _)| k.len()).max().unwrap_or(0);
+        rows.iter().map(|(k, v)| format!("{k:<width$}  {v}\n")).collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn histogram_quantiles_are_within_two_percent() {
+        let h = Histogram::new();
+        for v in 1..=100_000u64 {
+            h.record(v);
+        }
+        for (q, want) in [(0.5, 50_000.0), (0.99, 99_000.0), (0.999, 99_900.0)] {
+            let got = h.quantile(q) as f64;
+            assert!((got - want).abs() / want < 0.02, "q{q}: {got} vs {want}");
+        }
+        assert_eq!(h.quantile(1.0), 100_000);
+        assert!(Histogram::upper(Histogram::index(12_345)) >= 12_345);
+    }
+}
