@@ -1,1 +1,272 @@
-fn main() {}
+//! The tick pipeline in process, without sockets: what one tick costs the server before
+//! the kernel sees a byte.
+//!
+//! - `world_step/N`: the world's work for one room of N moving players — apply one input
+//!   each, step the arena, write its state into a fresh `EntityState` (as the world does).
+//! - `delta_encode/N`: the room's once-per-tick work — events section, delta, shared body.
+//! - `fan_out/M`: the per-member work of the room's fan-out and the session's Frame
+//!   handler for M members: link checks, baseline choice, ack lookup, the frame message,
+//!   then header encode and frame assembly. Not included: the actix mailbox hop, the
+//!   actix-ws channel, the HTTP encoder and the `write` itself (see docs/BENCHMARKS.md).
+//! - `input_decode` / `input_accept`: one client Input decoded; decoded, range-checked
+//!   and queued for the world, then taken by it.
+//! - `room_tick/50`: all of the above for one room of 50 (arena-20's room).
+//!
+//! Before the benches it prints the bytes one tick costs per moving entity.
+//!
+//! ```text
+//! cargo bench --bench tick_pipeline
+//! cargo bench --bench tick_pipeline -- --warm-up-time 1 --measurement-time 3 fan_out
+//! ```
+
+use bytes::Bytes;
+use criterion::{BenchmarkId, Criterion, Throughput};
+use std::hint::black_box;
+use std::sync::Arc;
+use tickcast::actors::link::{ws_frame_len, MemberLink};
+use tickcast::actors::room::ToSession;
+use tickcast::config::Settings;
+use tickcast::game::arena::{Arena, ArenaConfig, POSITION_SCALE};
+use tickcast::game::{Game, StepContext};
+use tickcast::protocol::{write_update_header, ClientMessage, Schema, UpdateHeader};
+use tickcast::sync::{encode_delta, encode_events, EntityState, History, InputQueue, UpdateBase};
+
+/// arena-20's tick rate.
+const RATE_HZ: u32 = 20;
+
+/// An arena with `players` players, each walking towards the centre so that every one
+/// moves on every tick (a player pressed against a wall would not).
+fn arena(players: u32) -> Arena {
+    let mut a = Arena::new(ArenaConfig::default(), 7);
+    for p in 1..=players {
+        a.join(p, "bench");
+    }
+    a
+}
+
+fn towards_centre(a: &Arena, p: u32) -> [i32; 3] {
+    let mid = ArenaConfig::default().size * POSITION_SCALE as i32 / 2;
+    let (x, y, _) = a.player(p).expect("player");
+    [if x < mid { 1 } else { -1 }, if y < mid { 1 } else { -1 }, 0]
+}
+
+/// One world tick for one room, as `WorldActor::tick_rooms` does it.
+fn world_tick(a: &mut Arena, players: u32, tick: u64, capacity: (usize, usize)) -> Arc<EntityState> {
+    for p in 1..=players {
+        let input = towards_centre(a, p);
+        a.apply_input(p, &input);
+    }
+    let mut events = Vec::new();
+    a.step(&mut StepContext::new(tick, RATE_HZ, &mut events));
+    let mut state = EntityState::with_capacity(capacity.0, capacity.1);
+    a.write_state(&mut state);
+    state.finish();
+    Arc::new(state)
+}
+
+/// Two consecutive states of a room of `players` moving players.
+fn two_states(players: u32) -> (Arc<EntityState>, Arc<EntityState>) {
+    let mut a = arena(players);
+    let s1 = world_tick(&mut a, players, 1, (0, 0));
+    let s2 = world_tick(&mut a, players, 2, (0, 0));
+    (s1, s2)
+}
+
+/// The room's shared body for a member in step, as `RoomActor::body_for` makes it.
+fn shared_body(base: &EntityState, current: &EntityState, scratch: &mut [Vec<u8>; 3]) -> Bytes {
+    let mut events = Vec::new();
+    encode_events(std::iter::empty(), &mut events);
+    let mut out = Vec::with_capacity(64 + current.len() * 4 + events.len());
+    encode_delta(base, current, &events, scratch, &mut out);
+    Bytes::from(out)
+}
+
+fn print_wire_sizes() {
+    println!("bytes per tick of an arena room whose players all move (20 orbs, no events):");
+    println!(
+        "{:>8} {:>8} {:>12} {:>12} {:>14} {:>14}",
+        "players", "moving", "state B", "frame B", "state B/mover", "frame B/mover"
+    );
+    for players in [10u32, 50, 200] {
+        let (s1, s2) = two_states(players);
+        let mut body = Vec::new();
+        let stats = encode_delta(&s1, &s2, &[0], &mut Default::default(), &mut body);
+        let header = UpdateHeader { tick: 1_000_000, base_tick: 999_999, ack_input: 100_000, server_time_us: u64::MAX };
+        let mut h = Vec::new();
+        write_update_header(&mut h, true, &header);
+        let frame = ws_frame_len(h.len() + body.len());
+        let moving = stats.changed.max(1);
+        println!(
+            "{players:>8} {:>8} {:>12} {:>12} {:>14.2} {:>14.2}",
+            stats.changed,
+            stats.state_bytes,
+            frame,
+            stats.state_bytes as f64 / moving as f64,
+            frame as f64 / moving as f64
+        );
+    }
+    println!("(frame: WebSocket header + the largest update header + body; the header grows with tick numbers)\n");
+}
+
+fn world_step(c: &mut Criterion) {
+    let mut g = c.benchmark_group("world_step");
+    for players in [10u32, 50, 200] {
+        g.throughput(Throughput::Elements(players as u64));
+        g.bench_with_input(BenchmarkId::from_parameter(players), &players, |b, &players| {
+            let mut a = arena(players);
+            let mut tick = 0;
+            let mut capacity = (0, 0);
+            b.iter(|| {
+                tick += 1;
+                let state = world_tick(&mut a, players, tick, capacity);
+                capacity = (state.len(), state.len() * 3);
+                state
+            });
+        });
+    }
+    g.finish();
+}
+
+fn delta_encode(c: &mut Criterion) {
+    let mut g = c.benchmark_group("delta_encode");
+    for players in [10u32, 50, 200] {
+        let (s1, s2) = two_states(players);
+        g.throughput(Throughput::Elements(players as u64));
+        g.bench_with_input(BenchmarkId::from_parameter(players), &players, |b, _| {
+            let mut scratch = Default::default();
+            b.iter(|| shared_body(black_box(&s1), black_box(&s2), &mut scratch));
+        });
+    }
+    g.finish();
+}
+
+/// The room side and the session side of one tick for `links`, all in step.
+struct FanOut {
+    links: Vec<Arc<MemberLink>>,
+    acks: Vec<(u32, u32)>,
+    history: History,
+    state: Arc<EntityState>,
+    body: Bytes,
+    tick: u64,
+    settings: Settings,
+}
+
+impl FanOut {
+    fn new(members: usize) -> Self {
+        let (s1, s2) = two_states(50);
+        let body = shared_body(&s1, &s2, &mut Default::default());
+        let settings = Settings::defaults();
+        let mut history = History::new(settings.sync.history_ticks);
+        let tick = 1000;
+        history.push(tick, s2.clone());
+        let links: Vec<Arc<MemberLink>> = (0..members).map(|_| Arc::new(MemberLink::new())).collect();
+        for l in &links {
+            l.handed(ws_frame_len(100), Some(tick));
+            l.drained(ws_frame_len(100));
+        }
+        let acks = (1..=members as u32).map(|p| (p, p * 7)).collect();
+        FanOut { links, acks, history, state: s2, body, tick, settings }
+    }
+
+    fn tick(&mut self) {
+        self.tick += 1;
+        self.history.push(self.tick, self.state.clone());
+        let stall_ms = (self.settings.limits.stall_timeout_s * 1000.0) as u64;
+        let max_pending = self.settings.limits.max_pending_bytes as u64;
+        let max_age = self.settings.sync.max_baseline_age_ticks;
+        let now = tickcast::actors::link::now_ms();
+        let server_time_us = 1_764_000_000_000_000 + self.tick * 50_000;
+        for (i, link) in self.links.iter().enumerate() {
+            let player = i as u32 + 1;
+            // Room side (RoomActor::fan_out).
+            if link.stalled(now, stall_ms) || !link.can_take(max_pending) {
+                continue;
+            }
+            let baseline = link.baseline();
+            let keyframe = self.history.choose_base(baseline, self.tick, max_age) == UpdateBase::Keyframe;
+            let ack = self.acks.binary_search_by_key(&player, |(p, _)| *p).map(|i| self.acks[i].1).unwrap_or(0);
+            link.start_frame();
+            let msg = ToSession::Frame {
+                tick: self.tick,
+                base_tick: if keyframe { 0 } else { baseline },
+                ack,
+                server_time_us,
+                body: self.body.clone(),
+            };
+            // Session side (SessionActor's Frame handler), then the write completing.
+            let ToSession::Frame { tick, base_tick, ack, server_time_us, body } = black_box(msg) else {
+                unreachable!()
+            };
+            let header = UpdateHeader { tick, base_tick, ack_input: ack, server_time_us };
+            let mut frame = Vec::with_capacity(40 + body.len());
+            write_update_header(&mut frame, base_tick != 0, &header);
+            frame.extend_from_slice(&body);
+            let frame = Bytes::from(frame);
+            let wire = ws_frame_len(frame.len());
+            black_box(&frame);
+            link.handed(wire, Some(tick));
+            link.drained(wire);
+        }
+    }
+}
+
+fn fan_out(c: &mut Criterion) {
+    let mut g = c.benchmark_group("fan_out");
+    for members in [10usize, 100, 1000] {
+        g.throughput(Throughput::Elements(members as u64));
+        g.bench_with_input(BenchmarkId::from_parameter(members), &members, |b, &members| {
+            let mut f = FanOut::new(members);
+            b.iter(|| f.tick());
+        });
+    }
+    g.finish();
+}
+
+fn input_decode(c: &mut Criterion) {
+    let bytes = ClientMessage::Input { seq: 123_456, values: vec![1, -1, 0] }.encode();
+    let schema: Schema = arena(0).schema();
+    c.bench_function("input_decode", |b| b.iter(|| ClientMessage::decode(black_box(&bytes), 1024)));
+    c.bench_function("input_accept", |b| {
+        let queue = InputQueue::new(8, 0);
+        let mut seq = 0;
+        b.iter(|| {
+            let Ok(ClientMessage::Input { values, .. }) = ClientMessage::decode(black_box(&bytes), 1024) else {
+                unreachable!()
+            };
+            schema.check_input(&values).expect("valid input");
+            seq += 1;
+            queue.push(seq, values);
+            queue.pop()
+        })
+    });
+}
+
+fn room_tick(c: &mut Criterion) {
+    let players = 50u32;
+    c.bench_function("room_tick/50", |b| {
+        let mut a = arena(players);
+        let mut f = FanOut::new(players as usize);
+        let mut scratch = Default::default();
+        let mut previous = world_tick(&mut a, players, 1, (0, 0));
+        let mut tick = 1;
+        b.iter(|| {
+            tick += 1;
+            let state = world_tick(&mut a, players, tick, (previous.len(), previous.len() * 3));
+            f.body = shared_body(&previous, &state, &mut scratch);
+            f.state = state.clone();
+            f.tick();
+            previous = state;
+        });
+    });
+}
+
+fn main() {
+    print_wire_sizes();
+    let mut c = Criterion::default().configure_from_args();
+    world_step(&mut c);
+    delta_encode(&mut c);
+    fan_out(&mut c);
+    input_decode(&mut c);
+    room_tick(&mut c);
+    c.final_summary();
+}
