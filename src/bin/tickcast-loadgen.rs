@@ -254,6 +254,7 @@ async fn run(args: Args) -> Result<Report, String> {
     shared.window_start_us.store(start_us, Relaxed);
     shared.window_end_us.store(start_us + window_us, Relaxed);
     let cpu0 = stats::own_cpu_seconds();
+    let cores0 = stats::core_jiffies();
     let server_cpu0 = args.server_pid.and_then(stats::process_cpu_seconds);
     let wall0 = Instant::now();
     let window_end = tokio::time::Instant::now() + Duration::from_micros(window_us);
@@ -279,6 +280,7 @@ async fn run(args: Args) -> Result<Report, String> {
         _ => None,
     };
     let rss = args.server_pid.and_then(stats::process_rss_kib);
+    let host_core_busy = stats::core_busy(&cores0, &stats::core_jiffies());
 
     // Updates of ticks computed inside the window may still be on their way.
     let rate = shared.tick_rate_hz.load(Relaxed).max(1);
@@ -286,7 +288,7 @@ async fn run(args: Args) -> Result<Report, String> {
     tokio::time::sleep(Duration::from_secs_f64((5.0 / rate as f64).max(0.5))).await;
     pb.finish_and_clear();
 
-    Ok(report(&args, &shared, &lag, rooms, ReportInputs { wall, cpu, server_cpu, rss, rss_idle }))
+    Ok(report(&args, &shared, &lag, rooms, ReportInputs { wall, cpu, server_cpu, rss, rss_idle, host_core_busy }))
 }
 
 /// Measures how late a 5 ms sleep wakes up: the load generator's own queueing delay,
@@ -309,6 +311,7 @@ struct ReportInputs {
     server_cpu: Option<f64>,
     rss: Option<u64>,
     rss_idle: Option<u64>,
+    host_core_busy: Vec<f64>,
 }
 
 fn report(args: &Args, shared: &Shared, lag: &Histogram, rooms: usize, m: ReportInputs) -> Report {
@@ -381,6 +384,7 @@ fn report(args: &Args, shared: &Shared, lag: &Histogram, rooms: usize, m: Report
             (Some(r), Some(i)) if connected > 0 => Some((r as f64 - i as f64) / connected as f64),
             _ => None,
         },
+        host_core_busy: m.host_core_busy,
         first_error: shared.first_error.lock().clone(),
         latency_histogram_us: shared.latency.buckets(),
     }

@@ -238,6 +238,33 @@ pub fn process_rss_kib(pid: u32) -> Option<u64> {
         .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
 }
 
+/// Per-core (busy, total) jiffies from `/proc/stat`; busy counts everything but idle and
+/// iowait, steal included (time the hypervisor gave to someone else).
+pub fn core_jiffies() -> Vec<(u64, u64)> {
+    let Ok(stat) = std::fs::read_to_string("/proc/stat") else { return Vec::new() };
+    stat.lines()
+        .filter(|l| l.starts_with("cpu") && l.as_bytes().get(3).is_some_and(u8::is_ascii_digit))
+        .map(|l| {
+            let v: Vec<u64> = l.split_whitespace().skip(1).filter_map(|x| x.parse().ok()).collect();
+            let total: u64 = v.iter().take(8).sum();
+            let idle = v.get(3).copied().unwrap_or(0) + v.get(4).copied().unwrap_or(0);
+            (total - idle, total)
+        })
+        .collect()
+}
+
+/// Busy fraction of each core between two [`core_jiffies`] samples.
+pub fn core_busy(before: &[(u64, u64)], after: &[(u64, u64)]) -> Vec<f64> {
+    before
+        .iter()
+        .zip(after)
+        .map(|(b, a)| {
+            let total = a.1.saturating_sub(b.1).max(1) as f64;
+            (a.0.saturating_sub(b.0) as f64 / total * 1000.0).round() / 1000.0
+        })
+        .collect()
+}
+
 /// The figures of one run, printed as a table and written as JSON.
 #[derive(Debug, Serialize)]
 pub struct Report {
@@ -285,6 +312,8 @@ pub struct Report {
     pub server_rss_idle_kib: Option<u64>,
     pub server_rss_kib: Option<u64>,
     pub server_rss_per_client_kib: Option<f64>,
+    /// Busy fraction of each core of the host over the window (who else used the machine).
+    pub host_core_busy: Vec<f64>,
     pub first_error: Option<String>,
     pub latency_histogram_us: Vec<[u64; 2]>,
 }
@@ -356,6 +385,10 @@ impl Report {
                     self.server_rss_per_client_kib.unwrap_or(0.0)
                 ),
             ));
+        }
+        if !self.host_core_busy.is_empty() {
+            let cores: Vec<String> = self.host_core_busy.iter().map(|b| format!("{:.0} %", b * 100.0)).collect();
+            rows.push(("host cores busy", cores.join(", ")));
         }
         if let Some(e) = &self.first_error {
             rows.push(("first error", e.clone()));
