@@ -28,6 +28,8 @@ use tickcast::game::arena::{Arena, ArenaConfig};
 use tickcast::game::{Game, StepContext};
 use tickcast::protocol::{write_update_header, ServerMessage, UpdateHeader, Welcome, PROTOCOL_VERSION, SUBPROTOCOL};
 use tickcast::sync::{encode_delta, encode_events, EntityState};
+use tokio::io::AsyncReadExt;
+use tokio::net::tcp::OwnedWriteHalf;
 use tokio::net::{TcpListener, TcpStream};
 
 #[derive(Parser)]
@@ -46,9 +48,10 @@ struct Args {
     bench: bool,
 }
 
-/// One client: its socket and the rest of a frame the socket did not take at once.
+/// One client: its socket's write half and the rest of a frame the socket did not take
+/// at once. Its read half lives in the client's task.
 struct Conn {
-    stream: TcpStream,
+    writer: OwnedWriteHalf,
     pending: Mutex<Vec<u8>>,
     dead: AtomicBool,
 }
@@ -168,7 +171,7 @@ async fn broadcast(rooms: Rooms, body: Vec<u8>, rate: u32, skipped: Arc<AtomicU6
 fn send(c: &Conn, frame: &[u8]) -> bool {
     let mut pending = c.pending.lock();
     if !pending.is_empty() {
-        match c.stream.try_write(&pending) {
+        match c.writer.try_write(&pending) {
             Ok(n) => drop(pending.drain(..n)),
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
             Err(_) => c.dead.store(true, Relaxed),
@@ -177,7 +180,7 @@ fn send(c: &Conn, frame: &[u8]) -> bool {
             return false;
         }
     }
-    match c.stream.try_write(frame) {
+    match c.writer.try_write(frame) {
         Ok(n) if n == frame.len() => true,
         Ok(n) => {
             pending.extend_from_slice(&frame[n..]);
@@ -203,7 +206,8 @@ async fn session(stream: TcpStream, rooms: Rooms, mut welcome: Welcome) {
     )
     .into_bytes();
     welcome.room = room.clone();
-    let conn = Arc::new(Conn { stream, pending: Mutex::new(Vec::new()), dead: AtomicBool::new(false) });
+    let (mut reader, writer) = stream.into_split();
+    let conn = Arc::new(Conn { writer, pending: Mutex::new(Vec::new()), dead: AtomicBool::new(false) });
     {
         let mut rooms = rooms.lock();
         let members = rooms.entry(room).or_default();
@@ -213,18 +217,10 @@ async fn session(stream: TcpStream, rooms: Rooms, mut welcome: Welcome) {
         *conn.pending.lock() = out;
         members.push(conn.clone());
     }
+    // `read` (not `try_read`): after a short read tokio clears the readiness itself, so a
+    // tick's input costs one recv, not a second one answering EAGAIN.
     let mut buf = [0u8; 8192];
-    loop {
-        if conn.stream.readable().await.is_err() {
-            break;
-        }
-        match conn.stream.try_read(&mut buf) {
-            Ok(0) => break,
-            Ok(_) => {}
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
-            Err(_) => break,
-        }
-    }
+    while let Ok(1..) = reader.read(&mut buf).await {}
     conn.dead.store(true, Relaxed);
 }
 

@@ -17,6 +17,7 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use tickcast::protocol::{ClientMessage, Reader, ServerMessage, UpdateHeader};
 use tickcast::sync::ClientState;
+use tokio::io::AsyncReadExt;
 use tokio::net::TcpStream;
 
 /// A handshake must finish within this; beyond it the client counts as failed.
@@ -55,7 +56,7 @@ pub fn now_us() -> u64 {
 pub async fn run(target: Arc<Target>, plan: Plan, shared: Arc<Shared>) {
     let stats = &shared.clients[plan.index];
     let connected = tokio::time::timeout(HANDSHAKE_TIMEOUT, handshake(&target, &plan)).await;
-    let (stream, leftover) = match connected {
+    let (mut stream, leftover) = match connected {
         Ok(Ok(c)) => c,
         Ok(Err(e)) => {
             shared.connect_failed.fetch_add(1, Relaxed);
@@ -71,7 +72,7 @@ pub async fn run(target: Arc<Target>, plan: Plan, shared: Arc<Shared>) {
     stats.connected.store(true, Relaxed);
     shared.connected.fetch_add(1, Relaxed);
     let mut player = Player::new(&plan, shared.clone());
-    let code = match player.play(&stream, leftover).await {
+    let code = match player.play(&mut stream, leftover).await {
         Ok(code) => code,
         Err(e) => {
             shared.error(format!("client {}: {e}", plan.index));
@@ -228,7 +229,7 @@ impl Player {
     }
 
     /// Reads and answers until the connection ends; returns the close code.
-    async fn play(&mut self, stream: &TcpStream, mut buf: Vec<u8>) -> io::Result<u16> {
+    async fn play(&mut self, stream: &mut TcpStream, mut buf: Vec<u8>) -> io::Result<u16> {
         buf.reserve(16 * 1024);
         let mut ticker = self.input_rate_hz.map(|hz| {
             let mut t = tokio::time::interval(Duration::from_secs_f64(1.0 / hz));
@@ -269,26 +270,26 @@ impl Player {
                 write_all(stream, &self.out).await?;
                 self.out.clear();
             }
-            match ticker.as_mut() {
-                None => stream.readable().await?,
+            if buf.capacity() - buf.len() < 4096 {
+                buf.reserve(16 * 1024);
+            }
+            // `read_buf` rather than `readable` + `try_read`: after a short read tokio
+            // clears the readiness itself, so a tick costs one recv, not a second EAGAIN.
+            let n = match ticker.as_mut() {
+                None => stream.read_buf(&mut buf).await?,
                 Some(t) => tokio::select! {
-                    r = stream.readable() => r?,
+                    r = stream.read_buf(&mut buf) => r?,
                     _ = t.tick() => {
                         let tick = (now_us().saturating_sub(self.started_us) * self.rate_hz / 1_000_000).max(1);
                         self.push_input(tick);
                         continue;
                     }
                 },
+            };
+            if n == 0 {
+                return Ok(1006);
             }
-            if buf.capacity() - buf.len() < 4096 {
-                buf.reserve(16 * 1024);
-            }
-            match stream.try_read_buf(&mut buf) {
-                Ok(0) => return Ok(1006),
-                Ok(_) => recv_us = now_us(),
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
-                Err(e) => return Err(e),
-            }
+            recv_us = now_us();
         }
     }
 
