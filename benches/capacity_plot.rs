@@ -38,7 +38,7 @@ fn read(csv: &str) -> Result<Series, String> {
         let f: Vec<&str> = line.split(',').collect();
         let num = |i: usize| f.get(i).and_then(|v| v.parse::<f64>().ok());
         let (Some(r), Some(c), Some(p)) = (num(rate), num(clients), num(p99)) else { continue };
-        series.entry((f[server].to_string(), r as u32)).or_default().push((c, p.max(0.01)));
+        series.entry((f[server].to_string(), r as u32)).or_default().push((c, p.max(1.0)));
     }
     for points in series.values_mut() {
         points.sort_by(|a, b| a.0.total_cmp(&b.0));
@@ -57,7 +57,7 @@ fn plot(csv: &str, svg: &str) -> Result<(), Box<dyn std::error::Error>> {
         .margin(15)
         .x_label_area_size(45)
         .y_label_area_size(60)
-        .build_cartesian_2d(0f64..x_max, (0.1f64..y_max).log_scale())?;
+        .build_cartesian_2d(0f64..x_max, (1f64..y_max).log_scale())?;
     chart.configure_mesh().x_desc("connected clients").y_desc("p99 latency (ms, log)").draw()?;
     let palette = [RGBColor(31, 119, 180), RGBColor(255, 127, 14), RGBColor(44, 160, 44), RGBColor(214, 39, 40)];
     let rates: Vec<u32> = {
@@ -82,7 +82,12 @@ fn plot(csv: &str, svg: &str) -> Result<(), Box<dyn std::error::Error>> {
             .label(format!("budget at {rate} Hz: {budget:.1} ms"))
             .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], colour.stroke_width(1)));
     }
-    chart.configure_series_labels().background_style(WHITE.mix(0.85)).border_style(BLACK).draw()?;
+    chart
+        .configure_series_labels()
+        .position(SeriesLabelPosition::LowerRight)
+        .background_style(WHITE.mix(0.85))
+        .border_style(BLACK)
+        .draw()?;
     root.present()?;
     Ok(())
 }
