@@ -61,6 +61,11 @@ async fn mint_on_one(
         stream.write_all(requests.as_bytes()).await.map_err(|e| format!("token request: {e}"))?;
         for (i, _) in chunk {
             let (status, body) = read_response(&mut stream, &mut buf).await?;
+            if status == 429 {
+                return Err("POST /api/session answered 429: raise the server's mint limit \
+                            (TICKCAST__SECURITY__MINT_PER_MINUTE=1000000) or use --no-token"
+                    .into());
+            }
             if status != 200 {
                 return Err(format!("POST /api/session answered {status}: {}", body.trim()));
             }
