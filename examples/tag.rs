@@ -12,7 +12,6 @@
 use std::collections::BTreeMap;
 use std::process::ExitCode;
 use std::sync::Arc;
-use tickcast::config::Settings;
 use tickcast::game::{Game, GameFactory, RoomInfo, SplitMix64, StepContext};
 use tickcast::protocol::{EntityKind, FieldDef, InputField, PlayerId, Schema};
 use tickcast::sync::EntityState;
@@ -137,33 +136,5 @@ pub fn tag_factory() -> GameFactory {
 }
 
 fn main() -> ExitCode {
-    let (settings, source) = match Settings::load(None, std::env::vars()) {
-        Ok(s) => s,
-        Err(e) => {
-            eprintln!("tag: {e}");
-            return ExitCode::from(2);
-        }
-    };
-    let filter = std::env::var("RUST_LOG").unwrap_or_else(|_| settings.log.filter.clone());
-    tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::try_new(&filter).unwrap_or_else(|_| "info".into()))
-        .init();
-    tracing::info!(config = %source, "configuration loaded");
-    let server = match tickcast::Server::new(settings).game(tag_factory()).start() {
-        Ok(s) => s,
-        Err(e) => {
-            tracing::error!("{e}");
-            return ExitCode::FAILURE;
-        }
-    };
-    tracing::info!(addr = %server.addr(), "tag is running; Ctrl-C stops it");
-    let waited = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .and_then(|rt| rt.block_on(tokio::signal::ctrl_c()));
-    if let Err(e) = waited {
-        tracing::error!("cannot wait for Ctrl-C: {e}");
-    }
-    server.shutdown();
-    ExitCode::SUCCESS
+    tickcast::run(None, tag_factory())
 }

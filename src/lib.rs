@@ -13,7 +13,8 @@
 //! - [`limits`]: the per-session input rate limit.
 //! - [`config`]: settings from the embedded `config.yaml`, a file and the environment.
 //! - [`metrics`]: Prometheus metrics.
-//! - [`server`]: putting it together; [`Server`] is what a game links to.
+//! - [`server`]: putting it together; [`Server`] is what a game links to, and [`run`]
+//!   is a whole `main` (config, logs, signals, graceful shutdown) in one call.
 //!
 //! ```no_run
 //! let settings = tickcast::config::Settings::defaults();
@@ -29,7 +30,9 @@ pub mod http;
 pub mod limits;
 pub mod metrics;
 pub mod protocol;
+mod run;
 pub mod server;
 pub mod sync;
 
+pub use run::run;
 pub use server::{RunningServer, Server};

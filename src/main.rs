@@ -1,8 +1,8 @@
-//! The `tickcast` binary: load the configuration, start logging, run the server until
-//! SIGTERM or Ctrl-C, then shut down gracefully (every session gets close 1001).
+//! The `tickcast` binary: the arena demo game behind [`tickcast::run`]. Parses
+//! `--config PATH`; everything else (config, logging, signals, graceful shutdown) is the
+//! library's.
 
 use std::process::ExitCode;
-use tickcast::config::Settings;
 
 fn main() -> ExitCode {
     let mut args = std::env::args().skip(1);
@@ -22,49 +22,7 @@ fn main() -> ExitCode {
             other => return usage(&format!("unknown argument {other:?}")),
         }
     }
-    let (settings, source) = match Settings::load(file.as_deref(), std::env::vars()) {
-        Ok(s) => s,
-        Err(e) => {
-            eprintln!("tickcast: {e}");
-            return ExitCode::from(2);
-        }
-    };
-    let filter = std::env::var("RUST_LOG").unwrap_or_else(|_| settings.log.filter.clone());
-    tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::try_new(&filter).unwrap_or_else(|_| "info".into()))
-        .init();
-    tracing::info!(config = %source, "configuration loaded");
-    let server = match tickcast::Server::new(settings).start() {
-        Ok(s) => s,
-        Err(e) => {
-            tracing::error!("{e}");
-            return ExitCode::FAILURE;
-        }
-    };
-    let signals = tokio::runtime::Builder::new_current_thread().enable_all().build();
-    match signals {
-        Ok(rt) => rt.block_on(wait_for_signal()),
-        Err(e) => tracing::error!("cannot wait for signals: {e}"),
-    }
-    server.shutdown();
-    ExitCode::SUCCESS
-}
-
-async fn wait_for_signal() {
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{signal, SignalKind};
-        let mut term = match signal(SignalKind::terminate()) {
-            Ok(s) => s,
-            Err(_) => return std::future::pending().await,
-        };
-        tokio::select! {
-            _ = term.recv() => tracing::info!("SIGTERM received"),
-            _ = tokio::signal::ctrl_c() => tracing::info!("Ctrl-C received"),
-        }
-    }
-    #[cfg(not(unix))]
-    let _ = tokio::signal::ctrl_c().await;
+    tickcast::run(file.as_deref(), tickcast::game::arena_factory())
 }
 
 fn usage(msg: &str) -> ExitCode {
