@@ -28,7 +28,7 @@ use tickcast::actors::room::ToSession;
 use tickcast::config::Settings;
 use tickcast::game::arena::{Arena, ArenaConfig, POSITION_SCALE};
 use tickcast::game::{Game, StepContext};
-use tickcast::protocol::{write_update_header, ClientMessage, Schema, UpdateHeader};
+use tickcast::protocol::{update_frame, write_update_header, ClientMessage, Schema, UpdateHeader};
 use tickcast::sync::{encode_delta, encode_events, EntityState, History, InputQueue, UpdateBase};
 
 /// arena-20's tick rate.
@@ -198,10 +198,7 @@ impl FanOut {
                 unreachable!()
             };
             let header = UpdateHeader { tick, base_tick, ack_input: ack, server_time_us };
-            let mut frame = Vec::with_capacity(40 + body.len());
-            write_update_header(&mut frame, base_tick != 0, &header);
-            frame.extend_from_slice(&body);
-            let frame = Bytes::from(frame);
+            let frame = Bytes::from(update_frame(&header, &body));
             let wire = ws_frame_len(frame.len());
             black_box(&frame);
             link.handed(wire, Some(tick));

@@ -19,7 +19,7 @@ use crate::http::socket::SocketHandle;
 use crate::limits::{InputRateLimit, RateVerdict};
 use crate::metrics;
 use crate::protocol::{
-    close_code, write_update_header, ClientMessage, DecodeError, Notice, PlayerId, Schema, ServerMessage, UpdateHeader,
+    close_code, update_frame, ClientMessage, DecodeError, Notice, PlayerId, Schema, ServerMessage, UpdateHeader,
 };
 use crate::sync::{InputQueue, PushOutcome};
 use actix::{
@@ -368,11 +368,7 @@ impl Handler<ToSession> for SessionActor {
                     return;
                 }
                 let header = UpdateHeader { tick, base_tick, ack_input: ack, server_time_us };
-                // The header is at most 37 bytes (tag, three u64 varints, one u32 varint).
-                let mut frame = Vec::with_capacity(40 + body.len());
-                write_update_header(&mut frame, base_tick != 0, &header);
-                frame.extend_from_slice(&body);
-                self.frame = Some((tick, Bytes::from(frame)));
+                self.frame = Some((tick, Bytes::from(update_frame(&header, &body))));
                 metrics::frame_sent(base_tick == 0);
                 self.pump(ctx);
             }

@@ -252,6 +252,16 @@ pub fn write_update_header(out: &mut Vec<u8>, delta: bool, h: &UpdateHeader) {
     w.u64(h.server_time_us);
 }
 
+/// One recipient's whole update: its header, then the shared body, in one allocation. A
+/// `base_tick` of 0 makes it a Snapshot, anything else a Delta. The header is at most 37
+/// bytes (tag, three u64 varints, one u32 varint).
+pub fn update_frame(header: &UpdateHeader, body: &[u8]) -> Vec<u8> {
+    let mut frame = Vec::with_capacity(40 + body.len());
+    write_update_header(&mut frame, header.base_tick != 0, header);
+    frame.extend_from_slice(body);
+    frame
+}
+
 /// Every WebSocket close code tickcast uses, in one place. `docs/PROTOCOL.md` lists what a
 /// client should do on each; reasons are at most 123 bytes (RFC 6455 control frame limit).
 pub mod close_code {
