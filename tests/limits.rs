@@ -186,19 +186,21 @@ async fn connection_limits_answer_429_per_ip_and_503_in_all() {
     let mut s = settings();
     s.limits.max_connections_per_ip = 2;
     let server = start(s);
-    let _a = server.join("a", Some("c")).await;
+    let mut a = server.join("a", Some("c")).await;
     let _b = server.join("b", Some("c")).await;
     let token = server.token("c").await;
     let err = Client::connect(&server.ws_url(Some("c")), &[&format!("tickcast.token.{token}")]).await.err().unwrap();
     assert!(err.to_string().contains("429"), "{err}");
+    a.assert_keeps_ticking().await;
 
     let mut s = settings();
     s.limits.max_connections = 1;
     let server = start(s);
-    let _a = server.join("a", Some("c")).await;
+    let mut a = server.join("a", Some("c")).await;
     let token = server.token("c").await;
     let err = Client::connect(&server.ws_url(Some("c")), &[&format!("tickcast.token.{token}")]).await.err().unwrap();
     assert!(err.to_string().contains("503"), "{err}");
+    a.assert_keeps_ticking().await;
 }
 
 #[tokio::test]

@@ -15,8 +15,8 @@ mod schema;
 
 pub use codec::{DecodeError, Reader, Writer};
 pub use messages::{
-    close_code, update_frame, write_update_header, ClientMessage, Event, Notice, PlayerInfo, ServerMessage, UpdateHeader, Welcome,
-    MESSAGE_DELTA, MESSAGE_NOTICE, MESSAGE_PONG, MESSAGE_SNAPSHOT, MESSAGE_WELCOME,
+    close_code, update_frame, write_update_header, ClientMessage, Event, Notice, PlayerInfo, ServerMessage,
+    UpdateHeader, Welcome, MESSAGE_DELTA, MESSAGE_NOTICE, MESSAGE_PONG, MESSAGE_SNAPSHOT, MESSAGE_WELCOME,
 };
 pub use schema::{EntityKind, FieldDef, InputField, Schema, SchemaError};
 
