@@ -8,12 +8,17 @@
 //! `cargo run --example tag` (configured like the `tickcast` binary: `config.yaml`
 //! defaults, then `TICKCAST__SECTION__KEY` variables). The bundled demo page draws the
 //! arena, so a client for this game builds its own view from the schema in Welcome.
+//!
+//! [`Game::save`] / [`Game::restore`] let a room move to another node: the format (version
+//! 1, the protocol's varints) is the random generator's state, then the runners in id
+//! order (id as the gap from the previous id plus one, col, row, dir, it, tags, cooldown,
+//! frozen).
 
 use std::collections::BTreeMap;
 use std::process::ExitCode;
 use std::sync::Arc;
 use tickcast::game::{Game, GameFactory, RoomInfo, SplitMix64, StepContext};
-use tickcast::protocol::{EntityKind, FieldDef, InputField, PlayerId, Schema};
+use tickcast::protocol::{DecodeError, EntityKind, FieldDef, InputField, PlayerId, Reader, Schema, Writer};
 use tickcast::sync::EntityState;
 
 /// Cells per side of the square grid.
@@ -26,6 +31,11 @@ pub const EVENT_TAGGED: u16 = 0;
 pub const MOVES_PER_SECOND: u32 = 5;
 /// Input `dir` values: 0 stands still, then up, right, down, left.
 pub const DIRECTIONS: [(i32, i32); 5] = [(0, 0), (0, -1), (1, 0), (0, 1), (-1, 0)];
+
+/// Version of the save format; `restore` refuses any other.
+const SAVE_VERSION: u64 = 1;
+/// The fewest bytes one saved runner takes (eight values of at least one byte each).
+const SAVED_RUNNER_MIN_BYTES: usize = 8;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 struct Runner {
@@ -115,12 +125,85 @@ impl Game for Tag {
         if let Some((&caught, _)) = touched {
             let tagger = self.runners.get_mut(&it).expect("it is a runner");
             tagger.it = false;
-            tagger.tags += 1;
+            // Saturating: a restored count may be anything non-negative.
+            tagger.tags = tagger.tags.saturating_add(1);
             let runner = self.runners.get_mut(&caught).expect("caught is a runner");
             runner.it = true;
             runner.frozen = ctx.rate_hz;
             ctx.emit(EVENT_TAGGED, it, caught as i32);
         }
+    }
+
+    fn save(&self) -> Option<Vec<u8>> {
+        let mut out = Vec::with_capacity(16 + 10 * self.runners.len());
+        let mut w = Writer::new(&mut out);
+        w.u64(SAVE_VERSION);
+        w.u64(self.rng.state());
+        w.u64(self.runners.len() as u64);
+        let mut next_id = 0u64;
+        for (id, r) in &self.runners {
+            w.u64(*id as u64 - next_id);
+            next_id = *id as u64 + 1;
+            for v in [r.col as u64, r.row as u64, r.dir as u64, r.it as u64] {
+                w.u64(v);
+            }
+            w.i64(r.tags as i64);
+            w.u64(r.cooldown as u64);
+            w.u64(r.frozen as u64);
+        }
+        Some(out)
+    }
+
+    /// Checks every value before changing anything: on `Err` the game is unchanged.
+    fn restore(&mut self, saved: &[u8]) -> Result<(), String> {
+        fn ctx(what: &'static str) -> impl Fn(DecodeError) -> String {
+            move |e| format!("tag save: {what}: {e}")
+        }
+        let mut r = Reader::new(saved);
+        let version = r.u64().map_err(ctx("version"))?;
+        if version != SAVE_VERSION {
+            return Err(format!("tag save: unknown format version {version} (this server reads {SAVE_VERSION})"));
+        }
+        let rng = SplitMix64::from_state(r.u64().map_err(ctx("random state"))?);
+        let count = r.count(r.remaining() / SAVED_RUNNER_MIN_BYTES).map_err(ctx("runner count"))?;
+        let mut runners = BTreeMap::new();
+        let mut next_id = 0u64;
+        for _ in 0..count {
+            let gap = r.u64().map_err(ctx("runner id"))?;
+            let id = match next_id.checked_add(gap).map(PlayerId::try_from) {
+                Some(Ok(id)) => id,
+                _ => return Err("tag save: runner id beyond u32".into()),
+            };
+            next_id = id as u64 + 1;
+            let mut v = [0u32; 4];
+            for slot in &mut v {
+                *slot = r.u32().map_err(ctx("runner"))?;
+            }
+            let [col, row, dir, it] = v;
+            if col >= GRID as u32 || row >= GRID as u32 {
+                return Err(format!("tag save: runner {id} at ({col}, {row}), outside the {GRID}x{GRID} grid"));
+            }
+            if dir as usize >= DIRECTIONS.len() || it > 1 {
+                return Err(format!("tag save: runner {id} has dir {dir} and it {it}"));
+            }
+            let tags = r.i32().map_err(ctx("runner"))?;
+            if tags < 0 {
+                return Err(format!("tag save: runner {id} has a negative tag count {tags}"));
+            }
+            let (cooldown, frozen) = (r.u32().map_err(ctx("runner"))?, r.u32().map_err(ctx("runner"))?);
+            let (col, row, dir, it) = (col as i32, row as i32, dir as usize, it == 1);
+            runners.insert(id, Runner { col, row, dir, it, tags, cooldown, frozen });
+        }
+        if r.remaining() != 0 {
+            return Err(format!("tag save: {} bytes after the end", r.remaining()));
+        }
+        let its = runners.values().filter(|r| r.it).count();
+        if its != usize::from(!runners.is_empty()) {
+            return Err(format!("tag save: {its} of {} runners are it", runners.len()));
+        }
+        self.rng = rng;
+        self.runners = runners;
+        Ok(())
     }
 
     fn write_state(&self, out: &mut EntityState) {

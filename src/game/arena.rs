@@ -8,9 +8,15 @@
 //! (181/256 ≈ 1/√2). Holding the boost button (bit 0) multiplies the step by 3/2 first.
 //! The position is then clamped to `[radius, size - radius]` on each axis. The last input
 //! keeps applying on ticks where no new input arrived.
+//!
+//! [`Game::save`] writes the whole state in a compact format of its own (version 1, all
+//! integers in the protocol's varints): the configuration (checked on restore, never
+//! adopted), the random generator's state, the players in id order (id as the gap from
+//! the previous id plus one, x, y, score, the three input values still acting), then the
+//! orbs' positions in entity-id order.
 
 use super::{Game, SplitMix64, StepContext};
-use crate::protocol::{EntityId, EntityKind, FieldDef, InputField, PlayerId, Schema};
+use crate::protocol::{DecodeError, EntityId, EntityKind, FieldDef, InputField, PlayerId, Reader, Schema, Writer};
 use crate::sync::EntityState;
 use std::collections::BTreeMap;
 
@@ -26,6 +32,14 @@ pub const EVENT_SCORED: u16 = 0;
 pub const ORB_ID_BASE: EntityId = 1 << 24;
 /// Boost button bit in the `buttons` input field.
 pub const BUTTON_BOOST: i32 = 1;
+
+/// Version of the [`Game::save`] format; [`Game::restore`] refuses any other.
+const SAVE_VERSION: u64 = 1;
+/// The fewest bytes one saved player takes (seven values of at least one byte each): a
+/// declared player count above `bytes left / this` cannot be honest.
+const SAVED_PLAYER_MIN_BYTES: usize = 7;
+/// The fewest bytes one saved orb takes.
+const SAVED_ORB_MIN_BYTES: usize = 2;
 
 /// Tunables of the arena, in arena units.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -98,6 +112,98 @@ impl Arena {
         step
     }
 
+    /// The whole state in the [`Game::save`] format (see the module docs).
+    fn encode_save(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(32 + 12 * self.players.len() + 6 * self.orbs.len());
+        let mut w = Writer::new(&mut out);
+        w.u64(SAVE_VERSION);
+        let cfg = &self.cfg;
+        for v in [cfg.size, cfg.speed, cfg.player_radius, cfg.orb_radius] {
+            w.i64(v as i64);
+        }
+        w.u64(cfg.orbs as u64);
+        w.u64(self.rng.state());
+        w.u64(self.players.len() as u64);
+        let mut next_id = 0u64;
+        for (id, p) in &self.players {
+            w.u64(*id as u64 - next_id);
+            next_id = *id as u64 + 1;
+            for v in [p.x, p.y, p.score, p.input[0], p.input[1], p.input[2]] {
+                w.i64(v as i64);
+            }
+        }
+        for (x, y) in &self.orbs {
+            w.i64(*x as i64);
+            w.i64(*y as i64);
+        }
+        out
+    }
+
+    /// Reads a [`Game::save`] of an arena of this configuration, checking every value.
+    fn decode_save(&self, saved: &[u8]) -> Result<Arena, String> {
+        fn ctx(what: &'static str) -> impl Fn(DecodeError) -> String {
+            move |e| format!("arena save: {what}: {e}")
+        }
+        let mut r = Reader::new(saved);
+        let version = r.u64().map_err(ctx("version"))?;
+        if version != SAVE_VERSION {
+            return Err(format!("arena save: unknown format version {version} (this server reads {SAVE_VERSION})"));
+        }
+        let cfg = ArenaConfig {
+            size: r.i32().map_err(ctx("config"))?,
+            speed: r.i32().map_err(ctx("config"))?,
+            player_radius: r.i32().map_err(ctx("config"))?,
+            orb_radius: r.i32().map_err(ctx("config"))?,
+            orbs: r.u32().map_err(ctx("config"))?,
+        };
+        if cfg != self.cfg {
+            return Err(format!("arena save: made with {cfg:?}, this room runs {:?}", self.cfg));
+        }
+        let rng = SplitMix64::from_state(r.u64().map_err(ctx("random state"))?);
+
+        let count = r.count(r.remaining() / SAVED_PLAYER_MIN_BYTES).map_err(ctx("player count"))?;
+        let schema = self.schema();
+        let (lo, hi) = (Self::q(cfg.player_radius), Self::q(cfg.size - cfg.player_radius));
+        let mut players = BTreeMap::new();
+        let mut next_id = 0u64;
+        for _ in 0..count {
+            let gap = r.u64().map_err(ctx("player id"))?;
+            let id = match next_id.checked_add(gap) {
+                Some(id) if id < ORB_ID_BASE as u64 => id as PlayerId,
+                _ => return Err(format!("arena save: player id beyond {}", ORB_ID_BASE - 1)),
+            };
+            next_id = id as u64 + 1;
+            let mut v = [0i32; 6];
+            for slot in &mut v {
+                *slot = r.i32().map_err(ctx("player"))?;
+            }
+            let [x, y, score, dx, dy, buttons] = v;
+            if !(lo..=hi).contains(&x) || !(lo..=hi).contains(&y) {
+                return Err(format!("arena save: player {id} at ({x}, {y}), outside {lo}..={hi}"));
+            }
+            if score < 0 {
+                return Err(format!("arena save: player {id} has a negative score {score}"));
+            }
+            let input = [dx, dy, buttons];
+            schema.check_input(&input).map_err(|e| format!("arena save: player {id}: {e}"))?;
+            players.insert(id, Player { x, y, score, input });
+        }
+
+        let (lo, hi) = (Self::q(cfg.orb_radius), Self::q(cfg.size - cfg.orb_radius));
+        let mut orbs = Vec::with_capacity((cfg.orbs as usize).min(r.remaining() / SAVED_ORB_MIN_BYTES));
+        for i in 0..cfg.orbs {
+            let (x, y) = (r.i32().map_err(ctx("orb"))?, r.i32().map_err(ctx("orb"))?);
+            if !(lo..=hi).contains(&x) || !(lo..=hi).contains(&y) {
+                return Err(format!("arena save: orb {i} at ({x}, {y}), outside {lo}..={hi}"));
+            }
+            orbs.push((x, y));
+        }
+        if r.remaining() != 0 {
+            return Err(format!("arena save: {} bytes after the end", r.remaining()));
+        }
+        Ok(Arena { cfg, rng, players, orbs })
+    }
+
     /// A player's position and score, if present.
     pub fn player(&self, id: PlayerId) -> Option<(i32, i32, i32)> {
         self.players.get(&id).map(|p| (p.x, p.y, p.score))
@@ -153,7 +259,8 @@ impl Game for Arena {
                 let (ddx, ddy) = ((p.x - ox) as i64, (p.y - oy) as i64);
                 if ddx * ddx + ddy * ddy <= reach * reach && !respawn.contains(&i) {
                     respawn.push(i);
-                    p.score += 1;
+                    // Saturating: a restored score may be anything non-negative.
+                    p.score = p.score.saturating_add(1);
                     ctx.emit(super::arena::EVENT_SCORED, *id, p.score);
                 }
             }
@@ -161,6 +268,18 @@ impl Game for Arena {
         for i in respawn {
             self.orbs[i] = self.random_spot(self.cfg.orb_radius);
         }
+    }
+
+    /// The whole state (module docs: the format); about 11 bytes per player, 6 per orb.
+    fn save(&self) -> Option<Vec<u8>> {
+        Some(self.encode_save())
+    }
+
+    /// Refuses a save of a different configuration, and anything out of range; on `Err`
+    /// the arena is unchanged.
+    fn restore(&mut self, saved: &[u8]) -> Result<(), String> {
+        *self = self.decode_save(saved)?;
+        Ok(())
     }
 
     fn write_state(&self, out: &mut EntityState) {

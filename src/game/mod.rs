@@ -67,6 +67,45 @@ pub trait Game: Send + 'static {
 
     /// Writes the replicated entities into `out` (already cleared).
     fn write_state(&self, out: &mut EntityState);
+
+    /// Saves the game's whole state, so the room can be snapshotted (to Redis, every few
+    /// seconds per room) and [`Game::restore`]d on another node after a failover.
+    ///
+    /// The bytes must hold everything later calls depend on: every entity, every
+    /// player's state (position, score, the last input still acting, …), the random
+    /// generator's state (see [`SplitMix64::state`]), and every counter that does not
+    /// derive from the tick (id counters, cooldowns, timers). Anything fixed by the
+    /// factory and the [`RoomInfo`] (configuration, rate) may be left out or only checked.
+    /// Keep the bytes compact: [`crate::protocol::Writer`]'s varints, a format version
+    /// first, no names or padding.
+    ///
+    /// `None` (the default) means the game does not support saving; its rooms cannot
+    /// move to another node.
+    fn save(&self) -> Option<Vec<u8>> {
+        None
+    }
+
+    /// Replaces this game's whole state with one written by [`Game::save`].
+    ///
+    /// It is called on a freshly created game, made by the same factory with the same
+    /// [`RoomInfo`], before any other call. Afterwards the same sequence of calls must
+    /// produce the same states and events as the saved game would have produced: the
+    /// restored game is indistinguishable from the original. Players in the saved state
+    /// keep their ids; the caller then calls [`Game::disconnected`] for each of them
+    /// (they are all between sessions after a failover), and `join` only for new ones.
+    ///
+    /// The bytes come from outside the process and may be truncated, corrupt or hostile:
+    /// `restore` must never panic, never allocate from an unchecked length (bound every
+    /// count, e.g. by the bytes left), refuse an unknown format version, and refuse
+    /// values the game could not have reached (an `Err` with a clear reason). A restored
+    /// state must not make a later call panic either. On `Err` the game should be left
+    /// as it was (the built-in games do so).
+    ///
+    /// The default refuses: a game that does not implement [`Game::save`] cannot restore.
+    fn restore(&mut self, saved: &[u8]) -> Result<(), String> {
+        let _ = saved;
+        Err("this game does not support restore".into())
+    }
 }
 
 /// Facts about a room that a game may use when it is created.

@@ -13,6 +13,18 @@ impl SplitMix64 {
         SplitMix64 { state: seed }
     }
 
+    /// The whole state of the generator, to save it: [`SplitMix64::from_state`] with this
+    /// value continues the exact same sequence.
+    pub fn state(&self) -> u64 {
+        self.state
+    }
+
+    /// A generator that continues from a state returned by [`SplitMix64::state`]. Every
+    /// `u64` is a valid state (SplitMix64's seed is its state, so this equals `new`).
+    pub fn from_state(state: u64) -> Self {
+        SplitMix64 { state }
+    }
+
     /// The next 64 random bits.
     pub fn next_u64(&mut self) -> u64 {
         self.state = self.state.wrapping_add(0x9E37_79B9_7F4A_7C15);
