@@ -48,6 +48,8 @@ pub struct Settings {
     pub game: GameSettings,
     /// `log.*`
     pub log: LogSettings,
+    /// `cluster.*`
+    pub cluster: ClusterSettings,
 }
 
 /// `server.*`: listening and lifecycle.
@@ -128,6 +130,7 @@ pub struct SecuritySettings {
     pub trusted_proxies: Vec<IpAddr>,
     pub max_player_name_bytes: usize,
     pub mint_per_minute: u32,
+    pub matchmake_per_minute: u32,
 }
 
 /// `admin.*`
@@ -150,6 +153,30 @@ pub struct GameSettings {
 #[serde(deny_unknown_fields)]
 pub struct LogSettings {
     pub filter: String,
+}
+
+/// `cluster.*`: several nodes sharing rooms through Redis (see docs/CLUSTER.md).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClusterSettings {
+    pub redis_url: String,
+    pub node_id: String,
+    pub public_url: String,
+    pub key_prefix: String,
+    pub node_ttl_s: f64,
+    pub lease_ttl_s: f64,
+    pub snapshot_interval_s: f64,
+    pub snapshot_ttl_s: u64,
+    pub redis_timeout_ms: u64,
+    pub max_snapshot_bytes: usize,
+    pub seat_ttl_s: u64,
+}
+
+impl ClusterSettings {
+    /// True when `cluster.redis_url` is set.
+    pub fn enabled(&self) -> bool {
+        !self.redis_url.is_empty()
+    }
 }
 
 /// Where the settings came from, for the start-up log.
@@ -268,6 +295,71 @@ impl Settings {
                 .parse::<SocketAddr>()
                 .map_err(|e| ConfigError(format!("admin.bind = {:?} is not an address: {e}", self.admin.bind)))?;
         }
+        self.validate_cluster()
+    }
+
+    fn validate_cluster(&self) -> Result<(), ConfigError> {
+        fn range<T: PartialOrd + fmt::Display>(key: &str, v: T, lo: T, hi: T) -> Result<(), ConfigError> {
+            if v < lo || v > hi {
+                return Err(ConfigError(format!("{key} = {v} is outside the allowed range {lo}..={hi}")));
+            }
+            Ok(())
+        }
+        let c = &self.cluster;
+        range("cluster.seat_ttl_s", c.seat_ttl_s, 1, 600)?;
+        let url = &c.public_url;
+        let bad_url = !(url.starts_with("ws://") || url.starts_with("wss://")) || url.ends_with('/') || url.len() > 80;
+        if !url.is_empty() && bad_url {
+            return Err(ConfigError(format!(
+                "cluster.public_url = {url:?} must be ws[s]://host[:port] with no path, at most 80 bytes"
+            )));
+        }
+        if !c.enabled() {
+            return Ok(());
+        }
+        if !(c.redis_url.starts_with("redis://")
+            || c.redis_url.starts_with("rediss://")
+            || c.redis_url.starts_with("unix://"))
+        {
+            return Err(ConfigError(format!("cluster.redis_url = {:?} must be a redis:// URL", c.redis_url)));
+        }
+        if self.security.token_secret.is_empty() {
+            return Err(ConfigError(
+                "cluster.redis_url is set but security.token_secret is empty: every node must verify every \
+                 node's tokens, so cluster mode needs one shared secret"
+                    .into(),
+            ));
+        }
+        let id_ok = c.node_id.len() <= 64
+            && c.node_id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b'.');
+        if !id_ok {
+            return Err(ConfigError(format!(
+                "cluster.node_id = {:?} must be at most 64 bytes of letters, digits, '-', '_', '.'",
+                c.node_id
+            )));
+        }
+        if c.key_prefix.is_empty() || c.key_prefix.len() > 64 {
+            return Err(ConfigError("cluster.key_prefix must be 1..=64 bytes".into()));
+        }
+        if url.is_empty() {
+            let bind: SocketAddr = self.server.bind.parse().map_err(|_| ConfigError("server.bind".into()))?;
+            if bind.ip().is_unspecified() {
+                return Err(ConfigError(format!(
+                    "cluster.public_url is empty and server.bind = {} is a wildcard address: set the URL clients \
+                     use to reach this node",
+                    self.server.bind
+                )));
+            }
+        }
+        range("cluster.redis_timeout_ms", c.redis_timeout_ms, 10, 60_000)?;
+        range("cluster.node_ttl_s", c.node_ttl_s, 0.3, 3600.0)?;
+        // A lease is renewed every third of its life and a room stops when a sixth is
+        // left, so every Redis call must give up well within a sixth.
+        let min_lease = (c.redis_timeout_ms as f64 / 1000.0) * 12.0;
+        range("cluster.lease_ttl_s", c.lease_ttl_s, min_lease.max(0.3), 3600.0)?;
+        range("cluster.snapshot_interval_s", c.snapshot_interval_s, 0.05, 3600.0)?;
+        range("cluster.snapshot_ttl_s", c.snapshot_ttl_s, 1, 30 * 86_400)?;
+        range("cluster.max_snapshot_bytes", c.max_snapshot_bytes, 1024, 64 << 20)?;
         Ok(())
     }
 

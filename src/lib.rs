@@ -9,6 +9,7 @@
 //! - [`game`]: the [`game::Game`] trait a game implements, and the demo arena. Pure.
 //! - [`sync`]: entity state, deltas, the client-side state, input queues. Pure.
 //! - [`actors`]: world, rooms, sessions, room directory. They only move messages.
+//! - [`cluster`]: cluster mode: the room directory, leases and snapshots in Redis.
 //! - [`http`]: routes, handshake checks, tokens, connection limits, socket plumbing.
 //! - [`limits`]: the per-session input rate limit.
 //! - [`config`]: settings from the embedded `config.yaml`, a file and the environment.
@@ -24,6 +25,7 @@
 //! ```
 
 pub mod actors;
+pub mod cluster;
 pub mod config;
 pub mod game;
 pub mod http;

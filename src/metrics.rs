@@ -15,8 +15,10 @@ pub fn install() -> PrometheusHandle {
     HANDLE
         .get_or_init(|| {
             let buckets = [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25];
+            let sizes = [256.0, 1024.0, 4096.0, 16384.0, 65536.0, 262_144.0, 1_048_576.0];
             PrometheusBuilder::new()
                 .set_buckets_for_metric(Matcher::Suffix("_seconds".into()), &buckets)
+                .and_then(|b| b.set_buckets_for_metric(Matcher::Suffix("_bytes".into()), &sizes))
                 .and_then(|b| b.install_recorder())
                 .unwrap_or_else(|e| {
                     // Another recorder owns the process (a game embedding us): keep a
@@ -127,4 +129,40 @@ pub fn handshake_rejected(reason: &'static str) {
 /// Players currently seated, per the directory.
 pub fn set_players(n: usize) {
     gauge!("tickcast_players").set(n as f64);
+}
+
+// --- cluster mode ---------------------------------------------------------------------
+
+/// One Redis operation of the cluster directory: its kind, outcome and round trip.
+pub fn cluster_op(op: &'static str, result: &'static str, rtt: Duration) {
+    counter!("tickcast_cluster_ops_total", "op" => op, "result" => result).increment(1);
+    histogram!("tickcast_cluster_redis_rtt_seconds", "op" => op).record(rtt.as_secs_f64());
+}
+/// Whether the last Redis call succeeded (1) or failed (0).
+pub fn cluster_redis_up(up: bool) {
+    gauge!("tickcast_cluster_redis_up").set(if up { 1.0 } else { 0.0 });
+}
+/// A room snapshot was written (or refused: `result` = ok, fenced, too_big, error).
+pub fn cluster_snapshot(result: &'static str, bytes: usize) {
+    counter!("tickcast_cluster_snapshots_total", "result" => result).increment(1);
+    if result == "ok" {
+        histogram!("tickcast_cluster_snapshot_bytes").record(bytes as f64);
+    }
+}
+/// A room was restored from its snapshot (`result` = ok, or failed: started fresh).
+pub fn cluster_restore(result: &'static str) {
+    counter!("tickcast_cluster_restores_total", "result" => result).increment(1);
+}
+/// A room lease was lost, by reason (taken: another owner's fence; expiring: Redis
+/// unreachable too long).
+pub fn cluster_lease_lost(reason: &'static str) {
+    counter!("tickcast_cluster_leases_lost_total", "reason" => reason).increment(1);
+}
+/// Room leases this node holds.
+pub fn cluster_leases(n: usize) {
+    gauge!("tickcast_cluster_leases").set(n as f64);
+}
+/// Live nodes in the registry, as last read.
+pub fn cluster_nodes(n: usize) {
+    gauge!("tickcast_cluster_nodes").set(n as f64);
 }

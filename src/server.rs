@@ -4,6 +4,7 @@
 use crate::actors::directory::{LocalDirectory, RoomDirectory};
 use crate::actors::room::CloseAll;
 use crate::actors::world::{StopWorld, WorldActor};
+use crate::cluster;
 use crate::config::Settings;
 use crate::game::{arena_factory, GameFactory};
 use crate::http::socket::SocketHandle;
@@ -82,18 +83,63 @@ impl Server {
         let keys = TokenKeys::new(&settings.security.token_secret);
         let auth = self.auth.unwrap_or_else(|| Arc::new(GuestAuthenticator(keys.clone())));
 
+        // Bind first: in a cluster the node's public URL defaults to the bound address.
+        let listener = match std::net::TcpListener::bind(&settings.server.bind) {
+            Ok(l) => l,
+            Err(e) => {
+                let _ = ready.send(Err(io::Error::new(e.kind(), format!("cannot bind {}: {e}", settings.server.bind))));
+                return;
+            }
+        };
+        let addr = match listener.local_addr() {
+            Ok(a) => a,
+            Err(e) => {
+                let _ = ready.send(Err(e));
+                return;
+            }
+        };
+
         let world_arbiter = Arbiter::new();
         let (rate, max_events) = (settings.tick.rate_hz, settings.sync.max_events_per_tick);
         let world = WorldActor::start_in_arbiter(&world_arbiter.handle(), move |_| WorldActor::new(rate, max_events));
         let room_arbiters: Vec<Arbiter> = (0..settings.server.room_threads).map(|_| Arbiter::new()).collect();
-        let directory: Arc<dyn RoomDirectory> = LocalDirectory::new(
+        let local = LocalDirectory::new(
             settings.clone(),
             world.clone(),
             room_arbiters.iter().map(|a| a.handle()).collect(),
             self.factory,
             keys.clone(),
         );
-        let state = web::Data::new(AppState::new(settings.clone(), directory.clone(), world.clone(), auth, keys));
+        let cluster_arbiter = settings.cluster.enabled().then(Arbiter::new);
+        let mut node = local.node().to_string();
+        let mut public_url = (!settings.cluster.public_url.is_empty()).then(|| settings.cluster.public_url.clone());
+        let directory: Arc<dyn RoomDirectory> = match &cluster_arbiter {
+            None => local,
+            Some(thread) => match cluster::start(local, &settings, addr, thread.handle()) {
+                Ok(dir) => {
+                    node = dir.node().to_string();
+                    public_url = Some(dir.url().to_string());
+                    dir
+                }
+                Err(e) => {
+                    let _ = ready.send(Err(io::Error::other(format!("cluster.redis_url: {e}"))));
+                    return;
+                }
+            },
+        };
+        let mut app_state = AppState::new(settings.clone(), directory.clone(), world.clone(), auth, keys);
+        app_state.node = node;
+        app_state.public_url = public_url;
+        let state = web::Data::new(app_state);
+        // Matchmade seats nobody came for go back to their rooms.
+        let sweeper_state = state.clone();
+        actix::spawn(async move {
+            let mut every = tokio::time::interval(Duration::from_secs(1));
+            loop {
+                every.tick().await;
+                sweeper_state.seats.sweep();
+            }
+        });
 
         let app_state = state.clone();
         let send_buffer = settings.server.socket_send_buffer_bytes;
@@ -115,14 +161,13 @@ impl Server {
         if settings.server.workers > 0 {
             http = http.workers(settings.server.workers);
         }
-        let http = match http.bind(&settings.server.bind) {
+        let http = match http.listen(listener) {
             Ok(h) => h,
             Err(e) => {
-                let _ = ready.send(Err(io::Error::new(e.kind(), format!("cannot bind {}: {e}", settings.server.bind))));
+                let _ = ready.send(Err(io::Error::new(e.kind(), format!("cannot listen on {addr}: {e}"))));
                 return;
             }
         };
-        let addr = http.addrs().first().copied().unwrap_or_else(|| ([127, 0, 0, 1], 0).into());
         let mut admin_addr = None;
         let admin = if settings.admin.token.is_empty() {
             None
@@ -172,6 +217,9 @@ impl Server {
         world.do_send(StopWorld);
         world_arbiter.stop();
         for a in room_arbiters {
+            a.stop();
+        }
+        if let Some(a) = cluster_arbiter {
             a.stop();
         }
         tracing::info!("shutdown complete");

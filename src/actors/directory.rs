@@ -2,25 +2,34 @@
 //! player goes. Seats are reserved atomically (under one lock) before the WebSocket
 //! upgrade completes, so simultaneous joins never overfill a room.
 //!
-//! [`RoomDirectory`] is the seam a distributed directory will implement; [`LocalDirectory`]
-//! is the in-process one. The lock is held only for map operations, never across an
-//! await or a message send that could wait.
+//! [`RoomDirectory`] is the seam: [`LocalDirectory`] is the in-process one (a single
+//! node), and `cluster::ClusterDirectory` wraps it to share rooms between nodes through
+//! Redis. Placement may need a network round trip in a cluster, so the placing methods
+//! return futures; the local one answers at once. The lock is held only for map
+//! operations, never across an await or a message send that could wait.
 
-use super::room::{RoomActor, RoomParts};
+use super::room::{RestoredMembers, RoomActor, RoomParts, StopRoom};
 use super::world::{AddRoom, WorldActor};
 use crate::config::Settings;
-use crate::game::{GameFactory, RoomInfo};
+use crate::game::{Game, GameFactory, RoomInfo};
 use crate::http::tokens::TokenKeys;
+use crate::protocol::PlayerId;
+use crate::sync::InputQueue;
 use actix::{Actor, Addr, ArbiterHandle};
+use futures_util::future::BoxFuture;
 use parking_lot::Mutex;
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::fmt;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Weak};
+use std::sync::{Arc, OnceLock, Weak};
 
 /// A room's id, unique for the process's lifetime (names can be reused after disposal).
 pub type RoomId = u64;
+
+/// A room's id across the cluster and across restores on other nodes; resume tokens
+/// name it. On a single node it equals the [`RoomId`].
+pub type RoomUid = u64;
 
 /// Counters of one room shared by the directory, the room and seat reservations.
 #[derive(Debug, Default)]
@@ -38,6 +47,8 @@ pub struct RoomShared {
 pub struct RoomHandle {
     /// Process-unique id.
     pub id: RoomId,
+    /// Cluster-wide id (what resume tokens name).
+    pub uid: RoomUid,
     /// The room's name.
     pub name: Arc<str>,
     /// The room actor.
@@ -92,6 +103,8 @@ pub enum PlacementError {
     BadName(String),
     /// This node hosts `room.max_rooms` rooms already (HTTP 503).
     TooManyRooms,
+    /// The cluster directory (Redis) cannot be reached: no new placements (HTTP 503).
+    Unavailable(String),
 }
 
 impl fmt::Display for PlacementError {
@@ -100,6 +113,7 @@ impl fmt::Display for PlacementError {
             PlacementError::RoomFull => f.write_str("room is full"),
             PlacementError::BadName(why) => write!(f, "invalid room name: {why}"),
             PlacementError::TooManyRooms => f.write_str("server hosts its maximum number of rooms"),
+            PlacementError::Unavailable(why) => write!(f, "cluster directory unavailable: {why}"),
         }
     }
 }
@@ -115,20 +129,64 @@ pub struct RoomListing {
     pub capacity: usize,
     /// The room's last tick.
     pub tick: u64,
+    /// The node running it (`cluster.node_id`; "local" on a single node without one).
+    pub node: String,
+}
+
+/// Another node owns the room, or will create it when the player arrives.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Redirect {
+    /// The room.
+    pub room: String,
+    /// The node's id.
+    pub node: String,
+    /// The node's `cluster.public_url`.
+    pub base_url: String,
+}
+
+impl Redirect {
+    /// The WebSocket URL that joins the room on its node.
+    pub fn ws_url(&self) -> String {
+        format!("{}/ws?room={}", self.base_url, self.room)
+    }
+}
+
+/// Where a player is placed.
+#[derive(Debug)]
+pub enum Placement {
+    /// A seat in a room of this node.
+    Here(Reservation),
+    /// The room is on another node: send the player there.
+    Elsewhere(Redirect),
+}
+
+/// Where a resuming player's room is.
+#[derive(Debug)]
+pub enum Located {
+    /// On this node (possibly just restored from its snapshot).
+    Here(RoomHandle),
+    /// On another node.
+    Elsewhere(Redirect),
+    /// Nowhere: disposed, or lost with no snapshot.
+    Gone,
 }
 
 /// Where rooms live and how players are placed in them.
 pub trait RoomDirectory: Send + Sync + 'static {
-    /// Reserves a seat in room `name` (created on demand), or with `None` by
-    /// join-or-create matchmaking: the fullest matchmade room with a free seat, else a
-    /// new one.
-    fn reserve(&self, name: Option<&str>) -> Result<Reservation, PlacementError>;
+    /// Places a player: a seat in room `name` (created on demand), or with `None`
+    /// join-or-create matchmaking (the fullest matchmade room with a free seat, else a
+    /// new one). In a cluster the room may be on another node.
+    fn reserve<'a>(&'a self, name: Option<&'a str>) -> BoxFuture<'a, Result<Placement, PlacementError>>;
 
-    /// The room named `name`, if it exists.
+    /// Finds the room a resume token names (`name` and `uid`); in a cluster, a room whose
+    /// node died is restored here from its snapshot.
+    fn locate<'a>(&'a self, name: &'a str, uid: RoomUid) -> BoxFuture<'a, Result<Located, PlacementError>>;
+
+    /// Every room (of the whole cluster, in cluster mode).
+    fn list(&self) -> BoxFuture<'_, Result<Vec<RoomListing>, PlacementError>>;
+
+    /// The room named `name` on this node, if it runs here.
     fn find(&self, name: &str) -> Option<RoomHandle>;
-
-    /// Every room.
-    fn list(&self) -> Vec<RoomListing>;
 
     /// Handles of the rooms running in this process.
     fn local_rooms(&self) -> Vec<RoomHandle>;
@@ -136,6 +194,12 @@ pub trait RoomDirectory: Send + Sync + 'static {
     /// Removes room `id` if no seat is taken; true if it was removed. Called by the room
     /// when it has been empty for `room.empty_ttl_s`.
     fn dispose_if_unused(&self, id: RoomId) -> bool;
+
+    /// Takes room `id`'s latest snapshot (`cluster::RoomSnapshot` bytes). Called on the
+    /// room's thread: must not block. A single node keeps none.
+    fn save_snapshot(&self, id: RoomId, snapshot: Vec<u8>) {
+        let _ = (id, snapshot);
+    }
 }
 
 /// Checks a room name: 1..=max bytes of `[A-Za-z0-9_-]`.
@@ -147,6 +211,30 @@ pub fn check_room_name(name: &str, max: usize) -> Result<(), PlacementError> {
         return Err(PlacementError::BadName("only letters, digits, '-' and '_' are allowed".into()));
     }
     Ok(())
+}
+
+/// A restored game and the players it holds, to start a room from a snapshot.
+pub struct Restore {
+    /// The snapshot's tick; the room continues from it.
+    pub tick: u64,
+    /// The next player id the room hands out (above every id it ever gave).
+    pub next_player: PlayerId,
+    /// The players, all between sessions (in their grace window).
+    pub players: Vec<(PlayerId, String)>,
+    /// The game, already restored.
+    pub game: Box<dyn Game>,
+}
+
+/// What a new room is made from.
+pub struct RoomSpec {
+    /// Its name.
+    pub name: Arc<str>,
+    /// Its cluster-wide id; `None` on a single node (the local id is used).
+    pub uid: Option<RoomUid>,
+    /// Created by join-or-create matchmaking.
+    pub matchmade: bool,
+    /// A snapshot to continue from.
+    pub restore: Option<Restore>,
 }
 
 struct Entry {
@@ -162,12 +250,16 @@ struct Rooms {
 /// The in-process directory: rooms of this node only.
 pub struct LocalDirectory {
     me: Weak<LocalDirectory>,
+    /// The directory rooms report to (a cluster directory wrapping this one), if any.
+    outer: OnceLock<Weak<dyn RoomDirectory>>,
     rooms: Mutex<Rooms>,
     settings: Arc<Settings>,
     world: Addr<WorldActor>,
     room_arbiters: Vec<ArbiterHandle>,
     factory: GameFactory,
     keys: TokenKeys,
+    node: String,
+    snapshot_every_ticks: Option<u64>,
 }
 
 impl LocalDirectory {
@@ -181,43 +273,119 @@ impl LocalDirectory {
         keys: TokenKeys,
     ) -> Arc<Self> {
         assert!(!room_arbiters.is_empty(), "at least one room arbiter");
+        let node =
+            if settings.cluster.node_id.is_empty() { "local".to_string() } else { settings.cluster.node_id.clone() };
+        let snapshot_every_ticks = settings
+            .cluster
+            .enabled()
+            .then(|| ((settings.cluster.snapshot_interval_s * settings.tick.rate_hz as f64).round() as u64).max(1));
         Arc::new_cyclic(|me| LocalDirectory {
             me: me.clone(),
+            outer: OnceLock::new(),
             rooms: Mutex::new(Rooms { by_name: BTreeMap::new(), next_id: 1 }),
             settings,
             world,
             room_arbiters,
             factory,
             keys,
+            node,
+            snapshot_every_ticks,
         })
+    }
+
+    /// Makes rooms report disposal and snapshots to `outer` (the cluster directory)
+    /// instead of to this directory. Call before the first room is created.
+    pub fn set_outer(&self, outer: Weak<dyn RoomDirectory>) {
+        let _ = self.outer.set(outer);
+    }
+
+    /// This node's name in listings.
+    pub fn node(&self) -> &str {
+        &self.node
+    }
+
+    /// The game factory (the cluster directory restores games with it).
+    pub fn factory(&self) -> &GameFactory {
+        &self.factory
+    }
+
+    /// Settings.
+    pub fn settings(&self) -> &Arc<Settings> {
+        &self.settings
     }
 
     fn capacity(&self) -> usize {
         self.settings.room.max_players
     }
 
-    /// Creates a room (lock held by the caller): its game, its actor, its world entry.
-    fn create(&self, rooms: &mut Rooms, name: Arc<str>, matchmade: bool) -> Result<RoomHandle, PlacementError> {
+    /// The facts a game is created with for room `name`.
+    pub fn room_info(&self, name: &str) -> RoomInfo {
+        RoomInfo {
+            name: name.to_string(),
+            seed: room_seed(self.settings.game.seed, name),
+            rate_hz: self.settings.tick.rate_hz,
+        }
+    }
+
+    /// Rooms running here.
+    pub fn len(&self) -> usize {
+        self.rooms.lock().by_name.len()
+    }
+
+    /// True when no room runs here.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Creates a room: its game (or the restored one), its actor, its world entry.
+    pub fn create(&self, spec: RoomSpec) -> Result<RoomHandle, PlacementError> {
+        let mut rooms = self.rooms.lock();
+        if let Some(entry) = rooms.by_name.get(&spec.name) {
+            return Ok(entry.handle.clone());
+        }
+        self.create_locked(&mut rooms, spec)
+    }
+
+    fn create_locked(&self, rooms: &mut Rooms, spec: RoomSpec) -> Result<RoomHandle, PlacementError> {
         if rooms.by_name.len() >= self.settings.room.max_rooms {
             return Err(PlacementError::TooManyRooms);
         }
+        let RoomSpec { name, uid, matchmade, restore } = spec;
         let id = rooms.next_id;
         rooms.next_id += 1;
-        let info = RoomInfo {
-            name: name.to_string(),
-            seed: room_seed(self.settings.game.seed, &name),
-            rate_hz: self.settings.tick.rate_hz,
+        let uid = uid.unwrap_or(id);
+        let (game, restored) = match restore {
+            Some(r) => {
+                let players: Vec<(PlayerId, String, Arc<InputQueue>)> = r
+                    .players
+                    .into_iter()
+                    .map(|(p, n)| (p, n, Arc::new(InputQueue::new(self.settings.limits.input_queue, 0))))
+                    .collect();
+                (r.game, Some(RestoredMembers { tick: r.tick, next_player: r.next_player, players }))
+            }
+            None => ((self.factory)(&self.room_info(&name)), None),
         };
-        let game = (self.factory)(&info);
         let schema = Arc::new(game.schema());
         let shared = Arc::new(RoomShared::default());
-        let directory: Weak<dyn RoomDirectory> = self.me.clone();
+        let directory: Weak<dyn RoomDirectory> = match self.outer.get() {
+            Some(outer) => outer.clone(),
+            None => self.me.clone(),
+        };
         let arbiter = &self.room_arbiters[(id as usize) % self.room_arbiters.len()];
+        let (start_tick, world_players) = match &restored {
+            Some(r) => (r.tick, r.players.iter().map(|(p, n, q)| (*p, n.clone(), q.clone())).collect()),
+            None => (0, Vec::new()),
+        };
+        if let Some(r) = &restored {
+            shared.seats.store(r.players.len(), Ordering::Release);
+            shared.tick.store(r.tick, Ordering::Release);
+        }
         let (settings, world, room_name, room_shared, keys) =
             (self.settings.clone(), self.world.clone(), name.clone(), shared.clone(), self.keys.clone());
         let addr = RoomActor::start_in_arbiter(arbiter, move |_| {
             RoomActor::new(RoomParts {
                 id,
+                uid,
                 name: room_name,
                 schema,
                 settings,
@@ -225,71 +393,66 @@ impl LocalDirectory {
                 directory,
                 shared: room_shared,
                 keys,
+                restored,
             })
         });
         // Sent before any session can learn of the room, so the world knows it first.
-        self.world.do_send(AddRoom { id, game, room: addr.clone() });
-        let handle = RoomHandle { id, name: name.clone(), addr, shared };
+        self.world.do_send(AddRoom {
+            id,
+            game,
+            room: addr.clone(),
+            tick: start_tick,
+            players: world_players,
+            snapshot_every_ticks: self.snapshot_every_ticks,
+        });
+        let handle = RoomHandle { id, uid, name: name.clone(), addr, shared };
         rooms.by_name.insert(name, Entry { handle: handle.clone(), matchmade });
-        tracing::info!(room = %handle.name, id, "room created");
+        tracing::info!(room = %handle.name, id, uid, restored = start_tick > 0, "room created");
         Ok(handle)
     }
 
-    fn take_seat(&self, handle: &RoomHandle) -> Reservation {
-        handle.shared.seats.fetch_add(1, Ordering::AcqRel);
-        Reservation { room: handle.clone(), seat: SeatGuard { shared: handle.shared.clone(), committed: false } }
-    }
-}
-
-impl RoomDirectory for LocalDirectory {
-    fn reserve(&self, name: Option<&str>) -> Result<Reservation, PlacementError> {
+    /// Takes a seat in `handle`'s room if one is free.
+    pub fn take_seat(&self, handle: &RoomHandle) -> Result<Reservation, PlacementError> {
         let capacity = self.capacity();
-        let mut rooms = self.rooms.lock();
-        match name {
-            Some(name) => {
-                check_room_name(name, self.settings.room.max_name_bytes)?;
-                if let Some(entry) = rooms.by_name.get(name) {
-                    if entry.handle.shared.seats.load(Ordering::Acquire) >= capacity {
-                        return Err(PlacementError::RoomFull);
-                    }
-                    return Ok(self.take_seat(&entry.handle));
-                }
-                let handle = self.create(&mut rooms, Arc::from(name), false)?;
-                Ok(self.take_seat(&handle))
-            }
-            None => {
-                let fullest = rooms
-                    .by_name
-                    .values()
-                    .filter(|e| e.matchmade)
-                    .map(|e| (e.handle.shared.seats.load(Ordering::Acquire), e))
-                    .filter(|(seats, _)| *seats < capacity)
-                    .max_by_key(|(seats, e)| (*seats, std::cmp::Reverse(e.handle.id)))
-                    .map(|(_, e)| e.handle.clone());
-                let handle = match fullest {
-                    Some(h) => h,
-                    None => {
-                        let mut n = rooms.next_id;
-                        let name = loop {
-                            let candidate = format!("mm-{n}");
-                            if !rooms.by_name.contains_key(candidate.as_str()) {
-                                break candidate;
-                            }
-                            n += 1;
-                        };
-                        self.create(&mut rooms, Arc::from(name.as_str()), true)?
-                    }
-                };
-                Ok(self.take_seat(&handle))
-            }
+        let taken =
+            handle.shared.seats.fetch_update(Ordering::AcqRel, Ordering::Acquire, |s| (s < capacity).then_some(s + 1));
+        match taken {
+            Ok(_) => Ok(Reservation {
+                room: handle.clone(),
+                seat: SeatGuard { shared: handle.shared.clone(), committed: false },
+            }),
+            Err(_) => Err(PlacementError::RoomFull),
         }
     }
 
-    fn find(&self, name: &str) -> Option<RoomHandle> {
-        self.rooms.lock().by_name.get(name).map(|e| e.handle.clone())
+    /// The fullest matchmade room here with a free seat.
+    pub fn fullest_matchmade(&self) -> Option<RoomHandle> {
+        Self::fullest_matchmade_in(&self.rooms.lock(), self.capacity())
     }
 
-    fn list(&self) -> Vec<RoomListing> {
+    fn fullest_matchmade_in(rooms: &Rooms, capacity: usize) -> Option<RoomHandle> {
+        rooms
+            .by_name
+            .values()
+            .filter(|e| e.matchmade)
+            .map(|e| (e.handle.shared.seats.load(Ordering::Acquire), e))
+            .filter(|(seats, _)| *seats < capacity)
+            .max_by_key(|(seats, e)| (*seats, std::cmp::Reverse(e.handle.id)))
+            .map(|(_, e)| e.handle.clone())
+    }
+
+    /// Stops room `id` at once, whoever is seated (its lease is lost): sessions close
+    /// with `code`, the game is dropped. Returns the room's name if it ran here.
+    pub fn stop(&self, id: RoomId, code: u16, reason: &str) -> Option<Arc<str>> {
+        let mut rooms = self.rooms.lock();
+        let name = rooms.by_name.iter().find(|(_, e)| e.handle.id == id).map(|(n, _)| n.clone())?;
+        let entry = rooms.by_name.remove(&name)?;
+        entry.handle.addr.do_send(StopRoom { code, reason: reason.to_string() });
+        tracing::warn!(room = %name, id, code, reason, "room stopped");
+        Some(name)
+    }
+
+    fn listing(&self) -> Vec<RoomListing> {
         let capacity = self.capacity();
         self.rooms
             .lock()
@@ -300,8 +463,62 @@ impl RoomDirectory for LocalDirectory {
                 players: e.handle.shared.seats.load(Ordering::Acquire),
                 capacity,
                 tick: e.handle.shared.tick.load(Ordering::Acquire),
+                node: self.node.clone(),
             })
             .collect()
+    }
+
+    fn reserve_now(&self, name: Option<&str>) -> Result<Reservation, PlacementError> {
+        // One lock over choosing and taking, so simultaneous joins fill a room exactly.
+        let mut rooms = self.rooms.lock();
+        let handle = match name {
+            Some(name) => {
+                check_room_name(name, self.settings.room.max_name_bytes)?;
+                match rooms.by_name.get(name) {
+                    Some(entry) => entry.handle.clone(),
+                    None => {
+                        let spec = RoomSpec { name: Arc::from(name), uid: None, matchmade: false, restore: None };
+                        self.create_locked(&mut rooms, spec)?
+                    }
+                }
+            }
+            None => match Self::fullest_matchmade_in(&rooms, self.capacity()) {
+                Some(handle) => handle,
+                None => {
+                    let mut n = rooms.next_id;
+                    let name = loop {
+                        let candidate = format!("mm-{n}");
+                        if !rooms.by_name.contains_key(candidate.as_str()) {
+                            break candidate;
+                        }
+                        n += 1;
+                    };
+                    let spec = RoomSpec { name: Arc::from(name.as_str()), uid: None, matchmade: true, restore: None };
+                    self.create_locked(&mut rooms, spec)?
+                }
+            },
+        };
+        self.take_seat(&handle)
+    }
+}
+
+impl RoomDirectory for LocalDirectory {
+    fn reserve<'a>(&'a self, name: Option<&'a str>) -> BoxFuture<'a, Result<Placement, PlacementError>> {
+        let placed = self.reserve_now(name).map(Placement::Here);
+        Box::pin(std::future::ready(placed))
+    }
+
+    fn locate<'a>(&'a self, name: &'a str, uid: RoomUid) -> BoxFuture<'a, Result<Located, PlacementError>> {
+        let found = self.find(name).filter(|r| r.uid == uid).map_or(Located::Gone, Located::Here);
+        Box::pin(std::future::ready(Ok(found)))
+    }
+
+    fn list(&self) -> BoxFuture<'_, Result<Vec<RoomListing>, PlacementError>> {
+        Box::pin(std::future::ready(Ok(self.listing())))
+    }
+
+    fn find(&self, name: &str) -> Option<RoomHandle> {
+        self.rooms.lock().by_name.get(name).map(|e| e.handle.clone())
     }
 
     fn local_rooms(&self) -> Vec<RoomHandle> {

@@ -14,9 +14,10 @@
 //!
 //! Runs on a room arbiter: never blocks, never waits on a session (`try_send` only).
 
-use super::directory::{RoomDirectory, RoomId, RoomShared, SeatGuard};
+use super::directory::{RoomDirectory, RoomId, RoomShared, RoomUid, SeatGuard};
 use super::link::{now_ms, MemberLink};
-use super::world::{PlayerDisconnected, PlayerJoin, PlayerLeave, RemoveRoom, ReplaceInputs, WorldActor};
+use super::world::{PlayerDisconnected, PlayerJoin, PlayerLeave, RemoveRoom, ReplaceInputs, SavedGame, WorldActor};
+use crate::cluster::RoomSnapshot;
 use crate::config::Settings;
 use crate::http::tokens::{unix_now, ResumeClaim, TokenKeys};
 use crate::metrics;
@@ -47,6 +48,9 @@ pub struct TickState {
     pub events: Vec<Event>,
     /// Server wall clock (µs since the Unix epoch) when the tick was computed.
     pub server_time_us: u64,
+    /// The whole game state after this tick, every `cluster.snapshot_interval_s` in
+    /// cluster mode.
+    pub saved: Option<SavedGame>,
 }
 
 /// What a room tells a session.
@@ -167,6 +171,27 @@ pub struct CloseAll {
     pub reason: String,
 }
 
+/// Stops the room at once (its cluster lease is lost or about to be): every session is
+/// closed with `code` so clients reconnect through matchmaking; the game is dropped.
+#[derive(Message, Clone)]
+#[rtype(result = "()")]
+pub struct StopRoom {
+    /// Close code (1012: reconnect).
+    pub code: u16,
+    /// Reason.
+    pub reason: String,
+}
+
+/// Members of a room restored from a snapshot: all between sessions.
+pub struct RestoredMembers {
+    /// The snapshot's tick.
+    pub tick: u64,
+    /// The next player id to hand out.
+    pub next_player: PlayerId,
+    /// Players with their names and the input queues the world holds for them.
+    pub players: Vec<(PlayerId, String, Arc<InputQueue>)>,
+}
+
 /// Lists the room's members.
 #[derive(Message)]
 #[rtype(result = "Vec<MemberInfo>")]
@@ -186,6 +211,8 @@ struct Member {
 pub struct RoomParts {
     /// Process-unique id.
     pub id: RoomId,
+    /// Cluster-wide id, named by resume tokens.
+    pub uid: RoomUid,
     /// Name.
     pub name: Arc<str>,
     /// The game's schema.
@@ -200,12 +227,15 @@ pub struct RoomParts {
     pub shared: Arc<RoomShared>,
     /// Signs resume tokens.
     pub keys: TokenKeys,
+    /// Members to start with, when the room is restored from a snapshot.
+    pub restored: Option<RestoredMembers>,
 }
 
 /// The room actor.
 pub struct RoomActor {
     keys: TokenKeys,
     id: RoomId,
+    uid: RoomUid,
     name: Arc<str>,
     schema: Arc<Schema>,
     settings: Arc<Settings>,
@@ -227,10 +257,35 @@ pub struct RoomActor {
 impl RoomActor {
     /// A room; its game lives in `world`.
     pub fn new(parts: RoomParts) -> Self {
-        let RoomParts { id, name, schema, settings, world, directory, shared, keys } = parts;
+        let RoomParts { id, uid, name, schema, settings, world, directory, shared, keys, restored } = parts;
         let history_ticks = settings.sync.history_ticks;
+        let (members, next_player, last_tick) = match restored {
+            Some(r) => {
+                let grace_until = Instant::now() + crate::config::secs(settings.room.reconnect_grace_s);
+                let members = r
+                    .players
+                    .into_iter()
+                    .map(|(player, name, inputs)| {
+                        let link = Arc::new(MemberLink::new());
+                        link.close();
+                        let m = Member {
+                            name,
+                            session: None,
+                            link,
+                            inputs,
+                            joined_tick: r.tick,
+                            grace_until: Some(grace_until),
+                        };
+                        (player, m)
+                    })
+                    .collect();
+                (members, r.next_player, r.tick)
+            }
+            None => (BTreeMap::new(), 1, 0),
+        };
         RoomActor {
             id,
+            uid,
             name,
             schema,
             settings,
@@ -238,12 +293,12 @@ impl RoomActor {
             directory,
             shared,
             keys,
-            members: BTreeMap::new(),
-            next_player: 1,
-            last_tick: 0,
+            members,
+            next_player,
+            last_tick,
             history: History::new(history_ticks),
             event_log: VecDeque::new(),
-            events_complete_from: 0,
+            events_complete_from: last_tick,
             empty_since: None,
             scratch: Default::default(),
             bodies: Vec::new(),
@@ -258,7 +313,7 @@ impl RoomActor {
             tick_rate_hz: self.settings.tick.rate_hz as u16,
             tick: self.last_tick,
             resume_token: self.keys.mint_resume(
-                &ResumeClaim { room_id: self.id, room: self.name.to_string(), player },
+                &ResumeClaim { room_id: self.uid, room: self.name.to_string(), player },
                 unix_now(),
                 RESUME_TOKEN_TTL_S,
             ),
@@ -387,6 +442,22 @@ impl RoomActor {
         }
     }
 
+    /// Hands the directory this tick's snapshot: the game's bytes from the world plus
+    /// the room's own counters. `next_player` is read here, after the world computed the
+    /// tick, so it is above every id handed out before the snapshot.
+    fn save_snapshot(&self, tick: u64, saved: SavedGame) {
+        let Some(directory) = self.directory.upgrade() else { return };
+        let snapshot = RoomSnapshot {
+            uid: self.uid,
+            name: self.name.to_string(),
+            tick,
+            next_player: self.next_player,
+            players: saved.players,
+            game: saved.game,
+        };
+        directory.save_snapshot(self.id, snapshot.encode());
+    }
+
     fn expire_and_dispose(&mut self, ctx: &mut Context<Self>) {
         let now = Instant::now();
         let expired: Vec<PlayerId> = self
@@ -429,7 +500,10 @@ impl Actor for RoomActor {
 
 impl Handler<TickState> for RoomActor {
     type Result = ();
-    fn handle(&mut self, msg: TickState, ctx: &mut Context<Self>) {
+    fn handle(&mut self, mut msg: TickState, ctx: &mut Context<Self>) {
+        if let Some(saved) = msg.saved.take() {
+            self.save_snapshot(msg.tick, saved);
+        }
         self.last_tick = msg.tick;
         self.shared.tick.store(msg.tick, Ordering::Release);
         self.record_events(msg.tick, &msg.events);
@@ -559,5 +633,20 @@ impl Handler<CloseAll> for RoomActor {
                 s.do_send(ToSession::Close { code: msg.code, reason: msg.reason.clone() });
             }
         }
+    }
+}
+
+impl Handler<StopRoom> for RoomActor {
+    type Result = ();
+    fn handle(&mut self, msg: StopRoom, ctx: &mut Context<Self>) {
+        for m in self.members.values_mut() {
+            if let Some(s) = m.session.take() {
+                m.link.close();
+                s.do_send(ToSession::Close { code: msg.code, reason: msg.reason.clone() });
+                self.shared.connected.fetch_sub(1, Ordering::AcqRel);
+            }
+        }
+        self.world.do_send(RemoveRoom { id: self.id });
+        ctx.stop();
     }
 }

@@ -22,7 +22,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-/// Adds a room and its freshly created game.
+/// Adds a room and its game: a fresh one, or one restored from a snapshot.
 #[derive(Message)]
 #[rtype(result = "()")]
 pub struct AddRoom {
@@ -32,6 +32,21 @@ pub struct AddRoom {
     pub game: Box<dyn Game>,
     /// Its actor, which receives each tick's state.
     pub room: Addr<RoomActor>,
+    /// The tick the room continues from (0 for a new room).
+    pub tick: u64,
+    /// Players already in a restored game (not joined again; told they are disconnected).
+    pub players: Vec<(PlayerId, String, Arc<InputQueue>)>,
+    /// Save the whole game every this many ticks (cluster mode).
+    pub snapshot_every_ticks: Option<u64>,
+}
+
+/// A game's saved state and its players, for a room snapshot (see [`Game::save`]).
+#[derive(Debug)]
+pub struct SavedGame {
+    /// The players in the game, with their names.
+    pub players: Vec<(PlayerId, String)>,
+    /// [`Game::save`]'s bytes.
+    pub game: Vec<u8>,
 }
 
 /// Drops a disposed room's game.
@@ -106,6 +121,7 @@ pub struct ChatLine {
 pub struct StopWorld;
 
 struct WorldPlayer {
+    name: String,
     inputs: Arc<InputQueue>,
     last_applied: u32,
 }
@@ -117,6 +133,7 @@ struct WorldRoom {
     players: BTreeMap<PlayerId, WorldPlayer>,
     events: Vec<Event>,
     state_capacity: (usize, usize),
+    snapshot_every_ticks: Option<u64>,
 }
 
 /// The world actor.
@@ -185,7 +202,16 @@ impl WorldActor {
             room.game.write_state(&mut state);
             state.finish();
             room.state_capacity = state.capacity();
-            let msg = TickState { tick: room.tick, state: Arc::new(state), acks, events, server_time_us };
+            let saved = match room.snapshot_every_ticks {
+                // Games are small (a few KiB); saving one every few seconds per room is a
+                // copy, not slow work, and must happen here where the game lives.
+                Some(every) if room.tick % every == 0 => room.game.save().map(|game| SavedGame {
+                    players: room.players.iter().map(|(id, p)| (*id, p.name.clone())).collect(),
+                    game,
+                }),
+                _ => None,
+            };
+            let msg = TickState { tick: room.tick, state: Arc::new(state), acks, events, server_time_us, saved };
             if room.room.try_send(msg).is_err() {
                 // The room is behind or gone: count it; its members get a baseline delta
                 // (or a keyframe) on a later tick, never a broken chain.
@@ -214,15 +240,22 @@ impl Actor for WorldActor {
 impl Handler<AddRoom> for WorldActor {
     type Result = ();
     fn handle(&mut self, msg: AddRoom, _: &mut Context<Self>) {
+        let mut game = msg.game;
+        let mut players = BTreeMap::new();
+        for (id, name, inputs) in msg.players {
+            game.disconnected(id);
+            players.insert(id, WorldPlayer { name, inputs, last_applied: 0 });
+        }
         self.rooms.insert(
             msg.id,
             WorldRoom {
-                game: msg.game,
+                game,
                 room: msg.room,
-                tick: 0,
-                players: BTreeMap::new(),
+                tick: msg.tick,
+                players,
                 events: Vec::new(),
                 state_capacity: (0, 0),
+                snapshot_every_ticks: msg.snapshot_every_ticks,
             },
         );
     }
@@ -240,7 +273,8 @@ impl Handler<PlayerJoin> for WorldActor {
     fn handle(&mut self, msg: PlayerJoin, _: &mut Context<Self>) {
         if let Some(room) = self.rooms.get_mut(&msg.room) {
             room.game.join(msg.player, &msg.name);
-            room.players.insert(msg.player, WorldPlayer { inputs: msg.inputs, last_applied: 0 });
+            room.players
+                .insert(msg.player, WorldPlayer { name: msg.name.clone(), inputs: msg.inputs, last_applied: 0 });
             room.events.push(Event::Joined { player: msg.player, name: msg.name });
         }
     }

@@ -3,7 +3,7 @@
 //! (bad token, full room) are not here: they complete the upgrade and close with a 4xxx
 //! code, because a browser cannot read the status of a refused upgrade.
 
-use crate::protocol::{RESUME_PREFIX, SUBPROTOCOL, TOKEN_PREFIX};
+use crate::protocol::{RESUME_PREFIX, SEAT_PREFIX, SUBPROTOCOL, TOKEN_PREFIX};
 use actix_web::http::{header, StatusCode};
 use actix_web::{HttpRequest, HttpResponse};
 use std::fmt;
@@ -28,6 +28,8 @@ pub enum HandshakeError {
     TooManyConnections,
     /// Too many connections from this IP: 429.
     TooManyFromIp,
+    /// No placement possible now (room limit, or the cluster directory unreachable): 503.
+    Unavailable(String),
 }
 
 impl HandshakeError {
@@ -40,7 +42,7 @@ impl HandshakeError {
             | HandshakeError::BadRequest(_) => StatusCode::BAD_REQUEST,
             HandshakeError::BadVersion => StatusCode::UPGRADE_REQUIRED,
             HandshakeError::OriginRefused(_) => StatusCode::FORBIDDEN,
-            HandshakeError::TooManyConnections => StatusCode::SERVICE_UNAVAILABLE,
+            HandshakeError::TooManyConnections | HandshakeError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             HandshakeError::TooManyFromIp => StatusCode::TOO_MANY_REQUESTS,
         }
     }
@@ -56,6 +58,7 @@ impl HandshakeError {
             HandshakeError::BadRequest(_) => "bad_request",
             HandshakeError::TooManyConnections => "max_connections",
             HandshakeError::TooManyFromIp => "max_connections_per_ip",
+            HandshakeError::Unavailable(_) => "unavailable",
         }
     }
 
@@ -80,6 +83,7 @@ impl fmt::Display for HandshakeError {
             HandshakeError::BadRequest(why) => f.write_str(why),
             HandshakeError::TooManyConnections => f.write_str("server is at its connection limit"),
             HandshakeError::TooManyFromIp => f.write_str("too many connections from this address"),
+            HandshakeError::Unavailable(why) => write!(f, "no room can be placed now: {why}"),
         }
     }
 }
@@ -126,6 +130,8 @@ pub struct Offered {
     pub token: Option<String>,
     /// A resume token (`tickcast.resume.<t>`).
     pub resume: Option<String>,
+    /// A seat reservation from `/api/matchmake` (`tickcast.seat.<t>`).
+    pub seat: Option<String>,
 }
 
 /// Parses the subprotocol list; `tickcast.v1` must be in it.
@@ -141,6 +147,8 @@ pub fn check_subprotocols(req: &HttpRequest) -> Result<Offered, HandshakeError> 
                 offered.token = Some(t.to_string());
             } else if let Some(t) = item.strip_prefix(RESUME_PREFIX) {
                 offered.resume = Some(t.to_string());
+            } else if let Some(t) = item.strip_prefix(SEAT_PREFIX) {
+                offered.seat = Some(t.to_string());
             }
         }
     }

@@ -6,6 +6,7 @@ pub mod connections;
 pub mod frame_guard;
 pub mod handshake;
 pub mod routes;
+pub mod seats;
 pub mod socket;
 pub mod tokens;
 
@@ -16,6 +17,7 @@ use actix::Addr;
 use connections::ConnectionLimits;
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 use parking_lot::Mutex;
+use seats::PendingSeats;
 use std::collections::HashSet;
 use std::net::IpAddr;
 use std::num::NonZeroU32;
@@ -40,6 +42,15 @@ pub struct AppState {
     pub mint_limiter: DefaultKeyedRateLimiter<IpAddr>,
     /// Player names banned by an admin (until restart).
     pub bans: Mutex<HashSet<String>>,
+    /// `GET /api/matchmake` per IP.
+    pub matchmake_limiter: DefaultKeyedRateLimiter<IpAddr>,
+    /// Seats held for matchmade clients.
+    pub seats: PendingSeats,
+    /// This node's id in answers (`cluster.node_id`, "local" on a single node without one).
+    pub node: String,
+    /// The WebSocket base URL of this node (`cluster.public_url`, or derived); `None`
+    /// on a single node without one: answers then use the request's `Host`.
+    pub public_url: Option<String>,
 }
 
 impl AppState {
@@ -52,10 +63,19 @@ impl AppState {
         keys: TokenKeys,
     ) -> Self {
         let per_minute = NonZeroU32::new(settings.security.mint_per_minute).unwrap_or(NonZeroU32::MIN);
+        let matchmake_per_minute = NonZeroU32::new(settings.security.matchmake_per_minute).unwrap_or(NonZeroU32::MIN);
+        let seats = PendingSeats::new(
+            std::time::Duration::from_secs(settings.cluster.seat_ttl_s),
+            settings.limits.max_connections,
+        );
         let connections =
             ConnectionLimits::new(settings.limits.max_connections, settings.limits.max_connections_per_ip);
         AppState {
             mint_limiter: RateLimiter::keyed(Quota::per_minute(per_minute)),
+            matchmake_limiter: RateLimiter::keyed(Quota::per_minute(matchmake_per_minute)),
+            seats,
+            node: String::from("local"),
+            public_url: None,
             settings,
             directory,
             world,

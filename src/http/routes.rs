@@ -4,9 +4,9 @@
 use super::frame_guard::GuardedPayload;
 use super::handshake::{self, check_origin, check_subprotocols, check_upgrade, client_ip, HandshakeError};
 use super::socket::{MeteredBody, SocketHandle};
-use super::tokens::{check_player_name, unix_now};
+use super::tokens::{check_player_name, unix_now, SeatClaim};
 use super::AppState;
-use crate::actors::directory::{check_room_name, PlacementError};
+use crate::actors::directory::{check_room_name, Located, Placement, PlacementError};
 use crate::actors::link::MemberLink;
 use crate::actors::session::{SessionActor, SessionStart};
 use crate::metrics;
@@ -31,6 +31,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route("/api/rooms", web::method(actix_web::http::Method::OPTIONS).to(preflight))
         .route("/api/session", web::post().to(session_route))
         .route("/api/session", web::method(actix_web::http::Method::OPTIONS).to(preflight))
+        .route("/api/matchmake", web::get().to(matchmake_route))
+        .route("/api/matchmake", web::method(actix_web::http::Method::OPTIONS).to(preflight))
         .route("/ws", web::get().to(ws_route));
 }
 
@@ -39,7 +41,8 @@ async fn asset(content_type: &'static str, body: &'static str) -> HttpResponse {
 }
 
 async fn metrics_route(state: web::Data<AppState>) -> HttpResponse {
-    metrics::set_players(state.directory.list().iter().map(|r| r.players).sum());
+    let local = state.directory.local_rooms();
+    metrics::set_players(local.iter().map(|r| r.shared.seats.load(std::sync::atomic::Ordering::Acquire)).sum());
     HttpResponse::Ok().content_type("text/plain; version=0.0.4").body(metrics::render())
 }
 
@@ -64,7 +67,78 @@ async fn preflight(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse
 }
 
 async fn rooms_route(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
-    cors(&req, &state, HttpResponse::Ok().json(state.directory.list()))
+    let res = match state.directory.list().await {
+        Ok(rooms) => HttpResponse::Ok().json(rooms),
+        Err(e) => text(actix_web::http::StatusCode::SERVICE_UNAVAILABLE, e.to_string()),
+    };
+    cors(&req, &state, res)
+}
+
+#[derive(serde::Serialize)]
+struct MatchmakeResponse {
+    url: String,
+    room: String,
+    node: String,
+    seat: String,
+    expires_in: u64,
+}
+
+/// This node's WebSocket base URL: `cluster.public_url` (or the bound address in a
+/// cluster), else what the client used to reach it.
+fn own_base_url(req: &HttpRequest, state: &AppState) -> String {
+    if let Some(url) = &state.public_url {
+        return url.clone();
+    }
+    let info = req.connection_info();
+    let scheme = if info.scheme() == "https" { "wss" } else { "ws" };
+    format!("{scheme}://{}", info.host())
+}
+
+/// `GET /api/matchmake[?room=NAME]`: where to play. Answers the WebSocket URL of the
+/// node that runs (or will run) the room and a signed, short-lived seat reservation.
+async fn matchmake_route(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
+    use actix_web::http::StatusCode;
+    let sec = &state.settings.security;
+    let forwarded = req.headers().get("x-forwarded-for").and_then(|v| v.to_str().ok());
+    if let Some(ip) = client_ip(req.peer_addr(), forwarded, &sec.trusted_proxies) {
+        if state.matchmake_limiter.check_key(&ip).is_err() {
+            return cors(&req, &state, text(StatusCode::TOO_MANY_REQUESTS, "too many matchmaking requests"));
+        }
+    }
+    let query = match web::Query::<WsQuery>::from_query(req.query_string()) {
+        Ok(q) => q.into_inner(),
+        Err(e) => return cors(&req, &state, text(StatusCode::BAD_REQUEST, format!("bad query: {e}"))),
+    };
+    if let Some(room) = &query.room {
+        if let Err(e) = check_room_name(room, state.settings.room.max_name_bytes) {
+            return cors(&req, &state, text(StatusCode::BAD_REQUEST, e.to_string()));
+        }
+    }
+    let placed = state.directory.reserve(query.room.as_deref()).await;
+    let (room, node, url, nonce) = match placed {
+        Ok(Placement::Here(reservation)) => {
+            let room = reservation.room.name.to_string();
+            let Some(nonce) = state.seats.hold(reservation) else {
+                return cors(&req, &state, text(StatusCode::SERVICE_UNAVAILABLE, "too many pending seat reservations"));
+            };
+            let url = format!("{}/ws?room={room}", own_base_url(&req, &state));
+            (room, state.node.clone(), url, nonce)
+        }
+        Ok(Placement::Elsewhere(r)) => {
+            (r.room.clone(), r.node.clone(), r.ws_url(), super::seats::PendingSeats::nonce())
+        }
+        Err(e) => {
+            let status = match e {
+                PlacementError::RoomFull => StatusCode::CONFLICT,
+                PlacementError::BadName(_) => StatusCode::BAD_REQUEST,
+                PlacementError::TooManyRooms | PlacementError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            };
+            return cors(&req, &state, text(status, e.to_string()));
+        }
+    };
+    let ttl = state.settings.cluster.seat_ttl_s;
+    let seat = state.keys.mint_seat(&SeatClaim { room: room.clone(), nonce }, unix_now(), ttl);
+    cors(&req, &state, HttpResponse::Ok().json(MatchmakeResponse { url, room, node, seat, expires_in: ttl }))
 }
 
 #[derive(Deserialize)]
@@ -120,7 +194,7 @@ async fn ws_route(req: HttpRequest, payload: web::Payload, state: web::Data<AppS
         Ok(p) => p,
         Err(e) => return HttpResponse::InternalServerError().body(e.to_string()),
     };
-    match ws_upgrade(&req, payload, &state, oversized) {
+    match ws_upgrade(&req, payload, &state, oversized).await {
         Ok(res) => res,
         Err(e) => {
             metrics::handshake_rejected(e.label());
@@ -130,7 +204,7 @@ async fn ws_route(req: HttpRequest, payload: web::Payload, state: web::Data<AppS
     }
 }
 
-fn ws_upgrade(
+async fn ws_upgrade(
     req: &HttpRequest,
     payload: web::Payload,
     state: &AppState,
@@ -150,7 +224,7 @@ fn ws_upgrade(
     let ip = client_ip(req.peer_addr(), forwarded, &sec.trusted_proxies);
     let slot = state.connections.acquire(ip)?;
 
-    let start = session_start(state, &offered, query.room.as_deref())?;
+    let start = session_start(state, &offered, query.room.as_deref()).await?;
     let (response, ws, stream) = actix_ws::handle_with_protocols(req, payload, &[SUBPROTOCOL])
         .map_err(|_| HandshakeError::NotUpgrade("upgrade failed"))?;
     let max = settings.limits.max_message_bytes;
@@ -166,7 +240,7 @@ fn ws_upgrade(
 }
 
 /// Decides how the session starts: resume, join, or refuse with a close code.
-fn session_start(
+async fn session_start(
     state: &AppState,
     offered: &handshake::Offered,
     room: Option<&str>,
@@ -180,9 +254,16 @@ fn session_start(
                 return refuse(close_code::UNAUTHORIZED, &format!("resume refused: {e}"));
             }
         };
-        return match state.directory.find(&claim.room).filter(|r| r.id == claim.room_id) {
-            Some(room) => Ok(SessionStart::Join { room, seat: None, name: String::new(), resume: Some(claim.player) }),
-            None => refuse(close_code::UNAUTHORIZED, "resume refused: room no longer exists"),
+        return match state.directory.locate(&claim.room, claim.room_id).await {
+            Ok(Located::Here(room)) => {
+                Ok(SessionStart::Join { room, seat: None, name: String::new(), resume: Some(claim.player) })
+            }
+            Ok(Located::Elsewhere(r)) => {
+                metrics::handshake_rejected("wrong_node");
+                refuse(close_code::WRONG_NODE, &r.ws_url())
+            }
+            Ok(Located::Gone) => refuse(close_code::UNAUTHORIZED, "resume refused: room no longer exists"),
+            Err(e) => Err(HandshakeError::Unavailable(e.to_string())),
         };
     }
     let name = match (&offered.token, state.settings.security.require_token) {
@@ -203,13 +284,33 @@ fn session_start(
         metrics::handshake_rejected("banned");
         return refuse(close_code::KICKED, "banned by an admin");
     }
-    match state.directory.reserve(room) {
-        Ok(r) => Ok(SessionStart::Join { room: r.room, seat: Some(r.seat), name, resume: None }),
+    // A seat from /api/matchmake: held here if the room is here, else it names the room.
+    let mut room = room.map(str::to_string);
+    if let Some(seat) = &offered.seat {
+        let claim = match state.keys.verify_seat(seat, unix_now()) {
+            Ok(c) => c,
+            Err(e) => {
+                metrics::handshake_rejected("seat_token");
+                return refuse(close_code::UNAUTHORIZED, &format!("seat refused: {e}: matchmake again"));
+            }
+        };
+        if let Some(r) = state.seats.take(claim.nonce, &claim.room) {
+            return Ok(SessionStart::Join { room: r.room, seat: Some(r.seat), name, resume: None });
+        }
+        room = Some(claim.room);
+    }
+    match state.directory.reserve(room.as_deref()).await {
+        Ok(Placement::Here(r)) => Ok(SessionStart::Join { room: r.room, seat: Some(r.seat), name, resume: None }),
+        Ok(Placement::Elsewhere(r)) => {
+            metrics::handshake_rejected("wrong_node");
+            refuse(close_code::WRONG_NODE, &r.ws_url())
+        }
         Err(PlacementError::RoomFull) => {
             metrics::handshake_rejected("room_full");
             refuse(close_code::ROOM_FULL, "room is full")
         }
         Err(PlacementError::BadName(why)) => Err(HandshakeError::BadRequest(format!("invalid room name: {why}"))),
         Err(PlacementError::TooManyRooms) => Err(HandshakeError::TooManyConnections),
+        Err(e @ PlacementError::Unavailable(_)) => Err(HandshakeError::Unavailable(e.to_string())),
     }
 }

@@ -61,6 +61,15 @@ pub struct ResumeClaim {
     pub player: u32,
 }
 
+/// What a seat reservation from `/api/matchmake` names.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SeatClaim {
+    /// The room the seat is in.
+    pub room: String,
+    /// Identifies the reservation on the node that holds it.
+    pub nonce: u64,
+}
+
 /// The built-in HMAC-SHA256 signer: guest tokens (the default [`Authenticator`]) and
 /// resume tokens.
 #[derive(Clone)]
@@ -160,6 +169,24 @@ impl TokenKeys {
     }
 }
 
+impl TokenKeys {
+    /// A seat reservation token for `claim`, valid `ttl_s` seconds from `now`.
+    pub fn mint_seat(&self, claim: &SeatClaim, now: u64, ttl_s: u64) -> String {
+        self.sign(&format!("s|{}|{}|{}", now + ttl_s, claim.room, claim.nonce))
+    }
+
+    /// Verifies a seat reservation token at time `now`.
+    pub fn verify_seat(&self, token: &str, now: u64) -> Result<SeatClaim, TokenError> {
+        let fields = self.open(token, "s", now)?;
+        match fields.as_slice() {
+            [room, nonce] => {
+                Ok(SeatClaim { room: room.clone(), nonce: nonce.parse().map_err(|_| TokenError::Malformed)? })
+            }
+            _ => Err(TokenError::Malformed),
+        }
+    }
+}
+
 /// The default [`Authenticator`]: guest tokens signed by [`TokenKeys`].
 #[derive(Debug, Clone)]
 pub struct GuestAuthenticator(pub TokenKeys);
@@ -210,6 +237,17 @@ mod tests {
         let claim = ResumeClaim { room_id: 7, room: "lobby".into(), player: 3 };
         let t = keys.mint_resume(&claim, 5, 10);
         assert_eq!(keys.verify_resume(&t, 6), Ok(claim));
+    }
+
+    #[test]
+    fn seat_tokens_round_trip_and_are_not_other_tokens() {
+        let keys = TokenKeys::new("s");
+        let claim = SeatClaim { room: "mm-4".into(), nonce: 99 };
+        let t = keys.mint_seat(&claim, 5, 10);
+        assert_eq!(keys.verify_seat(&t, 6), Ok(claim));
+        assert_eq!(keys.verify_seat(&t, 15), Err(TokenError::Expired));
+        assert_eq!(keys.verify_guest(&t, 6), Err(TokenError::Malformed));
+        assert_eq!(keys.verify_resume(&t, 6), Err(TokenError::Malformed));
     }
 
     #[test]

@@ -291,4 +291,6 @@ pub mod close_code {
     pub const ROOM_FULL: u16 = 4409;
     /// The same player connected elsewhere (resume took it over).
     pub const REPLACED: u16 = 4410;
+    /// Cluster mode: another node owns the room; the reason is that node's WebSocket URL.
+    pub const WRONG_NODE: u16 = 4421;
 }

@@ -29,6 +29,9 @@ pub const TOKEN_PREFIX: &str = "tickcast.token.";
 /// Prefix of the subprotocol entry that carries a resume token.
 pub const RESUME_PREFIX: &str = "tickcast.resume.";
 
+/// Prefix of the subprotocol entry that carries a seat reservation from `/api/matchmake`.
+pub const SEAT_PREFIX: &str = "tickcast.seat.";
+
 /// The protocol version carried in Welcome.
 pub const PROTOCOL_VERSION: u16 = 1;
 

@@ -1,0 +1,419 @@
+//! The distributed room directory: [`RoomDirectory`] over Redis, wrapping the node's
+//! [`LocalDirectory`] (which runs the rooms this node owns).
+//!
+//! A room runs on the node holding its lease. Placing a player either takes a seat
+//! here (after claiming the lease when the room is new, or restoring it from its
+//! snapshot when its node died) or answers where the room is, for the HTTP layer to
+//! send the client there (`/api/matchmake`, or close 4421 on `/ws`).
+//!
+//! Claims on one node are serialized by an async lock, so two local requests for one
+//! new room never race each other to Redis; across nodes the claim script decides.
+
+use super::snapshot::RoomSnapshot;
+use super::store::{Claim, NodeInfo, SeatTaken, Store, StoreError};
+use crate::actors::directory::{
+    check_room_name, LocalDirectory, Located, Placement, PlacementError, Redirect, Restore, RoomDirectory, RoomHandle,
+    RoomId, RoomListing, RoomSpec, RoomUid,
+};
+use crate::config::{secs, Settings};
+use crate::metrics;
+use crate::protocol::close_code;
+use futures_util::future::BoxFuture;
+use parking_lot::Mutex;
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Weak};
+use std::time::{Duration, Instant};
+
+/// A lease this node holds.
+#[derive(Debug, Clone)]
+pub(super) struct Lease {
+    pub(super) name: Arc<str>,
+    pub(super) fence: u64,
+    pub(super) handle: RoomHandle,
+    /// When the lease may have expired in Redis, from the send time of the last
+    /// successful claim or renewal (conservative: Redis started counting later).
+    pub(super) valid_until: Instant,
+}
+
+/// What claiming a room name gave.
+enum Claimed {
+    /// The room now runs here.
+    Here(RoomHandle),
+    /// It runs (or is being created) elsewhere.
+    Elsewhere(Redirect),
+}
+
+/// The cluster directory.
+pub struct ClusterDirectory {
+    pub(super) local: Arc<LocalDirectory>,
+    pub(super) store: Store,
+    pub(super) settings: Arc<Settings>,
+    /// This node's id.
+    pub(super) node: String,
+    /// This node's public URL.
+    pub(super) url: String,
+    pub(super) leases: Mutex<HashMap<RoomId, Lease>>,
+    /// The latest unwritten snapshot of each room.
+    pub(super) snapshots: Mutex<HashMap<RoomId, Vec<u8>>>,
+    claims: tokio::sync::Mutex<()>,
+    redis_up: AtomicBool,
+}
+
+impl ClusterDirectory {
+    /// A directory for this node (`node`, reachable at `url`) over `store`; rooms run in
+    /// `local`, which is told to report to the new directory.
+    pub fn new(local: Arc<LocalDirectory>, store: Store, node: String, url: String) -> Arc<Self> {
+        let settings = local.settings().clone();
+        let dir = Arc::new(ClusterDirectory {
+            local,
+            store,
+            settings,
+            node,
+            url,
+            leases: Mutex::new(HashMap::new()),
+            snapshots: Mutex::new(HashMap::new()),
+            claims: tokio::sync::Mutex::new(()),
+            redis_up: AtomicBool::new(true),
+        });
+        let weak: Weak<ClusterDirectory> = Arc::downgrade(&dir);
+        let outer: Weak<dyn RoomDirectory> = weak;
+        dir.local.set_outer(outer);
+        dir
+    }
+
+    /// The lease lifetime.
+    pub(super) fn lease_ttl(&self) -> Duration {
+        secs(self.settings.cluster.lease_ttl_s)
+    }
+
+    /// Records the outcome of a Redis call: logs the transitions of reachability.
+    pub(super) fn note<T>(&self, result: &Result<T, StoreError>) {
+        let up = result.is_ok();
+        let was = self.redis_up.swap(up, Ordering::AcqRel);
+        metrics::cluster_redis_up(up);
+        match (was, result) {
+            (true, Err(e)) => tracing::error!(
+                error = %e,
+                "Redis unreachable: taking no new placements; rooms keep running while their leases are valid"
+            ),
+            (false, Ok(_)) => tracing::info!("Redis reachable again"),
+            _ => {}
+        }
+    }
+
+    /// This node's id.
+    pub fn node(&self) -> &str {
+        &self.node
+    }
+
+    /// This node's public WebSocket base URL.
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    /// True while the last Redis call succeeded.
+    pub fn redis_up(&self) -> bool {
+        self.redis_up.load(Ordering::Acquire)
+    }
+
+    fn unavailable(e: StoreError) -> PlacementError {
+        PlacementError::Unavailable(e.to_string())
+    }
+
+    fn redirect(&self, room: &str, node: String, url: String) -> Result<Redirect, PlacementError> {
+        if node == self.node {
+            // Our own lease without a local room: a claim of ours is mid-flight, or the
+            // room was just stopped. Either way the client should come back shortly.
+            return Err(PlacementError::Unavailable(format!("room {room} is moving; retry")));
+        }
+        Ok(Redirect { room: room.to_string(), node, base_url: url })
+    }
+
+    /// This node's registry entry.
+    pub fn node_info(&self) -> NodeInfo {
+        let rooms = self.local.local_rooms();
+        NodeInfo {
+            id: self.node.clone(),
+            url: self.url.clone(),
+            players: rooms.iter().map(|r| r.shared.seats.load(Ordering::Acquire)).sum(),
+            rooms: rooms.len(),
+            max_rooms: self.settings.room.max_rooms,
+        }
+    }
+
+    /// Claims `name` (restoring its snapshot if it has one) and starts it here, or says
+    /// where it runs. The caller holds `self.claims`.
+    async fn claim(&self, name: &str, matchmade: bool) -> Result<Claimed, PlacementError> {
+        if let Some(handle) = self.local.find(name) {
+            return Ok(Claimed::Here(handle));
+        }
+        if self.local.len() >= self.settings.room.max_rooms {
+            return Err(PlacementError::TooManyRooms);
+        }
+        let sent = Instant::now();
+        let capacity = self.settings.room.max_players;
+        let claim = self.store.claim(name, &self.node, &self.url, self.lease_ttl(), capacity, matchmade).await;
+        self.note(&claim);
+        let (fence, uid, restore) = match claim.map_err(Self::unavailable)? {
+            Claim::Owned { node, url } => return self.redirect(name, node, url).map(Claimed::Elsewhere),
+            Claim::Won { fence, uid, restore } => (fence, uid, restore),
+        };
+        let restore = if restore { self.load_restore(name, uid).await } else { None };
+        let restored = restore.is_some();
+        let spec = RoomSpec { name: Arc::from(name), uid: Some(uid), matchmade, restore };
+        match self.local.create(spec) {
+            Ok(handle) => {
+                let lease = Lease {
+                    name: handle.name.clone(),
+                    fence,
+                    handle: handle.clone(),
+                    valid_until: sent + self.lease_ttl(),
+                };
+                let mut leases = self.leases.lock();
+                leases.insert(handle.id, lease);
+                metrics::cluster_leases(leases.len());
+                tracing::info!(room = name, uid, fence, restored, "room lease claimed");
+                Ok(Claimed::Here(handle))
+            }
+            Err(e) => {
+                let _ = self.store.release(name, &self.node, fence, false).await;
+                Err(e)
+            }
+        }
+    }
+
+    /// Loads and restores a room's snapshot; `None` (the room starts fresh, its players
+    /// lost) when it is missing, foreign or cannot be restored.
+    async fn load_restore(&self, name: &str, uid: RoomUid) -> Option<Restore> {
+        let loaded = self.store.load_snapshot(name).await;
+        self.note(&loaded);
+        let bytes = match loaded {
+            Ok(Some(b)) => b,
+            Ok(None) => return None,
+            Err(e) => {
+                tracing::error!(room = name, error = %e, "snapshot could not be read: room starts fresh");
+                metrics::cluster_restore("failed");
+                return None;
+            }
+        };
+        let restored = RoomSnapshot::decode(&bytes).map_err(|e| e.to_string()).and_then(|snap| {
+            if snap.uid != uid || snap.name != name {
+                return Err(format!("snapshot names room {} uid {}, expected {name} uid {uid}", snap.name, snap.uid));
+            }
+            let mut game = (self.local.factory())(&self.local.room_info(name));
+            game.restore(&snap.game)?;
+            Ok(Restore { tick: snap.tick, next_player: snap.next_player, players: snap.players, game })
+        });
+        match restored {
+            Ok(r) => {
+                metrics::cluster_restore("ok");
+                tracing::info!(
+                    room = name,
+                    uid,
+                    tick = r.tick,
+                    players = r.players.len(),
+                    "room restored from snapshot"
+                );
+                Some(r)
+            }
+            Err(why) => {
+                metrics::cluster_restore("failed");
+                tracing::error!(room = name, uid, why, "snapshot not restored: room starts fresh");
+                None
+            }
+        }
+    }
+
+    fn seat_here(&self, handle: &RoomHandle) -> Result<Placement, PlacementError> {
+        self.local.take_seat(handle).map(Placement::Here)
+    }
+
+    async fn reserve_named(&self, name: &str) -> Result<Placement, PlacementError> {
+        check_room_name(name, self.settings.room.max_name_bytes)?;
+        if !self.redis_up() && self.local.find(name).is_none() {
+            // Placing anywhere else needs the directory; refuse rather than guess.
+            return Err(PlacementError::Unavailable("Redis unreachable".into()));
+        }
+        if let Some(handle) = self.local.find(name) {
+            return self.seat_here(&handle);
+        }
+        let _claiming = self.claims.lock().await;
+        match self.claim(name, name.starts_with("mm-")).await? {
+            Claimed::Here(handle) => self.seat_here(&handle),
+            Claimed::Elsewhere(r) => Ok(Placement::Elsewhere(r)),
+        }
+    }
+
+    async fn reserve_any(&self) -> Result<Placement, PlacementError> {
+        let rooms = self.store.rooms().await;
+        self.note(&rooms);
+        let (records, _) = rooms.map_err(Self::unavailable)?;
+        let mut open: Vec<_> = records.into_iter().filter(|r| r.matchmade && r.seats < r.capacity).collect();
+        // Fullest first; on a tie, rooms here (no hop for the client), then by name.
+        open.sort_by(|a, b| b.seats.cmp(&a.seats).then((a.node != self.node).cmp(&(b.node != self.node))));
+        for room in open.iter().take(4) {
+            if room.node == self.node {
+                if let Some(handle) = self.local.find(&room.name) {
+                    if let Ok(r) = self.local.take_seat(&handle) {
+                        return Ok(Placement::Here(r));
+                    }
+                }
+                continue;
+            }
+            let seat = self.store.take_seat(&room.name).await;
+            self.note(&seat);
+            if let SeatTaken::Yes { node, url } = seat.map_err(Self::unavailable)? {
+                return Ok(Placement::Elsewhere(self.redirect(&room.name, node, url)?));
+            }
+        }
+        // No open room: a new one, here if this node has room for it, else on the
+        // least loaded live node that has (it claims the name when the player arrives).
+        let name = self.store.next_matchmade_name().await;
+        self.note(&name);
+        let name = name.map_err(Self::unavailable)?;
+        if self.local.len() < self.settings.room.max_rooms {
+            let _claiming = self.claims.lock().await;
+            return match self.claim(&name, true).await? {
+                Claimed::Here(handle) => self.seat_here(&handle),
+                Claimed::Elsewhere(r) => Ok(Placement::Elsewhere(r)),
+            };
+        }
+        let nodes = self.store.nodes().await;
+        self.note(&nodes);
+        let target = nodes
+            .map_err(Self::unavailable)?
+            .into_iter()
+            .filter(|n| n.id != self.node && n.rooms < n.max_rooms)
+            .min_by_key(|n| (n.players, n.rooms));
+        match target {
+            Some(n) => Ok(Placement::Elsewhere(Redirect { room: name, node: n.id, base_url: n.url })),
+            None => Err(PlacementError::TooManyRooms),
+        }
+    }
+
+    async fn locate_room(&self, name: &str, uid: RoomUid) -> Result<Located, PlacementError> {
+        if let Some(handle) = self.local.find(name) {
+            return Ok(if handle.uid == uid { Located::Here(handle) } else { Located::Gone });
+        }
+        let found = self.store.room(name).await;
+        self.note(&found);
+        match found.map_err(Self::unavailable)? {
+            (Some(lease), _) if lease.uid != uid => Ok(Located::Gone),
+            (Some(lease), _) => Ok(Located::Elsewhere(self.redirect(name, lease.node, lease.url)?)),
+            (None, Some(orphan_uid)) if orphan_uid == uid => {
+                let _claiming = self.claims.lock().await;
+                match self.claim(name, name.starts_with("mm-")).await? {
+                    Claimed::Here(handle) if handle.uid == uid => Ok(Located::Here(handle)),
+                    Claimed::Here(_) => Ok(Located::Gone),
+                    Claimed::Elsewhere(r) => Ok(Located::Elsewhere(r)),
+                }
+            }
+            (None, _) => Ok(Located::Gone),
+        }
+    }
+
+    /// Adopts a room whose lease expired and whose snapshot waits (its node died, or
+    /// lost Redis): claims and restores it here. Used by the keeper's sweep.
+    pub(super) async fn adopt(&self, name: &str) -> bool {
+        if self.local.len() >= self.settings.room.max_rooms {
+            return false;
+        }
+        let _claiming = self.claims.lock().await;
+        matches!(self.claim(name, name.starts_with("mm-")).await, Ok(Claimed::Here(_)))
+    }
+
+    /// Stops a room whose lease is lost or about to expire, and forgets the lease.
+    pub(super) fn stop_room(&self, id: RoomId, reason: &'static str, why: &str) {
+        let mut leases = self.leases.lock();
+        leases.remove(&id);
+        metrics::cluster_leases(leases.len());
+        drop(leases);
+        self.snapshots.lock().remove(&id);
+        metrics::cluster_lease_lost(reason);
+        self.local.stop(id, close_code::TRY_AGAIN, why);
+    }
+}
+
+impl RoomDirectory for ClusterDirectory {
+    fn reserve<'a>(&'a self, name: Option<&'a str>) -> BoxFuture<'a, Result<Placement, PlacementError>> {
+        Box::pin(async move {
+            match name {
+                Some(name) => self.reserve_named(name).await,
+                None if !self.redis_up() => Err(PlacementError::Unavailable("Redis unreachable".into())),
+                None => self.reserve_any().await,
+            }
+        })
+    }
+
+    fn locate<'a>(&'a self, name: &'a str, uid: RoomUid) -> BoxFuture<'a, Result<Located, PlacementError>> {
+        Box::pin(self.locate_room(name, uid))
+    }
+
+    fn list(&self) -> BoxFuture<'_, Result<Vec<RoomListing>, PlacementError>> {
+        Box::pin(async move {
+            let rooms = self.store.rooms().await;
+            self.note(&rooms);
+            let (records, _) = rooms.map_err(Self::unavailable)?;
+            Ok(records
+                .into_iter()
+                .map(|r| {
+                    // Our own rooms: the live counters, not the last renewal's.
+                    let live = (r.node == self.node).then(|| self.local.find(&r.name)).flatten();
+                    let (players, tick) = match live {
+                        Some(h) => (h.shared.seats.load(Ordering::Acquire), h.shared.tick.load(Ordering::Acquire)),
+                        None => (r.seats.min(r.capacity), r.tick),
+                    };
+                    RoomListing { name: r.name, players, capacity: r.capacity, tick, node: r.node }
+                })
+                .collect())
+        })
+    }
+
+    fn find(&self, name: &str) -> Option<RoomHandle> {
+        self.local.find(name)
+    }
+
+    fn local_rooms(&self) -> Vec<RoomHandle> {
+        self.local.local_rooms()
+    }
+
+    fn dispose_if_unused(&self, id: RoomId) -> bool {
+        if !self.local.dispose_if_unused(id) {
+            return false;
+        }
+        self.snapshots.lock().remove(&id);
+        let lease = {
+            let mut leases = self.leases.lock();
+            let lease = leases.remove(&id);
+            metrics::cluster_leases(leases.len());
+            lease
+        };
+        if let Some(lease) = lease {
+            let (store, node) = (self.store.clone(), self.node.clone());
+            // Not awaited: the room's thread must not wait on Redis. If this fails the
+            // lease just expires, and the sweep forgets the name once the snapshot does.
+            actix::spawn(async move {
+                if let Err(e) = store.release(&lease.name, &node, lease.fence, true).await {
+                    tracing::warn!(room = %lease.name, error = %e, "lease release failed; it will expire");
+                }
+            });
+        }
+        true
+    }
+
+    fn save_snapshot(&self, id: RoomId, snapshot: Vec<u8>) {
+        if snapshot.len() > self.settings.cluster.max_snapshot_bytes {
+            metrics::cluster_snapshot("too_big", snapshot.len());
+            tracing::warn!(
+                id,
+                bytes = snapshot.len(),
+                max = self.settings.cluster.max_snapshot_bytes,
+                "room snapshot larger than cluster.max_snapshot_bytes: not written"
+            );
+            return;
+        }
+        // Only the latest matters: an unwritten older one is replaced.
+        self.snapshots.lock().insert(id, snapshot);
+    }
+}

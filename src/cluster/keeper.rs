@@ -1,0 +1,168 @@
+//! The cluster keeper: the background loops that keep this node's part of the directory
+//! true. On the cluster thread, every fraction of a TTL:
+//! - refresh the node's registry entry;
+//! - renew every lease this node holds (a lease found taken by another fence stops its
+//!   room at once);
+//! - write the rooms' latest snapshots, fenced;
+//! - sweep: adopt rooms whose lease expired but whose snapshot waits (their node died),
+//!   and forget names that have neither.
+//!
+//! A separate watchdog, which needs no Redis, stops any room whose lease could expire
+//! within a sixth of its TTL — the lease was not renewed because Redis is unreachable —
+//! so a room never runs on two nodes at once: it stops here before another node can
+//! claim it. Its players get 1012 and reconnect through matchmaking.
+
+use super::directory::ClusterDirectory;
+use crate::actors::directory::RoomId;
+use crate::config::secs;
+use crate::metrics;
+use actix::ArbiterHandle;
+use futures_util::future::join_all;
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Weak};
+use std::time::{Duration, Instant};
+use tokio::time::MissedTickBehavior;
+
+/// How often the watchdog looks at lease deadlines.
+const WATCH_EVERY: Duration = Duration::from_millis(100);
+
+/// Most orphaned rooms one node adopts per sweep, so a dead node's rooms spread over the
+/// live ones instead of all landing on the first to sweep.
+const ADOPT_PER_SWEEP: usize = 4;
+
+/// Starts the keeper and the watchdog on `thread`; they end when `dir` is dropped.
+pub fn start(dir: &Arc<ClusterDirectory>, thread: &ArbiterHandle) {
+    thread.spawn(keep(Arc::downgrade(dir)));
+    thread.spawn(watch(Arc::downgrade(dir)));
+}
+
+async fn watch(dir: Weak<ClusterDirectory>) {
+    let mut every = tokio::time::interval(WATCH_EVERY);
+    every.set_missed_tick_behavior(MissedTickBehavior::Delay);
+    loop {
+        every.tick().await;
+        let Some(dir) = dir.upgrade() else { return };
+        let margin = dir.lease_ttl() / 6;
+        let deadline = Instant::now() + margin;
+        let expiring: Vec<(RoomId, Arc<str>)> = dir
+            .leases
+            .lock()
+            .iter()
+            .filter(|(_, l)| l.valid_until <= deadline)
+            .map(|(id, l)| (*id, l.name.clone()))
+            .collect();
+        for (id, name) in expiring {
+            tracing::error!(room = %name, "lease about to expire without renewal (Redis unreachable): stopping the room");
+            dir.stop_room(id, "expiring", "lost contact with the cluster directory: reconnect");
+        }
+    }
+}
+
+async fn keep(dir: Weak<ClusterDirectory>) {
+    let Some(first) = dir.upgrade() else { return };
+    let c = &first.settings.cluster;
+    let renew_every = secs(c.lease_ttl_s / 3.0);
+    let register_every = secs(c.node_ttl_s / 3.0);
+    let snapshot_every = secs(c.snapshot_interval_s);
+    let node_ttl = secs(c.node_ttl_s);
+    let snapshot_ttl = Duration::from_secs(c.snapshot_ttl_s);
+    drop(first);
+    let period = renew_every.min(register_every).min(snapshot_every).max(Duration::from_millis(50));
+    let mut every = tokio::time::interval(period);
+    every.set_missed_tick_behavior(MissedTickBehavior::Delay);
+    let long_ago = Instant::now().checked_sub(Duration::from_secs(3600)).unwrap_or_else(Instant::now);
+    let (mut registered, mut renewed, mut swept) = (long_ago, long_ago, long_ago);
+    loop {
+        every.tick().await;
+        let Some(dir) = dir.upgrade() else { return };
+        let now = Instant::now();
+        if now >= registered + register_every {
+            registered = now;
+            let result = dir.store.register_node(&dir.node_info(), node_ttl).await;
+            dir.note(&result);
+            if let Ok(nodes) = dir.store.nodes().await {
+                metrics::cluster_nodes(nodes.len());
+            }
+        }
+        if now >= renewed + renew_every {
+            renewed = now;
+            renew_all(&dir).await;
+        }
+        write_snapshots(&dir, snapshot_ttl).await;
+        if now >= swept + renew_every {
+            swept = now;
+            sweep(&dir).await;
+        }
+    }
+}
+
+async fn renew_all(dir: &ClusterDirectory) {
+    let leases: Vec<_> = dir.leases.lock().iter().map(|(id, l)| (*id, l.clone())).collect();
+    let ttl = dir.lease_ttl();
+    let renewals = leases.into_iter().map(|(id, lease)| async move {
+        let sent = Instant::now();
+        let seats = lease.handle.shared.seats.load(Ordering::Acquire);
+        let tick = lease.handle.shared.tick.load(Ordering::Acquire);
+        let result = dir.store.renew(&lease.name, &dir.node, lease.fence, ttl, seats, tick).await;
+        (id, lease, sent, result)
+    });
+    for (id, lease, sent, result) in join_all(renewals).await {
+        dir.note(&result);
+        match result {
+            Ok(true) => {
+                if let Some(l) = dir.leases.lock().get_mut(&id).filter(|l| l.fence == lease.fence) {
+                    l.valid_until = sent + ttl;
+                }
+            }
+            Ok(false) => {
+                tracing::error!(room = %lease.name, fence = lease.fence, "lease taken by another node: stopping the room");
+                dir.stop_room(id, "taken", "room moved to another node: reconnect");
+            }
+            Err(_) => {} // logged by note(); the watchdog stops the room if this lasts
+        }
+    }
+}
+
+async fn write_snapshots(dir: &ClusterDirectory, ttl: Duration) {
+    let pending = std::mem::take(&mut *dir.snapshots.lock());
+    for (id, bytes) in pending {
+        let Some(lease) = dir.leases.lock().get(&id).cloned() else { continue };
+        let len = bytes.len();
+        let result = dir.store.save_snapshot(&lease.name, &dir.node, lease.fence, bytes.clone(), ttl).await;
+        dir.note(&result);
+        match result {
+            Ok(true) => metrics::cluster_snapshot("ok", len),
+            Ok(false) => {
+                metrics::cluster_snapshot("fenced", len);
+                tracing::error!(room = %lease.name, "snapshot refused: lease is not ours any more; stopping the room");
+                dir.stop_room(id, "taken", "room moved to another node: reconnect");
+            }
+            Err(_) => {
+                metrics::cluster_snapshot("error", len);
+                // Keep it for the next round unless a newer one arrived meanwhile.
+                dir.snapshots.lock().entry(id).or_insert(bytes);
+            }
+        }
+    }
+}
+
+async fn sweep(dir: &ClusterDirectory) {
+    let rooms = dir.store.rooms().await;
+    dir.note(&rooms);
+    let Ok((_, orphans)) = rooms else { return };
+    let mut adopted = 0;
+    for (name, _) in orphans {
+        let found = dir.store.room(&name).await;
+        dir.note(&found);
+        match found {
+            Ok((None, Some(_))) if adopted < ADOPT_PER_SWEEP && dir.adopt(&name).await => {
+                adopted += 1;
+                tracing::info!(room = %name, "adopted a room whose node is gone");
+            }
+            Ok((None, None)) => {
+                let _ = dir.store.drop_orphan(&name).await;
+            }
+            _ => {}
+        }
+    }
+}

@@ -1,0 +1,256 @@
+//! Cluster mode with real Redis and real nodes (processes of the built binary):
+//! placement across nodes, one owner per room, restore after a node is killed, and
+//! Redis going away briefly or for longer than a lease.
+//!
+//! Needs `redis-server` on PATH (`bash scripts/test` installs it).
+
+mod common;
+use common::cluster::*;
+use common::*;
+use std::time::Duration;
+use tickcast::protocol::close_code;
+
+/// Long enough for a lease (3 s in these tests) to expire and a sweep to adopt the room.
+const FAILOVER: Duration = Duration::from_secs(15);
+
+fn rooms_by_name(rooms: &serde_json::Value) -> std::collections::BTreeMap<String, serde_json::Value> {
+    rooms.as_array().expect("array").iter().map(|r| (r["name"].as_str().unwrap().to_string(), r.clone())).collect()
+}
+
+/// Reads updates until the client's state holds entity `id` moved right of `x0`.
+async fn until_moved_right(client: &mut Client, id: u32, x0: i32) {
+    client.until(|s| s.entities.get(&id).is_some_and(|(_, f)| f[0] > x0)).await;
+}
+
+#[tokio::test]
+async fn matchmaking_on_one_node_places_players_in_a_room_another_node_owns_and_they_play() {
+    let redis = Redis::start();
+    let a = Node::start(&redis, "node-a").await;
+    let b = Node::start(&redis, "node-b").await;
+
+    // Ada creates "duel" on node B.
+    let ada_token = b.token("Ada").await;
+    let mut ada = Client::connect(&b.ws_url(Some("duel")), &[&format!("tickcast.token.{ada_token}")]).await.unwrap();
+    let ada_welcome = ada.expect_welcome().await;
+
+    // Bob asks node A where "duel" is: node B, with a seat reservation.
+    let answer = a.matchmake(Some("duel")).await;
+    assert_eq!(answer["node"], "node-b");
+    assert_eq!(answer["room"], "duel");
+    assert_eq!(answer["url"], format!("{}/ws?room=duel", b.base_url()));
+    let bob_token = a.token("Bob").await;
+    let mut bob = connect_matchmade(&answer, &bob_token).await;
+    let bob_welcome = bob.expect_welcome().await;
+    assert_eq!(bob_welcome.room, "duel");
+    assert!(bob_welcome.players.iter().any(|p| p.id == ada_welcome.player_id && p.name == "Ada"));
+
+    // They play: Bob moves right and Ada sees it; both keep consecutive ticks.
+    bob.until(|s| s.entities.contains_key(&bob_welcome.player_id)).await;
+    let x0 = bob.entity(bob_welcome.player_id).unwrap()[0];
+    for seq in 1..=20 {
+        bob.input(seq, &[1, 0, 0]).await;
+    }
+    until_moved_right(&mut ada, bob_welcome.player_id, x0).await;
+    ada.assert_keeps_ticking().await;
+    bob.assert_keeps_ticking().await;
+
+    // A direct join on the wrong node is sent to the right one with 4421.
+    let carl_token = a.token("Carl").await;
+    let mut carl = Client::connect(&a.ws_url(Some("duel")), &[&format!("tickcast.token.{carl_token}")]).await.unwrap();
+    let (code, reason) = carl.expect_close().await;
+    assert_eq!(code, close_code::WRONG_NODE);
+    assert_eq!(reason, format!("{}/ws?room=duel", b.base_url()));
+
+    // Join-or-create from A opens a matchmade room on A (no open one anywhere) ...
+    let first = a.matchmake(None).await;
+    assert_eq!(first["node"], "node-a");
+    let mm = first["room"].as_str().unwrap().to_string();
+    assert!(mm.starts_with("mm-"), "{mm}");
+    let mut dora = connect_matchmade(&first, &a.token("Dora").await).await;
+    dora.expect_welcome().await;
+    // ... and join-or-create on B fills that room rather than opening another.
+    let second = b.matchmake(None).await;
+    assert_eq!((second["node"].as_str(), second["room"].as_str()), (Some("node-a"), Some(mm.as_str())));
+    // A plain `/ws` join-or-create on B is redirected there with 4421.
+    let mut eve =
+        Client::connect(&b.ws_url(None), &[&format!("tickcast.token.{}", b.token("Eve").await)]).await.unwrap();
+    let (code, reason) = eve.expect_close().await;
+    assert_eq!(code, close_code::WRONG_NODE);
+    assert_eq!(reason, format!("{}/ws?room={mm}", a.base_url()));
+
+    // Both nodes list the whole cluster, each room with its node.
+    for node in [&a, &b] {
+        let rooms = rooms_by_name(&node.json("/api/rooms").await);
+        assert_eq!(rooms["duel"]["node"], "node-b");
+        assert_eq!(rooms["duel"]["players"], 2);
+        assert_eq!(rooms[&mm]["node"], "node-a");
+    }
+}
+
+#[tokio::test]
+async fn concurrent_creation_of_one_room_name_on_two_nodes_yields_one_owner() {
+    let redis = Redis::start();
+    let a = Node::start(&redis, "node-a").await;
+    let b = Node::start(&redis, "node-b").await;
+    for i in 0..12 {
+        let room = format!("race-{i}");
+        let path = format!("/api/matchmake?room={room}");
+        let (ra, rb) = tokio::join!(a.json(&path), b.json(&path));
+        assert_eq!(ra["node"], rb["node"], "{room}: both answers name one owner");
+        assert_eq!(ra["url"], rb["url"]);
+    }
+    let rooms = a.json("/api/rooms").await;
+    let names: Vec<&str> = rooms.as_array().unwrap().iter().map(|r| r["name"].as_str().unwrap()).collect();
+    assert_eq!(names.len(), 12, "each name once: {names:?}");
+    // Two players following the two answers for one name meet in the same room.
+    let path = "/api/matchmake?room=meet";
+    let (ra, rb) = tokio::join!(a.json(path), b.json(path));
+    let mut p1 = connect_matchmade(&ra, &a.token("P1").await).await;
+    let mut p2 = connect_matchmade(&rb, &b.token("P2").await).await;
+    let w1 = p1.expect_welcome().await;
+    let w2 = p2.expect_welcome().await;
+    assert_eq!(w1.room, "meet");
+    assert!(w2.players.iter().any(|p| p.id == w1.player_id), "same room instance");
+}
+
+#[tokio::test]
+async fn a_killed_nodes_room_is_restored_on_a_live_node_and_its_player_keeps_its_id() {
+    let redis = Redis::start();
+    let mut a = Node::start(&redis, "node-a").await;
+    let b = Node::start(&redis, "node-b").await;
+
+    let token = a.token("Ada").await;
+    let mut ada = Client::connect(&a.ws_url(Some("keep")), &[&format!("tickcast.token.{token}")]).await.unwrap();
+    let welcome = ada.expect_welcome().await;
+    let me = welcome.player_id;
+    ada.until(|s| s.entities.contains_key(&me)).await;
+    let x0 = ada.entity(me).unwrap()[0];
+    for seq in 1..=10 {
+        ada.input(seq, &[1, 0, 0]).await;
+    }
+    until_moved_right(&mut ada, me, x0).await;
+    // Play long enough for several snapshots (every 0.4 s) to be written.
+    let snapshots = eventually(FAILOVER, "snapshots written", || async {
+        let n = a.metric("tickcast_cluster_snapshots_total{result=\"ok\"}").await;
+        (n >= 3.0).then_some(n)
+    })
+    .await;
+    assert!(snapshots >= 3.0);
+    let moved_x = ada.entity(me).unwrap()[0];
+
+    a.kill();
+    let (code, _) = ada.expect_close().await;
+    assert_eq!(code, 1006, "a killed node says no goodbye");
+
+    // Within the lease TTL the room is adopted by B from its snapshot ...
+    let answer = eventually(FAILOVER, "room restored on node-b", || async {
+        let (status, body) = b.get("/api/matchmake?room=keep").await;
+        let v: serde_json::Value = serde_json::from_str(&body).ok()?;
+        (status == 200 && v["node"] == "node-b").then_some(v)
+    })
+    .await;
+    assert_eq!(answer["url"], format!("{}/ws?room=keep", b.base_url()));
+    // ... and Ada resumes there with her resume token: same player, state restored.
+    let resume = format!("tickcast.resume.{}", welcome.resume_token);
+    let mut back = Client::connect(&answer["url"].as_str().unwrap().to_string(), &[&resume]).await.unwrap();
+    let again = back.expect_welcome().await;
+    assert_eq!(again.player_id, me);
+    assert_eq!(again.room, "keep");
+    assert!(again.tick > 0, "continues from the snapshot's tick");
+    back.until(|s| s.entities.contains_key(&me)).await;
+    let restored_x = back.entity(me).unwrap()[0];
+    assert!(restored_x > x0, "restored position {restored_x} keeps the movement (was {x0}, then {moved_x})");
+    back.assert_keeps_ticking().await;
+    assert!(b.metric("tickcast_cluster_restores_total{result=\"ok\"}").await >= 1.0);
+    let rooms = rooms_by_name(&b.json("/api/rooms").await);
+    assert_eq!(rooms["keep"]["node"], "node-b");
+}
+
+#[tokio::test]
+async fn redis_away_briefly_neither_crashes_a_node_nor_stops_its_rooms() {
+    let redis = Redis::start();
+    let a = Node::start(&redis, "node-a").await;
+    let mut ada =
+        Client::connect(&a.ws_url(Some("calm")), &[&format!("tickcast.token.{}", a.token("Ada").await)]).await.unwrap();
+    ada.expect_welcome().await;
+    ada.next_update().await;
+
+    redis.pause();
+    // Well under the point where a room stops (a sixth of the 3 s lease left).
+    let paused_until = std::time::Instant::now() + Duration::from_millis(800);
+    let mut last = ada.next_update().await.0.tick;
+    while std::time::Instant::now() < paused_until {
+        let (h, _) = ada.next_update().await;
+        assert_eq!(h.tick, last + 1, "consecutive ticks while Redis hangs");
+        last = h.tick;
+    }
+    let (status, _) = a.get("/healthz").await;
+    assert_eq!(status, 200);
+    redis.resume();
+
+    // Two more lease renewals' worth of play: still the same session, still ticking.
+    let until = std::time::Instant::now() + Duration::from_millis(2500);
+    while std::time::Instant::now() < until {
+        let (h, _) = ada.next_update().await;
+        assert_eq!(h.tick, last + 1, "consecutive ticks after Redis is back");
+        last = h.tick;
+    }
+    assert_eq!(a.metric("tickcast_cluster_leases_lost_total").await, 0.0);
+    let v = eventually(FAILOVER, "placements resume", || async {
+        let (status, body) = a.get("/api/matchmake?room=calm").await;
+        (status == 200).then_some(body)
+    })
+    .await;
+    assert!(v.contains("node-a"));
+}
+
+#[tokio::test]
+async fn redis_gone_past_the_lease_stops_rooms_with_1012_and_they_are_restored_when_it_returns() {
+    let mut redis = Redis::start();
+    let a = Node::start(&redis, "node-a").await;
+    let token = a.token("Ada").await;
+    let mut ada = Client::connect(&a.ws_url(Some("storm")), &[&format!("tickcast.token.{token}")]).await.unwrap();
+    let welcome = ada.expect_welcome().await;
+    eventually(FAILOVER, "a snapshot written", || async {
+        (a.metric("tickcast_cluster_snapshots_total{result=\"ok\"}").await >= 2.0).then_some(())
+    })
+    .await;
+
+    redis.kill();
+    // The room stops before its lease can expire: 1012, reconnect.
+    let (code, reason) = ada.expect_close().await;
+    assert_eq!(code, close_code::TRY_AGAIN, "{reason}");
+    // The node lives on but places nobody while Redis is away.
+    let (status, _) = a.get("/healthz").await;
+    assert_eq!(status, 200);
+    let (status, body) = a.get("/api/matchmake?room=storm").await;
+    assert_eq!(status, 503, "{body}");
+    assert_eq!(a.metric("tickcast_cluster_leases_lost_total{reason=\"expiring\"}").await, 1.0);
+
+    // Redis comes back (with its data): the room is restored from its snapshot and Ada
+    // resumes as the same player.
+    redis.restart();
+    let answer = eventually(FAILOVER, "room restored", || async {
+        let (status, body) = a.get("/api/matchmake?room=storm").await;
+        let v: serde_json::Value = serde_json::from_str(&body).ok()?;
+        (status == 200).then_some(v)
+    })
+    .await;
+    let resume = format!("tickcast.resume.{}", welcome.resume_token);
+    let mut back = Client::connect(answer["url"].as_str().unwrap(), &[&resume]).await.unwrap();
+    let again = back.expect_welcome().await;
+    assert_eq!(again.player_id, welcome.player_id);
+    back.assert_keeps_ticking().await;
+}
+
+#[test]
+fn cluster_mode_refuses_to_start_without_a_shared_token_secret() {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_tickcast"))
+        .env("TICKCAST__CLUSTER__REDIS_URL", "redis://127.0.0.1:1")
+        .env("TICKCAST__SECURITY__TOKEN_SECRET", "")
+        .output()
+        .expect("binary runs");
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("security.token_secret") && err.contains("cluster.redis_url"), "{err}");
+}
