@@ -258,3 +258,58 @@ fn cluster_mode_refuses_to_start_without_a_shared_token_secret() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("security.token_secret") && err.contains("cluster.redis_url"), "{err}");
 }
+
+#[actix_web::test]
+async fn a_stale_owner_is_fenced_out_and_of_many_simultaneous_claims_one_wins() {
+    use tickcast::cluster::store::{Claim, Store};
+    let redis = Redis::start();
+    let thread = actix::Arbiter::new();
+    let store = Store::new(&redis.url(), "fence-test", thread.handle(), Duration::from_secs(2)).unwrap();
+    let ttl = Duration::from_secs(30);
+
+    // Sixteen nodes claim one name at once: exactly one wins, the others see it.
+    let claims = (0..16).map(|i| {
+        let store = store.clone();
+        async move { (format!("n{i}"), store.claim("arena", &format!("n{i}"), "ws://x", ttl, 10, false).await.unwrap()) }
+    });
+    let results = futures_util::future::join_all(claims).await;
+    let winners: Vec<_> = results.iter().filter(|(_, c)| matches!(c, Claim::Won { .. })).collect();
+    assert_eq!(winners.len(), 1, "{results:?}");
+    let (owner, Claim::Won { fence: f1, uid, restore }) = winners[0].clone() else { unreachable!() };
+    assert!(!restore);
+    for (_, c) in &results {
+        if let Claim::Owned { node, .. } = c {
+            assert_eq!(node, &owner);
+        }
+    }
+
+    // The owner writes a snapshot; then its lease lapses and another node claims.
+    assert!(store.save_snapshot("arena", &owner, f1, b"state-1".to_vec(), ttl).await.unwrap());
+    store.expire_lease("arena").await.unwrap();
+    let Claim::Won { fence: f2, uid: uid2, restore } = store.claim("arena", "heir", "ws://y", ttl, 10, false).await.unwrap()
+    else {
+        panic!("heir claims the lapsed room")
+    };
+    assert!(f2 > f1, "fencing numbers grow");
+    assert_eq!((uid2, restore), (uid, true), "same room, to be restored from its snapshot");
+
+    // The stale owner's late writes are all refused; the heir's are taken.
+    assert!(!store.renew("arena", &owner, f1, ttl, 3, 100).await.unwrap());
+    assert!(!store.save_snapshot("arena", &owner, f1, b"stale".to_vec(), ttl).await.unwrap());
+    assert!(!store.release("arena", &owner, f1, true).await.unwrap());
+    assert_eq!(store.load_snapshot("arena").await.unwrap().as_deref(), Some(&b"state-1"[..]));
+    assert!(store.renew("arena", "heir", f2, ttl, 3, 100).await.unwrap());
+    assert!(store.save_snapshot("arena", "heir", f2, b"state-2".to_vec(), ttl).await.unwrap());
+    // A stale owner reusing the heir's fence number under its own name is refused too.
+    assert!(!store.renew("arena", &owner, f2, ttl, 3, 100).await.unwrap());
+
+    // Disposal forgets the room: a later claim starts a new room with a new uid.
+    assert!(store.release("arena", "heir", f2, true).await.unwrap());
+    assert_eq!(store.load_snapshot("arena").await.unwrap(), None);
+    let Claim::Won { uid: uid3, restore, .. } = store.claim("arena", "n0", "ws://x", ttl, 10, false).await.unwrap()
+    else {
+        panic!("free name")
+    };
+    assert!(uid3 != uid && !restore);
+    thread.stop();
+}

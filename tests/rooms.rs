@@ -135,3 +135,66 @@ async fn an_empty_room_is_disposed_after_its_ttl() {
     let b = server.join("b", Some("brief")).await;
     assert!(b.welcome.as_ref().unwrap().tick < 10);
 }
+
+async fn matchmake(server: &TestServer, query: &str) -> (u16, serde_json::Value, String) {
+    let (status, body) = http(server.addr, "GET", &format!("/api/matchmake{query}"), &[], "").await;
+    (status, serde_json::from_str(&body).unwrap_or(serde_json::Value::Null), body)
+}
+
+#[tokio::test]
+async fn matchmaking_api_holds_a_seat_that_its_token_takes() {
+    let mut s = settings();
+    s.room.max_players = 2;
+    let server = start(s);
+    let (status, first, body) = matchmake(&server, "?room=pair").await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(first["url"], format!("ws://{}/ws?room=pair", server.addr));
+    assert_eq!((first["room"].as_str(), first["node"].as_str()), (Some("pair"), Some("local")));
+    assert!(first["expires_in"].as_u64().unwrap() > 0);
+    let (status, second, _) = matchmake(&server, "?room=pair").await;
+    assert_eq!(status, 200);
+    // Both seats are held: a third request, and a join without a seat, find it full.
+    let (status, _, body) = matchmake(&server, "?room=pair").await;
+    assert_eq!((status, body.trim()), (409, "room is full"));
+    let token = server.token("walk-in").await;
+    let mut walk_in =
+        Client::connect(&server.ws_url(Some("pair")), &[&format!("tickcast.token.{token}")]).await.unwrap();
+    assert_eq!(walk_in.expect_close().await.0, close_code::ROOM_FULL);
+    // The holders of the seats get in with their seat tokens.
+    let mut players = Vec::new();
+    for (answer, name) in [(&first, "p1"), (&second, "p2")] {
+        let token = server.token(name).await;
+        let seat = format!("tickcast.seat.{}", answer["seat"].as_str().unwrap());
+        let mut c = Client::connect(answer["url"].as_str().unwrap(), &[&format!("tickcast.token.{token}"), &seat])
+            .await
+            .unwrap();
+        assert_eq!(c.expect_welcome().await.room, "pair");
+        players.push(c);
+    }
+    assert_eq!(rooms(&server).await[0]["players"], 2);
+    // A seat token is good once: reused, it asks for a new seat, and the room is full.
+    let token = server.token("again").await;
+    let seat = format!("tickcast.seat.{}", first["seat"].as_str().unwrap());
+    let mut again = Client::connect(&server.ws_url(None), &[&format!("tickcast.token.{token}"), &seat]).await.unwrap();
+    assert_eq!(again.expect_close().await.0, close_code::ROOM_FULL);
+}
+
+#[tokio::test]
+async fn matchmaking_api_refuses_bad_names_and_forged_seats() {
+    let server = start(settings());
+    let (status, _, body) = matchmake(&server, "?room=no%20spaces").await;
+    assert_eq!(status, 400, "{body}");
+    let (status, answer, _) = matchmake(&server, "").await;
+    assert_eq!(status, 200);
+    assert!(answer["room"].as_str().unwrap().starts_with("mm-"));
+    let token = server.token("mallory").await;
+    let seat = answer["seat"].as_str().unwrap();
+    let (payload, _) = seat.split_once('.').unwrap();
+    let forged = format!("tickcast.seat.{payload}.AAAA");
+    let mut c = Client::connect(answer["url"].as_str().unwrap(), &[&format!("tickcast.token.{token}"), &forged])
+        .await
+        .unwrap();
+    let (code, reason) = c.expect_close().await;
+    assert_eq!(code, close_code::UNAUTHORIZED);
+    assert!(reason.starts_with("seat refused"), "{reason}");
+}
