@@ -113,12 +113,14 @@ impl Server {
         let cluster_arbiter = settings.cluster.enabled().then(Arbiter::new);
         let mut node = local.node().to_string();
         let mut public_url = (!settings.cluster.public_url.is_empty()).then(|| settings.cluster.public_url.clone());
+        let mut cluster_directory = None;
         let directory: Arc<dyn RoomDirectory> = match &cluster_arbiter {
             None => local,
             Some(thread) => match cluster::start(local, &settings, addr, thread.handle()) {
                 Ok(dir) => {
                     node = dir.node().to_string();
                     public_url = Some(dir.url().to_string());
+                    cluster_directory = Some(dir.clone());
                     dir
                 }
                 Err(e) => {
@@ -200,8 +202,12 @@ impl Server {
         let _ = ready.send(Ok((addr, admin_addr)));
 
         let _ = stop.await;
-        tracing::info!("shutting down: closing sessions with 1001");
         handle.pause().await;
+        if let Some(cluster) = &cluster_directory {
+            tracing::info!("shutting down: handing rooms over to the cluster (sessions close with 1012)");
+            cluster.hand_off().await;
+        }
+        tracing::info!("shutting down: closing sessions with 1001");
         for room in directory.local_rooms() {
             room.addr.do_send(CloseAll { code: close_code::GOING_AWAY, reason: "server shutting down".into() });
         }

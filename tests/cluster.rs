@@ -171,6 +171,50 @@ async fn a_killed_nodes_room_is_restored_on_a_live_node_and_its_player_keeps_its
 }
 
 #[tokio::test]
+async fn a_node_shut_down_politely_hands_its_room_over_with_nothing_lost() {
+    let redis = Redis::start();
+    let mut a = Node::start(&redis, "node-a").await;
+    let b = Node::start(&redis, "node-b").await;
+    let token = a.token("Ada").await;
+    let mut ada = Client::connect(&a.ws_url(Some("roll")), &[&format!("tickcast.token.{token}")]).await.unwrap();
+    let welcome = ada.expect_welcome().await;
+    let me = welcome.player_id;
+    ada.until(|s| s.entities.contains_key(&me)).await;
+    let x0 = ada.entity(me).unwrap()[0];
+    for seq in 1..=15 {
+        ada.input(seq, &[1, 0, 0]).await;
+    }
+    until_moved_right(&mut ada, me, x0 + 10).await;
+
+    let exit = a.terminate();
+    // Every update before the close was seen; the last one is what must not be lost.
+    let (code, reason) = ada.expect_close().await;
+    assert_eq!(code, close_code::TRY_AGAIN, "{reason}");
+    assert_eq!(exit, Some(0));
+    let last_tick = ada.updates.last().expect("updates seen").tick;
+    let last_x = ada.entity(me).unwrap()[0];
+
+    let answer = eventually(FAILOVER, "room adopted by node-b", || async {
+        let (status, body) = b.get("/api/matchmake?room=roll").await;
+        let v: serde_json::Value = serde_json::from_str(&body).ok()?;
+        (status == 200 && v["node"] == "node-b").then_some(v)
+    })
+    .await;
+    let resume = format!("tickcast.resume.{}", welcome.resume_token);
+    let mut back = Client::connect(answer["url"].as_str().unwrap(), &[&resume]).await.unwrap();
+    let again = back.expect_welcome().await;
+    assert_eq!(again.player_id, me);
+    assert!(
+        again.tick >= last_tick,
+        "the final snapshot is at or after the last tick seen ({} < {last_tick})",
+        again.tick
+    );
+    back.until(|s| s.entities.contains_key(&me)).await;
+    assert!(back.entity(me).unwrap()[0] >= last_x, "position carried over");
+    back.assert_keeps_ticking().await;
+}
+
+#[tokio::test]
 async fn redis_away_briefly_neither_crashes_a_node_nor_stops_its_rooms() {
     let redis = Redis::start();
     let a = Node::start(&redis, "node-a").await;
@@ -286,7 +330,8 @@ async fn a_stale_owner_is_fenced_out_and_of_many_simultaneous_claims_one_wins() 
     // The owner writes a snapshot; then its lease lapses and another node claims.
     assert!(store.save_snapshot("arena", &owner, f1, b"state-1".to_vec(), ttl).await.unwrap());
     store.expire_lease("arena").await.unwrap();
-    let Claim::Won { fence: f2, uid: uid2, restore } = store.claim("arena", "heir", "ws://y", ttl, 10, false).await.unwrap()
+    let Claim::Won { fence: f2, uid: uid2, restore } =
+        store.claim("arena", "heir", "ws://y", ttl, 10, false).await.unwrap()
     else {
         panic!("heir claims the lapsed room")
     };

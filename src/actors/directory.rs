@@ -299,6 +299,11 @@ impl LocalDirectory {
         let _ = self.outer.set(outer);
     }
 
+    /// The world actor running this node's games.
+    pub fn world(&self) -> &Addr<WorldActor> {
+        &self.world
+    }
+
     /// This node's name in listings.
     pub fn node(&self) -> &str {
         &self.node

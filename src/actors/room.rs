@@ -182,6 +182,11 @@ pub struct StopRoom {
     pub reason: String,
 }
 
+/// Asks a room for the next player id it would hand out (for a hand-off snapshot).
+#[derive(Message)]
+#[rtype(result = "PlayerId")]
+pub struct NextPlayerId;
+
 /// Members of a room restored from a snapshot: all between sessions.
 pub struct RestoredMembers {
     /// The snapshot's tick.
@@ -648,5 +653,12 @@ impl Handler<StopRoom> for RoomActor {
         }
         self.world.do_send(RemoveRoom { id: self.id });
         ctx.stop();
+    }
+}
+
+impl Handler<NextPlayerId> for RoomActor {
+    type Result = PlayerId;
+    fn handle(&mut self, _: NextPlayerId, _: &mut Context<Self>) -> PlayerId {
+        self.next_player
     }
 }

@@ -115,6 +115,16 @@ pub struct ChatLine {
     pub text: String,
 }
 
+/// Takes a room out of the world for a hand-off to another node (polite shutdown in
+/// cluster mode): its game is saved at its last tick and stops ticking here. Answers the
+/// tick and the saved game, or `None` if the room is unknown or its game cannot save.
+#[derive(Message)]
+#[rtype(result = "Option<(u64, SavedGame)>")]
+pub struct HandOffRoom {
+    /// The room.
+    pub id: RoomId,
+}
+
 /// Asks the world to stop ticking (shutdown).
 #[derive(Message)]
 #[rtype(result = "()")]
@@ -325,6 +335,16 @@ impl Handler<ChatLine> for WorldActor {
                 metrics::event_refused();
             }
         }
+    }
+}
+
+impl Handler<HandOffRoom> for WorldActor {
+    type Result = Option<(u64, SavedGame)>;
+    fn handle(&mut self, msg: HandOffRoom, _: &mut Context<Self>) -> Self::Result {
+        let room = self.rooms.remove(&msg.id)?;
+        let game = room.game.save()?;
+        let players = room.players.iter().map(|(id, p)| (*id, p.name.clone())).collect();
+        Some((room.tick, SavedGame { players, game }))
     }
 }
 

@@ -15,6 +15,8 @@ use crate::actors::directory::{
     check_room_name, LocalDirectory, Located, Placement, PlacementError, Redirect, Restore, RoomDirectory, RoomHandle,
     RoomId, RoomListing, RoomSpec, RoomUid,
 };
+use crate::actors::room::NextPlayerId;
+use crate::actors::world::HandOffRoom;
 use crate::config::{secs, Settings};
 use crate::metrics;
 use crate::protocol::close_code;
@@ -58,6 +60,8 @@ pub struct ClusterDirectory {
     pub(super) snapshots: Mutex<HashMap<RoomId, Vec<u8>>>,
     claims: tokio::sync::Mutex<()>,
     redis_up: AtomicBool,
+    /// Set by [`ClusterDirectory::hand_off`]: this node claims no room any more.
+    draining: AtomicBool,
 }
 
 impl ClusterDirectory {
@@ -75,6 +79,7 @@ impl ClusterDirectory {
             snapshots: Mutex::new(HashMap::new()),
             claims: tokio::sync::Mutex::new(()),
             redis_up: AtomicBool::new(true),
+            draining: AtomicBool::new(false),
         });
         let weak: Weak<ClusterDirectory> = Arc::downgrade(&dir);
         let outer: Weak<dyn RoomDirectory> = weak;
@@ -147,6 +152,9 @@ impl ClusterDirectory {
     async fn claim(&self, name: &str, matchmade: bool) -> Result<Claimed, PlacementError> {
         if let Some(handle) = self.local.find(name) {
             return Ok(Claimed::Here(handle));
+        }
+        if self.draining.load(Ordering::Acquire) {
+            return Err(PlacementError::Unavailable("node shutting down".into()));
         }
         if self.local.len() >= self.settings.room.max_rooms {
             return Err(PlacementError::TooManyRooms);
@@ -332,6 +340,58 @@ impl ClusterDirectory {
         self.snapshots.lock().remove(&id);
         metrics::cluster_lease_lost(reason);
         self.local.stop(id, close_code::TRY_AGAIN, why);
+    }
+}
+
+impl ClusterDirectory {
+    /// Polite shutdown: hands every room over to the rest of the cluster. Each room's
+    /// game is taken out of the world at its last tick and written as a final snapshot,
+    /// its lease is released with the snapshot kept, and its sessions are closed with
+    /// 1012 so clients reconnect through matchmaking; another node's sweep adopts the
+    /// room within a third of the lease TTL, and players resume with nothing lost but
+    /// the moments of the move. If Redis is unreachable the rooms just stop (their
+    /// leases expire and their last periodic snapshots are restored instead).
+    pub async fn hand_off(&self) {
+        self.draining.store(true, Ordering::Release);
+        // Wait for a claim in flight, so its room is in the lease table below.
+        drop(self.claims.lock().await);
+        let leases: Vec<Lease> = self.leases.lock().drain().map(|(_, l)| l).collect();
+        metrics::cluster_leases(0);
+        let snapshot_ttl = Duration::from_secs(self.settings.cluster.snapshot_ttl_s);
+        for lease in leases {
+            let handle = &lease.handle;
+            let saved = self.local.world().send(HandOffRoom { id: handle.id }).await.ok().flatten();
+            let next_player = handle.addr.send(NextPlayerId).await.unwrap_or(0);
+            let mut kept = false;
+            if let Some((tick, saved)) = saved.filter(|_| next_player > 0) {
+                let snapshot = RoomSnapshot {
+                    uid: handle.uid,
+                    name: handle.name.to_string(),
+                    tick,
+                    next_player,
+                    players: saved.players,
+                    game: saved.game,
+                };
+                let bytes = snapshot.encode();
+                let len = bytes.len();
+                let written = self.store.save_snapshot(&lease.name, &self.node, lease.fence, bytes, snapshot_ttl).await;
+                self.note(&written);
+                if matches!(written, Ok(true)) {
+                    metrics::cluster_snapshot("ok", len);
+                    kept = true;
+                }
+            }
+            let released = self.store.release(&lease.name, &self.node, lease.fence, false).await;
+            self.note(&released);
+            tracing::info!(room = %lease.name, final_snapshot = kept, released = matches!(released, Ok(true)), "room handed off");
+            self.local.stop(
+                handle.id,
+                close_code::TRY_AGAIN,
+                "server restarting: the room moves to another node, reconnect",
+            );
+        }
+        let gone = self.store.unregister_node(&self.node).await;
+        self.note(&gone);
     }
 }
 

@@ -193,6 +193,20 @@ impl Node {
         }
     }
 
+    /// SIGTERM, then waits for the process to exit; returns its exit code.
+    pub fn terminate(&mut self) -> Option<i32> {
+        let mut c = self.child.take()?;
+        signal(c.id(), "-TERM");
+        let deadline = Instant::now() + PATIENCE;
+        loop {
+            if let Some(status) = c.try_wait().ok().flatten() {
+                return status.code();
+            }
+            assert!(Instant::now() < deadline, "node {} did not exit on SIGTERM", self.id);
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
     /// SIGKILL: no goodbye, no lease release.
     pub fn kill(&mut self) {
         if let Some(mut c) = self.child.take() {
