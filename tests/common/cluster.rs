@@ -5,7 +5,7 @@
 use super::{http, Client, PATIENCE};
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command};
 use std::time::{Duration, Instant};
 
 /// Shared by every node of a test: they must verify each other's tokens.
