@@ -156,7 +156,7 @@ async fn a_killed_nodes_room_is_restored_on_a_live_node_and_its_player_keeps_its
     assert_eq!(answer["url"], format!("{}/ws?room=keep", b.base_url()));
     // ... and Ada resumes there with her resume token: same player, state restored.
     let resume = format!("tickcast.resume.{}", welcome.resume_token);
-    let mut back = Client::connect(&answer["url"].as_str().unwrap().to_string(), &[&resume]).await.unwrap();
+    let mut back = Client::connect(answer["url"].as_str().unwrap(), &[&resume]).await.unwrap();
     let again = back.expect_welcome().await;
     assert_eq!(again.player_id, me);
     assert_eq!(again.room, "keep");
