@@ -191,9 +191,8 @@ async fn matchmaking_api_refuses_bad_names_and_forged_seats() {
     let seat = answer["seat"].as_str().unwrap();
     let (payload, _) = seat.split_once('.').unwrap();
     let forged = format!("tickcast.seat.{payload}.AAAA");
-    let mut c = Client::connect(answer["url"].as_str().unwrap(), &[&format!("tickcast.token.{token}"), &forged])
-        .await
-        .unwrap();
+    let mut c =
+        Client::connect(answer["url"].as_str().unwrap(), &[&format!("tickcast.token.{token}"), &forged]).await.unwrap();
     let (code, reason) = c.expect_close().await;
     assert_eq!(code, close_code::UNAUTHORIZED);
     assert!(reason.starts_with("seat refused"), "{reason}");
