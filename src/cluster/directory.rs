@@ -239,8 +239,10 @@ impl ClusterDirectory {
 
     async fn reserve_named(&self, name: &str) -> Result<Placement, PlacementError> {
         check_room_name(name, self.settings.room.max_name_bytes)?;
-        if !self.redis_up() && self.local.find(name).is_none() {
-            // Placing anywhere else needs the directory; refuse rather than guess.
+        if !self.redis_up() {
+            // No new placement while the directory is unreachable, not even into a room
+            // here: its lease may be about to lapse, and the player would be cut off.
+            // Resumes of players already seated still work (see `locate_room`).
             return Err(PlacementError::Unavailable("Redis unreachable".into()));
         }
         if let Some(handle) = self.local.find(name) {
