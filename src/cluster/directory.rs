@@ -336,12 +336,22 @@ impl ClusterDirectory {
     /// Stops a room whose lease is lost or about to expire, and forgets the lease.
     pub(super) fn stop_room(&self, id: RoomId, reason: &'static str, why: &str) {
         let mut leases = self.leases.lock();
-        leases.remove(&id);
+        let lease = leases.remove(&id);
         metrics::cluster_leases(leases.len());
         drop(leases);
         self.snapshots.lock().remove(&id);
         metrics::cluster_lease_lost(reason);
         self.local.stop(id, close_code::TRY_AGAIN, why);
+        if let Some(lease) = lease {
+            // Best effort (runs on the calling cluster thread's runtime): if Redis is
+            // reachable again, give the lease up now, keeping the snapshot, so the room
+            // is adopted at the next sweep instead of after the lease lapses. Fenced: a
+            // lease already taken by another node is left alone.
+            let (store, node) = (self.store.clone(), self.node.clone());
+            actix::spawn(async move {
+                let _ = store.release(&lease.name, &node, lease.fence, false).await;
+            });
+        }
     }
 }
 
