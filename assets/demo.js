@@ -2,7 +2,10 @@
 // predicts, keyboard and touch input, and a HUD. All networking is in tickcast.js.
 //
 // URL parameters: `?room=NAME` joins that room, `?match` asks for matchmaking, `name=`
-// sets the player name; with neither room nor match the room picker opens.
+// sets the player name; with neither room nor match the room picker opens. Every join is
+// placed through `GET /api/matchmake` (the client's `matchmake` option), so the demo works
+// against a cluster of nodes as well as against one server; `&direct` skips that and
+// connects to this server's /ws as before.
 // For tests and the console, the live client is `window.tickcast` (see tickcast.js).
 
 import { TickcastClient, arenaPredictor } from '/tickcast.js';
@@ -35,6 +38,7 @@ const ui = {
   pickRoom: $('pick-room'),
   pickError: $('pick-error'),
   openRooms: $('open-rooms'),
+  openRoomsBody: $('open-rooms-body'),
   roomList: $('room-list'),
 };
 const ctx = ui.canvas.getContext('2d');
@@ -42,6 +46,8 @@ const ctx = ui.canvas.getContext('2d');
 /** @type {TickcastClient | null} */
 let client = null;
 let joinRequest = null; // {name, room} of the last join, for "Rejoin"
+// `?direct`: connect to this server's /ws without asking /api/matchmake (debugging one node).
+const direct = new URLSearchParams(location.search).has('direct');
 const popups = []; // floating "+1" labels: {id, text, at}
 
 // --- joining ------------------------------------------------------------------------
@@ -66,7 +72,7 @@ function join(name, room) {
   joinRequest = { name, room };
   localStorage.setItem('tickcast.name', name);
   clearLog();
-  client = new TickcastClient({ name, room: room || null, predictor: arenaPredictor(), snapDistance: 600 });
+  client = new TickcastClient({ name, room: room || null, matchmake: !direct, predictor: arenaPredictor(), snapDistance: 600 });
   window.tickcast = client;
   wire(client);
   client.connect();
@@ -82,7 +88,8 @@ function wire(c) {
     ui.connText.textContent = state === 'live' ? 'live' : state;
     if (state === 'live') {
       hideBanner();
-      log(resumed ? 'Reconnected: same player, same seat.' : `Joined room <b>${esc(c.room)}</b>.`);
+      const where = c.node ? ` on node <b>${esc(c.node)}</b>` : '';
+      log(resumed ? `Reconnected${where}: same player, same seat.` : `Joined room <b>${esc(c.room)}</b>${where}.`);
     } else if (state === 'reconnecting') {
       showBanner(`Connection lost${reason ? ` (${esc(reason)})` : ''}. Reconnecting${delayMs > 1000 ? ` in ${Math.ceil(delayMs / 1000)} s` : ''}…`);
     } else if (state === 'gone') {
@@ -92,11 +99,15 @@ function wire(c) {
       showBanner('Connecting…');
     }
   });
+  c.addEventListener('redirect', (e) => {
+    if (c === client) log(`The room lives on another node: moving to ${esc(nodeName(e.detail.url))}.`);
+  });
   c.addEventListener('welcome', (e) => {
     if (c !== client) return;
     const room = e.detail.room;
     ui.roomLabel.hidden = false;
-    ui.roomLabel.innerHTML = `<span class="room-word">room </span><b>${esc(room)}</b>`;
+    const node = c.node ?? (c.nodeUrl && new URL(c.nodeUrl).host !== location.host ? nodeName(c.nodeUrl) : null);
+    ui.roomLabel.innerHTML = `<span class="room-word">room </span><b>${esc(room)}</b>${node ? `<span class="node-label"> on ${esc(node)}</span>` : ''}`;
     // Matchmaking picked a room: make the URL shareable.
     const url = new URL(location.href);
     url.searchParams.delete('match');
@@ -110,6 +121,15 @@ function wire(c) {
   c.addEventListener('game', (e) => {
     if (c === client && e.detail.kindName === 'scored') popups.push({ id: e.detail.player, text: '+1', at: performance.now() });
   });
+}
+
+/** A node as shown to people: the host of its WebSocket URL. */
+function nodeName(url) {
+  try {
+    return new URL(url).host;
+  } catch {
+    return url;
+  }
 }
 
 function explain(code, reason) {
@@ -131,14 +151,26 @@ async function loadOpenRooms() {
     const res = await fetch('/api/rooms');
     if (!res.ok) return;
     const rooms = (await res.json()).filter((r) => r.players < r.capacity).slice(0, 8);
-    ui.openRooms.replaceChildren();
+    // In a cluster each room says which node hosts it; a single server may not.
+    const clustered = rooms.some((r) => typeof r.node === 'string' && r.node !== '');
+    ui.openRooms.classList.toggle('clustered', clustered);
+    ui.openRoomsBody.replaceChildren();
     ui.roomList.replaceChildren();
     for (const r of rooms) {
+      const tr = document.createElement('tr');
       const b = document.createElement('button');
       b.type = 'button';
-      b.innerHTML = `${esc(r.name)}<span>${r.players}/${r.capacity}</span>`;
+      b.textContent = r.name;
+      b.title = `Pick room ${r.name}`;
       b.addEventListener('click', () => (ui.pickRoom.value = r.name));
-      ui.openRooms.append(b);
+      const cell = (content, className) => {
+        const td = document.createElement('td');
+        if (className) td.className = className;
+        td.append(content);
+        return td;
+      };
+      tr.append(cell(b), cell(`${r.players}/${r.capacity}`, 'num'), cell(r.node ?? '', 'node-col'));
+      ui.openRoomsBody.append(tr);
       const o = document.createElement('option');
       o.value = r.name;
       ui.roomList.append(o);

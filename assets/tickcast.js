@@ -11,6 +11,11 @@
 //      reconciled with the server when updates acknowledge inputs.
 //   5. TickcastClient: guest token, WebSocket, input and ping loops, and reconnection
 //      with backoff that resumes the same player while the server still holds its seat.
+//   6. Clusters: `matchmake()` asks `GET /api/matchmake` which node hosts (or will
+//      host) a room and reserves a seat there; with the client's `matchmake` option
+//      every connect and reconnect is placed that way (a room restored on another node
+//      after a crash is found again), and a 4421 WRONG_NODE close is followed at once to
+//      the node its reason names.
 //
 // Nothing here knows a particular game: entities are decoded from the schema the server
 // sends in Welcome. The only game-specific code is `arenaPredictor`, an optional
@@ -30,9 +35,13 @@
 //     requestAnimationFrame(frame);
 //   });
 //
+//   // Against a cluster (several nodes sharing rooms), the server places the player:
+//   new TickcastClient({ name: 'alice', room: null, matchmake: true });
+//
 // Test hook: a page that wants to be inspected sets `window.tickcast = client`; the
 // client's `state`, `playerId`, `room`, `tick`, `entities` (Map id -> {kind, fields}),
-// `players` (Map id -> name), `rtt` (ms) and `stats` are plain read-only properties.
+// `players` (Map id -> name), `rtt` (ms), `stats`, `node` and `nodeUrl` are plain
+// read-only properties.
 
 // ---------------------------------------------------------------------------------------
 // 1. Wire codec
@@ -46,6 +55,8 @@ export const SUBPROTOCOL = 'tickcast.v1';
 export const TOKEN_PREFIX = 'tickcast.token.';
 /** Subprotocol prefix carrying a resume token. */
 export const RESUME_PREFIX = 'tickcast.resume.';
+/** Subprotocol prefix carrying a seat reservation from `GET /api/matchmake` (cluster mode). */
+export const SEAT_PREFIX = 'tickcast.seat.';
 
 /** Tags of server messages (a varint in front of each). */
 export const ServerTag = Object.freeze({ Welcome: 0, Snapshot: 1, Delta: 2, Pong: 3, Notice: 4 });
@@ -69,6 +80,7 @@ export const CloseCode = Object.freeze({
   KICKED: 4403,
   ROOM_FULL: 4409,
   REPLACED: 4410,
+  WRONG_NODE: 4421, // cluster: another node owns the room; the reason is its WebSocket URL
 });
 
 /**
@@ -76,12 +88,17 @@ export const CloseCode = Object.freeze({
  * - `'stop'`: do not reconnect (left, kicked, room full, replaced, or a client bug that
  *   would only repeat).
  * - `'reauth'`: the token (or resume token) was refused: get a new one, then retry.
+ * - `'redirect'`: 4421, the room lives on another node: reconnect at once, with the
+ *   same credentials, to the URL in the close reason (see wrongNodeTarget); a reason that
+ *   is not a ws:/wss: URL, or too many redirects in a row, count as a `'retry'`.
  * - `'retry'`: reconnect with backoff, resuming the player if possible.
  * @param {number} code WebSocket close code.
- * @returns {'stop' | 'reauth' | 'retry'}
+ * @returns {'stop' | 'reauth' | 'redirect' | 'retry'}
  */
 export function closeAction(code) {
   switch (code) {
+    case CloseCode.WRONG_NODE:
+      return 'redirect';
     case CloseCode.NORMAL:
     case CloseCode.PROTOCOL_ERROR:
     case CloseCode.UNSUPPORTED_DATA:
@@ -930,7 +947,21 @@ const now = () => globalThis.performance.now();
  * - `welcome` (the Welcome message), `update` `{tick, ack, keyframe, events}`,
  *   `joined` `{player, name}`, `left` `{player, name}`, `chat` `{player, name, text}`,
  *   `game` `{kind, kindName, player, value}`, `notice` `{code, reason}`,
- *   `pong` `{rtt}`, `error` `{error}` (a message that could not be decoded).
+ *   `pong` `{rtt}`, `error` `{error}` (a message that could not be decoded),
+ *   `matchmake` (the answer of `GET /api/matchmake`, see matchmake), `redirect`
+ *   `{url, reason}` (a 4421 followed to another node).
+ *
+ * Cluster mode (`matchmake` option): before every connect and reconnect the client asks
+ * its home server `GET /api/matchmake` where to go: `?room=<room>` for a named room or
+ * to resume its player (the answer names the room's current node, or a live node that
+ * restores it after a crash), no room for join-or-create. A fresh join offers the seat
+ * reservation of the answer (`tickcast.seat.`) with its session token; a resume offers
+ * only its resume token. A failed matchmake (network, 429, 5xx) is retried with backoff
+ * like a failed connection; a 404 means the server has no matchmaking (a single node of
+ * an older version) and the client connects to it directly from then on. A 4409 on a
+ * join-or-create seat is asked again once (seat counts are advisory), then ends the
+ * client as without the option. Without the option nothing changes, except that a
+ * 4421 WRONG_NODE close is always followed (a single node never sends one).
  */
 export class TickcastClient extends EventTarget {
   /**
@@ -953,6 +984,12 @@ export class TickcastClient extends EventTarget {
    * @param {number} [options.maxChatBytes] Longest chat line sent, in UTF-8 bytes: the
    *   server's `limits.max_chat_bytes` (200 by default). It closes the session with 1008
    *   on a longer one, so the client refuses to send it.
+   * @param {boolean | string} [options.matchmake] Cluster mode: place every connect and
+   *   reconnect through `GET /api/matchmake` (see above). `true` asks `options.url`; a
+   *   string is another HTTP base to ask (e.g. `'https://lobby.example'`). Default false:
+   *   connect to `options.url` directly.
+   * @param {number} [options.maxRedirects] 4421 redirects followed in a row before a close
+   *   counts as a failed attempt (3).
    * @param {typeof WebSocket} [options.WebSocket] For tests.
    * @param {typeof fetch} [options.fetch] For tests.
    */
@@ -970,18 +1007,31 @@ export class TickcastClient extends EventTarget {
       pingIntervalMs: 1000,
       handshakeTimeoutMs: 10000,
       maxChatBytes: 200,
+      matchmake: false,
+      maxRedirects: 3,
       ownEntityId: (id) => id,
       WebSocket: globalThis.WebSocket,
       fetch: globalThis.fetch?.bind(globalThis),
       ...options,
     };
     if (!this.options.url) throw new TypeError('options.url is required outside a page');
+    const mm = this.options.matchmake;
+    /** The HTTP base asked for placement, or null without matchmaking. */
+    this._matchmakeBase = mm === true ? this.options.url : typeof mm === 'string' && mm !== '' ? mm : null;
+    if (this._matchmakeBase != null) {
+      const base = new URL(this._matchmakeBase); // throws TypeError on garbage
+      if (base.protocol !== 'http:' && base.protocol !== 'https:') throw new TypeError(`options.matchmake: ${mm} is not an http(s) URL`);
+    }
     /** Connection state: idle, connecting, live, reconnecting or gone. */
     this.state = ConnectionState.IDLE;
     /** Why the client is gone, if it is: `{code, reason}`. */
     this.goneReason = null;
     this.playerId = null;
     this.room = null;
+    /** The cluster node of the last matchmake answer (null without one, or after a redirect). */
+    this.node = null;
+    /** The WebSocket URL of the current (or last) connection. */
+    this.nodeUrl = null;
     this.schema = null;
     this.tickRateHz = null;
     /** Players of the room: Map id -> name (Welcome roster, then Joined/Left events). */
@@ -998,6 +1048,8 @@ export class TickcastClient extends EventTarget {
       refusedDeltas: 0,
       reconnects: 0,
       resumes: 0,
+      redirects: 0,
+      matchmakes: 0,
       inputsSent: 0,
       inputsSkipped: 0,
     };
@@ -1016,6 +1068,9 @@ export class TickcastClient extends EventTarget {
     this._tokenExpiresAt = 0;
     this._resumeToken = null;
     this._attempt = 0;
+    this._redirects = 0; // 4421s followed since the last Welcome or normal attempt
+    this._fullRetried = false; // a 4409 on a join-or-create seat was asked again
+    this._conn = null; // the current attempt: {url, seat, matchmade}
     this._timers = new Set();
     this._liveSince = 0;
     this._renderOffset = null;
@@ -1055,6 +1110,7 @@ export class TickcastClient extends EventTarget {
     if (this.state !== ConnectionState.IDLE && this.state !== ConnectionState.GONE) return;
     this.goneReason = null;
     this._attempt = 0;
+    this._fullRetried = false;
     this._setState(ConnectionState.CONNECTING);
     this._open();
   }
@@ -1205,8 +1261,15 @@ export class TickcastClient extends EventTarget {
     return body.token;
   }
 
-  async _open() {
+  /**
+   * Opens one connection attempt. `redirect` (a 4421's target) reuses the credentials of
+   * the attempt it replaces; otherwise the target comes from matchmaking or `options.url`.
+   * @param {{url: string, seat: string | null, matchmade: boolean}} [redirect]
+   */
+  async _open(redirect) {
     const generation = (this._generation = (this._generation || 0) + 1);
+    const stale = () => generation !== this._generation || this.state === ConnectionState.GONE;
+    if (!redirect) this._redirects = 0;
     let protocol;
     if (this._resumeToken) {
       protocol = RESUME_PREFIX + this._resumeToken;
@@ -1217,27 +1280,36 @@ export class TickcastClient extends EventTarget {
           this._token = this.options.getToken ? await this.options.getToken() : await this._guestToken();
           if (this.options.getToken) this._tokenExpiresAt = Infinity;
         } catch (error) {
-          if (generation !== this._generation || this.state === ConnectionState.GONE) return;
+          if (stale()) return;
           if (error.fatal) return this._gone(0, error.message);
           return this._retry(0, `token: ${error.message}`);
         }
-        if (generation !== this._generation || this.state === ConnectionState.GONE) return;
+        if (stale()) return;
       }
       protocol = TOKEN_PREFIX + this._token;
     }
-    const url = new URL('/ws', this.options.url);
-    url.protocol = url.protocol === 'https:' ? 'wss:' : 'ws:';
-    if (this.options.room) url.searchParams.set('room', this.options.room);
+    const resuming = protocol.startsWith(RESUME_PREFIX);
+    let target = redirect;
+    if (!target && this._matchmakeBase != null) {
+      // Asked after the token, so the seat (valid a few seconds) is as fresh as can be.
+      target = await this._placement(resuming, stale);
+      if (stale() || !target) return;
+    }
+    if (!target) target = { url: this._directUrl(), seat: null, matchmade: false };
+    const protocols = [SUBPROTOCOL, protocol];
+    if (target.seat && !resuming) protocols.push(SEAT_PREFIX + target.seat);
     let ws;
     try {
-      ws = new this.options.WebSocket(url.href, [SUBPROTOCOL, protocol]);
+      ws = new this.options.WebSocket(target.url, protocols);
     } catch (error) {
       return this._gone(0, `cannot open WebSocket: ${error.message}`);
     }
     ws.binaryType = 'arraybuffer';
     this._ws = ws;
+    this._conn = target;
+    this.nodeUrl = target.url;
     this._openedAt = now();
-    this._resuming = protocol.startsWith(RESUME_PREFIX);
+    this._resuming = resuming;
     this.lastNotice = null;
     this._lastHeard = now();
     this._welcomed = false;
@@ -1247,6 +1319,94 @@ export class TickcastClient extends EventTarget {
     this._later(this.options.handshakeTimeoutMs, () => {
       if (this._ws === ws && !this._welcomed) this._drop(ws, 'no Welcome in time');
     });
+  }
+
+  /** `/ws` of `options.url` (or of `base`), with the room asked for. @param {string} [room] @param {string} [base] */
+  _directUrl(room = this.options.room, base = this.options.url) {
+    const url = new URL('/ws', base);
+    url.protocol = url.protocol === 'https:' ? 'wss:' : 'ws:';
+    if (room) url.searchParams.set('room', room);
+    return url.href;
+  }
+
+  /**
+   * Asks the home server where to connect. Resolves to `{url, seat, matchmade}`, or to
+   * null when it already scheduled a retry or ended the client.
+   * @param {boolean} resuming Whether the attempt resumes the player (no seat needed).
+   * @param {() => boolean} stale True once the attempt was superseded (closed, reconnected).
+   */
+  async _placement(resuming, stale) {
+    // A resume goes back to its own room wherever it now lives; a join to the room asked.
+    const room = resuming ? this.room : this.options.room || null;
+    this.stats.matchmakes++;
+    let answer;
+    try {
+      answer = await matchmake(this._matchmakeBase, room, { fetch: this.options.fetch, timeoutMs: this.options.handshakeTimeoutMs });
+    } catch (error) {
+      if (stale()) return null;
+      const status = error.status ?? 0;
+      if (status === 404) {
+        // No /api/matchmake: a single server of an older version. Connect to it directly.
+        this._matchmakeBase = null;
+        return { url: this._directUrl(room), seat: null, matchmade: false };
+      }
+      if (status === 409) {
+        // The matchmaker's seat count includes the seat our player still holds in its
+        // grace window, so a resume can see "full": any node redirects (4421) a resume
+        // to the room's owner, so ask the home server's own /ws.
+        if (resuming) return { url: this._directUrl(room, this._matchmakeBase), seat: null, matchmade: false };
+        this._roomFull(`matchmake: ${error.message}`, !room);
+        return null;
+      }
+      if (error.retryable) {
+        this._retry(0, error.message);
+        return null;
+      }
+      this._gone(0, error.message);
+      return null;
+    }
+    if (stale()) return null;
+    this.node = answer.node;
+    this._emit('matchmake', answer);
+    return { url: answer.url, seat: resuming ? null : answer.seat, matchmade: !resuming && !room };
+  }
+
+  /**
+   * A full room (a 4409 close, or a 409 from matchmaking): a join-or-create seat is asked
+   * for again once, since the cluster's seat counts are only advisory; otherwise the end.
+   * @param {string} reason @param {boolean} matchmade Whether the seat was join-or-create.
+   */
+  _roomFull(reason, matchmade) {
+    if (matchmade && !this._fullRetried && this._matchmakeBase != null) {
+      this._fullRetried = true;
+      this._open();
+      return;
+    }
+    this._gone(CloseCode.ROOM_FULL, reason);
+  }
+
+  /**
+   * Follows a 4421 WRONG_NODE close to the node named in `reason`, at once and with the
+   * same credentials; an unusable reason or too many redirects in a row is a failed
+   * attempt (backoff).
+   * @param {number} code @param {string} reason
+   */
+  _redirect(code, reason) {
+    const from = this._conn;
+    const url = wrongNodeTarget(reason, from?.url);
+    if (!url) return this._retry(code, `wrong node, unusable redirect: ${reason}`);
+    if (this._redirects >= this.options.maxRedirects) {
+      return this._retry(code, `wrong node, ${this._redirects} redirects in a row: ${reason}`);
+    }
+    this._redirects++;
+    this.stats.redirects++;
+    // Its name is unknown until the next matchmake answer.
+    this.node = null;
+    if (this.state === ConnectionState.LIVE) {
+      this._setState(ConnectionState.RECONNECTING, { code, reason, delayMs: 0, attempt: this._attempt });
+    }
+    this._emit('redirect', { url, reason });
+    this._open({ url, seat: from?.seat ?? null, matchmade: from?.matchmade ?? false });
   }
 
   /** Abandons a socket we no longer trust and reconnects. */
@@ -1285,7 +1445,11 @@ export class TickcastClient extends EventTarget {
     if (wasLive && now() - this._liveSince > 5000) this._attempt = 0;
     switch (closeAction(code)) {
       case 'stop':
+        // Asked "right after" a join-or-create seat: the room filled up meanwhile.
+        if (code === CloseCode.ROOM_FULL && !this._welcomed) return this._roomFull(reason, !!this._conn?.matchmade);
         return this._gone(code, reason);
+      case 'redirect':
+        return this._redirect(code, reason);
       case 'reauth':
         if (this._resuming) {
           // The grace window is over (or the room is gone): join as a new player.
@@ -1391,11 +1555,20 @@ export class TickcastClient extends EventTarget {
     if (!resumed) {
       // A new player (first join, or a resume refused): nothing held carries over.
       this._world = createState();
-      this._clock.reset();
-      this._renderOffset = null;
     } else {
       this.stats.resumes++;
     }
+    // Every Welcome starts a new timeline. The room may have been restored on another
+    // node from an older snapshot (its ticks go back, its clock is another machine's),
+    // so nothing that assumes increasing ticks or one server clock is kept: the
+    // interpolation buffer, the clock samples, the prediction (below) and the input
+    // numbering (the server's acknowledgement restarts at 0 anyway). The held state
+    // stays readable until the Snapshot that follows every Welcome replaces it.
+    this._clock.reset();
+    this._renderOffset = null;
+    this._seq = 0;
+    this._redirects = 0;
+    this._fullRetried = false;
     this.playerId = msg.player_id;
     this.room = msg.room;
     this.schema = msg.schema;
@@ -1403,9 +1576,7 @@ export class TickcastClient extends EventTarget {
     this._resumeToken = msg.resume_token;
     this.players = new Map(msg.players.map((p) => [p.id, p.name]));
     if (!this.players.has(msg.player_id) && this.options.name) this.players.set(msg.player_id, this.options.name);
-    if (!resumed || !this._buffer) {
-      this._buffer = new InterpolationBuffer({ schema: msg.schema, snapDistance: this.options.snapDistance });
-    }
+    this._buffer = new InterpolationBuffer({ schema: msg.schema, snapDistance: this.options.snapDistance });
     this._setupPrediction();
     if (this._input == null || this._input.length !== msg.schema.input.length) this.setInput(msg.schema.input.map(() => 0));
     // A new connection: send the current input at once (it may have changed meanwhile).
@@ -1546,4 +1717,117 @@ export class TickcastClient extends EventTarget {
         return this._emit('game', { ...e, kindName: this.schema.event_kinds[e.kind] });
     }
   }
+}
+
+// ---------------------------------------------------------------------------------------
+// 6. Clusters: matchmaking and redirects
+// ---------------------------------------------------------------------------------------
+
+const ROOM_NAME_RE = /^[A-Za-z0-9_-]+$/;
+// Tokens travel in a subprotocol: `A–Z a–z 0–9 - _ .` only (docs/PROTOCOL.md).
+const TOKEN_RE = /^[A-Za-z0-9_.-]+$/;
+
+/** A failed `GET /api/matchmake`: `status` is the HTTP status (0: no answer), `text` its body. */
+export class MatchmakeError extends Error {
+  /**
+   * @param {string} message
+   * @param {number} status HTTP status, 0 when the request did not complete.
+   * @param {string} [text] The answer's body (plain-text reason), trimmed.
+   */
+  constructor(message, status, text = '') {
+    super(message);
+    this.name = 'MatchmakeError';
+    this.status = status;
+    this.text = text;
+    /**
+     * Worth asking again later: no answer, 429, a 5xx (503: no capacity, or the cluster
+     * directory is unavailable), or a 200 that is not a valid answer (a proxy in between).
+     */
+    this.retryable = status === 0 || status === 429 || status >= 500 || status === 200;
+  }
+}
+
+/**
+ * The node a 4421 WRONG_NODE close sends the client to, or null when the reason is not
+ * one: it must be a whole absolute `ws://` or `wss://` URL with a host, without user
+ * info or fragment. Credentials are offered to that URL, so a `wss:` connection is never
+ * redirected to plain `ws:`.
+ * @param {string} reason The close reason (or a matchmake answer's `url`).
+ * @param {string} [from] The URL of the connection that was closed (or, for matchmaking,
+ *   the HTTP base asked): an `https:`/`wss:` one only accepts `wss:`.
+ * @returns {string | null} The normalized URL.
+ */
+export function wrongNodeTarget(reason, from) {
+  if (typeof reason !== 'string' || reason.length > 2048 || !/^wss?:\/\/[^\s]+$/i.test(reason)) return null;
+  let url;
+  try {
+    url = new URL(reason);
+  } catch {
+    return null;
+  }
+  if ((url.protocol !== 'ws:' && url.protocol !== 'wss:') || !url.hostname) return null;
+  if (url.username || url.password || reason.includes('#')) return null;
+  if (from && /^(https|wss):/i.test(from) && url.protocol !== 'wss:') return null;
+  return url.href;
+}
+
+/**
+ * Asks a tickcast server (any node of a cluster, or a single server) where to play:
+ * `GET <base>/api/matchmake[?room=NAME]`. Without `room` it is join-or-create
+ * matchmaking across the cluster; with it, the node that owns (or will create or restore)
+ * that room. The answer is checked field by field:
+ * - `url`: the WebSocket URL to connect to (ws: or wss:; wss: when `base` is https:),
+ * - `room`: the room's name (the one asked for, if any),
+ * - `node`: the node's name,
+ * - `seat`: a short-lived seat reservation, offered as `SEAT_PREFIX + seat` with a session
+ *   token (a resume does not need it),
+ * - `expires_in`: seconds the seat stays reserved.
+ * @param {string} base The server's HTTP base, e.g. `'https://game.example'`.
+ * @param {string | null} [room] A room name; null or '' for join-or-create.
+ * @param {object} [options]
+ * @param {typeof fetch} [options.fetch] For tests; default the global fetch.
+ * @param {number} [options.timeoutMs] Abort the request after this long (no limit by default).
+ * @returns {Promise<{url: string, room: string, node: string, seat: string, expires_in: number}>}
+ * @throws {MatchmakeError} With `status` (0 when there was no answer, 200 for an answer
+ *   that is not valid) and `text` (the server's plain-text reason).
+ */
+export async function matchmake(base, room, { fetch = globalThis.fetch?.bind(globalThis), timeoutMs } = {}) {
+  const url = new URL('/api/matchmake', base);
+  if (room != null && room !== '') url.searchParams.set('room', room);
+  const what = `GET ${url.pathname}${url.search}`;
+  const abort = timeoutMs > 0 && typeof AbortController === 'function' ? new AbortController() : null;
+  const timer = abort ? setTimeout(() => abort.abort(), timeoutMs) : null;
+  let status;
+  let text;
+  try {
+    const res = await fetch(url, { method: 'GET', headers: { accept: 'application/json' }, signal: abort?.signal });
+    status = res.status;
+    text = (await res.text()).trim();
+  } catch (error) {
+    throw new MatchmakeError(`${what}: ${abort?.signal.aborted ? 'timed out' : error.message}`, 0);
+  } finally {
+    if (timer) clearTimeout(timer);
+  }
+  if (status !== 200) {
+    const reason = text.length > 200 ? `${text.slice(0, 200)}…` : text;
+    throw new MatchmakeError(`${what}: ${status}${reason ? ` ${reason}` : ''}`, status, text);
+  }
+  const bad = (why) => new MatchmakeError(`${what}: 200 but ${why}`, 200, text);
+  let body;
+  try {
+    body = JSON.parse(text);
+  } catch {
+    throw bad('the answer is not JSON');
+  }
+  if (body === null || typeof body !== 'object' || Array.isArray(body)) throw bad('the answer is not a JSON object');
+  for (const [field, type] of [['url', 'string'], ['room', 'string'], ['node', 'string'], ['seat', 'string'], ['expires_in', 'number']]) {
+    if (typeof body[field] !== type) throw bad(`"${field}" is ${body[field] === undefined ? 'missing' : `not a ${type}`}`);
+  }
+  const wsUrl = wrongNodeTarget(body.url, String(base));
+  if (!wsUrl) throw bad(`"url" is not a usable WebSocket URL: ${body.url.slice(0, 100)}`);
+  if (!ROOM_NAME_RE.test(body.room)) throw bad(`"room" is not a room name: ${body.room.slice(0, 40)}`);
+  if (room && body.room !== room) throw bad(`it names room ${body.room}, not ${room}`);
+  if (!TOKEN_RE.test(body.seat)) throw bad('"seat" is not a token');
+  if (!Number.isFinite(body.expires_in) || body.expires_in < 0) throw bad('"expires_in" is not a number of seconds');
+  return { url: wsUrl, room: body.room, node: body.node, seat: body.seat, expires_in: body.expires_in };
 }

@@ -3,146 +3,10 @@
 //
 //   node --test tests/js/
 
-import { test } from 'node:test';
+import { afterEach, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { ByteWriter, Prediction, TickcastClient, arenaPredictor, decodeClientMessage } from '../../assets/tickcast.js';
-
-const SCHEMA = {
-  game: 'arena',
-  entity_kinds: [
-    { name: 'player', fields: [{ name: 'x', scale: 10 }, { name: 'y', scale: 10 }, { name: 'score', scale: 1 }] },
-    { name: 'orb', fields: [{ name: 'x', scale: 10 }, { name: 'y', scale: 10 }] },
-  ],
-  input: [{ name: 'dx', min: -1, max: 1 }, { name: 'dy', min: -1, max: 1 }, { name: 'buttons', min: 0, max: 255 }],
-  event_kinds: ['scored'],
-};
-
-// --- server-side encoders (what src/protocol writes) ----------------------------------
-
-function welcome({ player, room = 'r', rate = 20, tick = 0, resume = `resume-${player}`, players = [] }) {
-  const w = new ByteWriter();
-  w.uint(0);
-  w.uint(1);
-  w.uint(player);
-  w.string(room);
-  w.uint(rate);
-  w.uint(tick);
-  w.string(resume);
-  w.uint(players.length);
-  for (const p of players) {
-    w.uint(p.id);
-    w.string(p.name);
-  }
-  w.string(SCHEMA.game);
-  w.uint(SCHEMA.entity_kinds.length);
-  for (const k of SCHEMA.entity_kinds) {
-    w.string(k.name);
-    w.uint(k.fields.length);
-    for (const f of k.fields) {
-      w.string(f.name);
-      w.uint(f.scale);
-    }
-  }
-  w.uint(SCHEMA.input.length);
-  for (const f of SCHEMA.input) {
-    w.string(f.name);
-    w.int(f.min);
-    w.int(f.max);
-  }
-  w.uint(SCHEMA.event_kinds.length);
-  for (const e of SCHEMA.event_kinds) w.string(e);
-  return w.finish();
-}
-
-function events(w, list) {
-  w.uint(list.length);
-  for (const e of list) {
-    if (e.type === 'Joined') {
-      w.uint(0);
-      w.uint(e.player);
-      w.string(e.name);
-    } else if (e.type === 'Left') {
-      w.uint(1);
-      w.uint(e.player);
-    }
-  }
-}
-
-function snapshot({ tick, ack = 0, time = Date.now() * 1000, entities, ev = [] }) {
-  const w = new ByteWriter();
-  w.uint(1);
-  w.uint(tick);
-  w.uint(ack);
-  w.uint(time);
-  w.uint(entities.length);
-  let prev = 0;
-  for (const e of entities) {
-    w.uint(e.id - prev);
-    prev = e.id;
-    w.uint(e.kind);
-    for (const f of e.fields) w.int(f);
-  }
-  events(w, ev);
-  return w.finish();
-}
-
-function emptyDelta({ tick, base, ack = 0, time = Date.now() * 1000 }) {
-  const w = new ByteWriter();
-  for (const v of [2, tick, base, ack, time, 0, 0, 0, 0]) w.uint(v);
-  return w.finish();
-}
-
-function pong(clientTime) {
-  const w = new ByteWriter();
-  w.uint(3);
-  w.uint(clientTime);
-  w.uint(Date.now() * 1000);
-  return w.finish();
-}
-
-function notice(code, reason) {
-  const w = new ByteWriter();
-  w.uint(4);
-  w.uint(code);
-  w.string(reason);
-  return w.finish();
-}
-
-// --- fakes ----------------------------------------------------------------------------
-
-class FakeSocket {
-  static all = [];
-  constructor(url, protocols) {
-    this.url = url;
-    this.protocols = protocols;
-    this.readyState = 1;
-    this.bufferedAmount = 0;
-    this.sent = [];
-    this.closed = null;
-    FakeSocket.all.push(this);
-  }
-  send(bytes) {
-    this.sent.push(decodeClientMessage(bytes));
-  }
-  close(code, reason) {
-    this.readyState = 3;
-    this.closed = { code, reason };
-  }
-  deliver(bytes) {
-    this.onmessage?.({ data: bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength) });
-  }
-  serverClose(code, reason = '') {
-    this.deliver(notice(code, reason));
-    this.readyState = 3;
-    this.onclose?.({ code, reason });
-  }
-  get token() {
-    return this.protocols.find((p) => p.startsWith('tickcast.token.'))?.slice('tickcast.token.'.length);
-  }
-  get resume() {
-    return this.protocols.find((p) => p.startsWith('tickcast.resume.'))?.slice('tickcast.resume.'.length);
-  }
-}
+import { Prediction, TickcastClient, arenaPredictor } from '../../assets/tickcast.js';
+import { FakeSocket, emptyDelta, lastSocket, notice, pong, snapshot, tick, until, welcome } from './fakes.mjs';
 
 function harness(extra = {}) {
   FakeSocket.all = [];
@@ -163,20 +27,17 @@ function harness(extra = {}) {
     backoffCapMs: 20,
     ...extra,
   });
+  clients.push(client);
   const states = [];
   client.addEventListener('statechange', (e) => states.push(e.detail.state));
   return { client, requests, states };
 }
 
-const tick = (ms = 0) => new Promise((r) => setTimeout(r, ms));
-async function until(what, predicate, ms = 2000) {
-  const end = Date.now() + ms;
-  while (!predicate()) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await tick(2);
-  }
-}
-const lastSocket = () => FakeSocket.all[FakeSocket.all.length - 1];
+// A test that fails half way must not leave a client reconnecting (and the run hanging).
+const clients = [];
+afterEach(() => {
+  for (const c of clients.splice(0)) c.close();
+});
 
 test('joins with a guest token, goes live on Welcome and applies updates', async () => {
   const { client, requests, states } = harness();

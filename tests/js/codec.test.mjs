@@ -175,6 +175,7 @@ test('close codes map to the documented client actions', () => {
   for (const c of [1000, 1002, 1003, 1007, 1009, 4403, 4409, 4410]) assert.equal(closeAction(c), 'stop', `${c}`);
   for (const c of [1001, 1006, 1008, 1011, 1012]) assert.equal(closeAction(c), 'retry', `${c}`);
   assert.equal(closeAction(4401), 'reauth');
+  assert.equal(closeAction(4421), 'redirect');
 });
 
 test('backoff is full jitter under an exponential ceiling with a cap', () => {

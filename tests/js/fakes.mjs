@@ -1,0 +1,188 @@
+// Shared fakes for the client tests: server-side message encoders (what src/protocol
+// writes), a scripted WebSocket, and small async helpers. Not a test file itself
+// (node --test only runs `*.test.mjs` here).
+
+import { ByteWriter, decodeClientMessage } from '../../assets/tickcast.js';
+
+export const SCHEMA = {
+  game: 'arena',
+  entity_kinds: [
+    { name: 'player', fields: [{ name: 'x', scale: 10 }, { name: 'y', scale: 10 }, { name: 'score', scale: 1 }] },
+    { name: 'orb', fields: [{ name: 'x', scale: 10 }, { name: 'y', scale: 10 }] },
+  ],
+  input: [{ name: 'dx', min: -1, max: 1 }, { name: 'dy', min: -1, max: 1 }, { name: 'buttons', min: 0, max: 255 }],
+  event_kinds: ['scored'],
+};
+
+// --- server-side encoders (what src/protocol writes) ----------------------------------
+
+export function welcome({ player, room = 'r', rate = 20, tick = 0, resume = `resume-${player}`, players = [] }) {
+  const w = new ByteWriter();
+  w.uint(0);
+  w.uint(1);
+  w.uint(player);
+  w.string(room);
+  w.uint(rate);
+  w.uint(tick);
+  w.string(resume);
+  w.uint(players.length);
+  for (const p of players) {
+    w.uint(p.id);
+    w.string(p.name);
+  }
+  w.string(SCHEMA.game);
+  w.uint(SCHEMA.entity_kinds.length);
+  for (const k of SCHEMA.entity_kinds) {
+    w.string(k.name);
+    w.uint(k.fields.length);
+    for (const f of k.fields) {
+      w.string(f.name);
+      w.uint(f.scale);
+    }
+  }
+  w.uint(SCHEMA.input.length);
+  for (const f of SCHEMA.input) {
+    w.string(f.name);
+    w.int(f.min);
+    w.int(f.max);
+  }
+  w.uint(SCHEMA.event_kinds.length);
+  for (const e of SCHEMA.event_kinds) w.string(e);
+  return w.finish();
+}
+
+function events(w, list) {
+  w.uint(list.length);
+  for (const e of list) {
+    if (e.type === 'Joined') {
+      w.uint(0);
+      w.uint(e.player);
+      w.string(e.name);
+    } else if (e.type === 'Left') {
+      w.uint(1);
+      w.uint(e.player);
+    }
+  }
+}
+
+function entityList(w, entities) {
+  w.uint(entities.length);
+  let prev = 0;
+  for (const e of entities) {
+    w.uint(e.id - prev);
+    prev = e.id;
+    w.uint(e.kind);
+    for (const f of e.fields) w.int(f);
+  }
+}
+
+export function snapshot({ tick, ack = 0, time = Date.now() * 1000, entities, ev = [] }) {
+  const w = new ByteWriter();
+  w.uint(1);
+  w.uint(tick);
+  w.uint(ack);
+  w.uint(time);
+  entityList(w, entities);
+  events(w, ev);
+  return w.finish();
+}
+
+/** A Delta; `changed` is `[{id, mask, changes}]`, ids sorted. */
+export function delta({ tick, base, ack = 0, time = Date.now() * 1000, created = [], changed = [], removed = [], ev = [] }) {
+  const w = new ByteWriter();
+  for (const v of [2, tick, base, ack, time]) w.uint(v);
+  entityList(w, created);
+  w.uint(changed.length);
+  let prev = 0;
+  for (const c of changed) {
+    w.uint(c.id - prev);
+    prev = c.id;
+    w.uint(c.mask);
+    for (const v of c.changes) w.int(v);
+  }
+  w.uint(removed.length);
+  prev = 0;
+  for (const id of removed) {
+    w.uint(id - prev);
+    prev = id;
+  }
+  events(w, ev);
+  return w.finish();
+}
+
+export function emptyDelta({ tick, base, ack = 0, time = Date.now() * 1000 }) {
+  return delta({ tick, base, ack, time });
+}
+
+export function pong(clientTime) {
+  const w = new ByteWriter();
+  w.uint(3);
+  w.uint(clientTime);
+  w.uint(Date.now() * 1000);
+  return w.finish();
+}
+
+export function notice(code, reason) {
+  const w = new ByteWriter();
+  w.uint(4);
+  w.uint(code);
+  w.string(reason);
+  return w.finish();
+}
+
+// --- a scripted WebSocket --------------------------------------------------------------
+
+export class FakeSocket {
+  static all = [];
+  constructor(url, protocols) {
+    this.url = url;
+    this.protocols = protocols;
+    this.readyState = 1;
+    this.bufferedAmount = 0;
+    this.sent = [];
+    this.closed = null;
+    FakeSocket.all.push(this);
+  }
+  send(bytes) {
+    this.sent.push(decodeClientMessage(bytes));
+  }
+  close(code, reason) {
+    this.readyState = 3;
+    this.closed = { code, reason };
+  }
+  deliver(bytes) {
+    this.onmessage?.({ data: bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength) });
+  }
+  /** The server's way to close: a Notice with the code and reason, then the close. */
+  serverClose(code, reason = '') {
+    this.deliver(notice(code, reason));
+    this.readyState = 3;
+    this.onclose?.({ code, reason });
+  }
+  #offered(prefix) {
+    return this.protocols.find((p) => p.startsWith(prefix))?.slice(prefix.length);
+  }
+  get token() {
+    return this.#offered('tickcast.token.');
+  }
+  get resume() {
+    return this.#offered('tickcast.resume.');
+  }
+  get seat() {
+    return this.#offered('tickcast.seat.');
+  }
+}
+
+export const lastSocket = () => FakeSocket.all[FakeSocket.all.length - 1];
+
+// --- waiting -------------------------------------------------------------------------
+
+export const tick = (ms = 0) => new Promise((r) => setTimeout(r, ms));
+
+export async function until(what, predicate, ms = 2000) {
+  const end = Date.now() + ms;
+  while (!predicate()) {
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await tick(2);
+  }
+}
