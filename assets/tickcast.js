@@ -1341,7 +1341,11 @@ export class TickcastClient extends EventTarget {
     this.stats.matchmakes++;
     let answer;
     try {
-      answer = await matchmake(this._matchmakeBase, room, { fetch: this.options.fetch, timeoutMs: this.options.handshakeTimeoutMs });
+      answer = await matchmake(this._matchmakeBase, room, {
+        fetch: this.options.fetch,
+        timeoutMs: this.options.handshakeTimeoutMs,
+        resume: resuming,
+      });
     } catch (error) {
       if (stale()) return null;
       const status = error.status ?? 0;
@@ -1349,6 +1353,13 @@ export class TickcastClient extends EventTarget {
         // No /api/matchmake: a single server of an older version. Connect to it directly.
         this._matchmakeBase = null;
         return { url: this._directUrl(room), seat: null, matchmade: false };
+      }
+      if (status === 410 && resuming) {
+        // The room is gone (disposed, or lost with no snapshot): join afresh.
+        this._resumeToken = null;
+        this._resuming = false;
+        this._retry(0, `resume refused: ${error.message}`, 0);
+        return null;
       }
       if (status === 409) {
         // The matchmaker's seat count includes the seat our player still holds in its
@@ -1787,13 +1798,17 @@ export function wrongNodeTarget(reason, from) {
  * @param {object} [options]
  * @param {typeof fetch} [options.fetch] For tests; default the global fetch.
  * @param {number} [options.timeoutMs] Abort the request after this long (no limit by default).
+ * @param {boolean} [options.resume] Only locate `room` for a resume (`&resume=1`): no seat is
+ *   taken, a room whose node died is restored, and a room that is gone answers 410.
  * @returns {Promise<{url: string, room: string, node: string, seat: string, expires_in: number}>}
  * @throws {MatchmakeError} With `status` (0 when there was no answer, 200 for an answer
  *   that is not valid) and `text` (the server's plain-text reason).
  */
-export async function matchmake(base, room, { fetch = globalThis.fetch?.bind(globalThis), timeoutMs } = {}) {
+export async function matchmake(base, room, { fetch = globalThis.fetch?.bind(globalThis), timeoutMs, resume = false } = {}) {
   const url = new URL('/api/matchmake', base);
   if (room != null && room !== '') url.searchParams.set('room', room);
+  // A resuming player keeps its seat: only ask where the room is (restored if need be).
+  if (resume && room) url.searchParams.set('resume', '1');
   const what = `GET ${url.pathname}${url.search}`;
   const abort = timeoutMs > 0 && typeof AbortController === 'function' ? new AbortController() : null;
   const timer = abort ? setTimeout(() => abort.abort(), timeoutMs) : null;

@@ -148,7 +148,7 @@ async fn a_killed_nodes_room_is_restored_on_a_live_node_and_its_player_keeps_its
 
     // Within the lease TTL the room is adopted by B from its snapshot ...
     let answer = eventually(FAILOVER, "room restored on node-b", || async {
-        let (status, body) = b.get("/api/matchmake?room=keep").await;
+        let (status, body) = b.get("/api/matchmake?room=keep&resume=1").await;
         let v: serde_json::Value = serde_json::from_str(&body).ok()?;
         (status == 200 && v["node"] == "node-b").then_some(v)
     })
@@ -195,7 +195,7 @@ async fn a_node_shut_down_politely_hands_its_room_over_with_nothing_lost() {
     let last_x = ada.entity(me).unwrap()[0];
 
     let answer = eventually(FAILOVER, "room adopted by node-b", || async {
-        let (status, body) = b.get("/api/matchmake?room=roll").await;
+        let (status, body) = b.get("/api/matchmake?room=roll&resume=1").await;
         let v: serde_json::Value = serde_json::from_str(&body).ok()?;
         (status == 200 && v["node"] == "node-b").then_some(v)
     })

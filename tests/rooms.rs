@@ -172,6 +172,14 @@ async fn matchmaking_api_holds_a_seat_that_its_token_takes() {
         players.push(c);
     }
     assert_eq!(rooms(&server).await[0]["players"], 2);
+    // A resuming player only asks where its room is: no seat needed, so "full" is fine,
+    // and a room that does not exist is gone (410).
+    let (status, located, body) = matchmake(&server, "?room=pair&resume=1").await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(located["url"], first["url"]);
+    assert_eq!(rooms(&server).await[0]["players"], 2, "locating took no seat");
+    let (status, _, _) = matchmake(&server, "?room=nowhere&resume=1").await;
+    assert_eq!(status, 410);
     // A seat token is good once: reused, it asks for a new seat, and the room is full.
     let token = server.token("again").await;
     let seat = format!("tickcast.seat.{}", first["seat"].as_str().unwrap());

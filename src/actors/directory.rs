@@ -178,9 +178,10 @@ pub trait RoomDirectory: Send + Sync + 'static {
     /// new one). In a cluster the room may be on another node.
     fn reserve<'a>(&'a self, name: Option<&'a str>) -> BoxFuture<'a, Result<Placement, PlacementError>>;
 
-    /// Finds the room a resume token names (`name` and `uid`); in a cluster, a room whose
-    /// node died is restored here from its snapshot.
-    fn locate<'a>(&'a self, name: &'a str, uid: RoomUid) -> BoxFuture<'a, Result<Located, PlacementError>>;
+    /// Finds room `name` (the one a resume token names, when `uid` is given) without
+    /// taking a seat; in a cluster, a room whose node died is restored here from its
+    /// snapshot.
+    fn locate<'a>(&'a self, name: &'a str, uid: Option<RoomUid>) -> BoxFuture<'a, Result<Located, PlacementError>>;
 
     /// Every room (of the whole cluster, in cluster mode).
     fn list(&self) -> BoxFuture<'_, Result<Vec<RoomListing>, PlacementError>>;
@@ -513,8 +514,8 @@ impl RoomDirectory for LocalDirectory {
         Box::pin(std::future::ready(placed))
     }
 
-    fn locate<'a>(&'a self, name: &'a str, uid: RoomUid) -> BoxFuture<'a, Result<Located, PlacementError>> {
-        let found = self.find(name).filter(|r| r.uid == uid).map_or(Located::Gone, Located::Here);
+    fn locate<'a>(&'a self, name: &'a str, uid: Option<RoomUid>) -> BoxFuture<'a, Result<Located, PlacementError>> {
+        let found = self.find(name).filter(|r| uid.is_none_or(|u| r.uid == u)).map_or(Located::Gone, Located::Here);
         Box::pin(std::future::ready(Ok(found)))
     }
 

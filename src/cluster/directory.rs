@@ -302,19 +302,20 @@ impl ClusterDirectory {
         }
     }
 
-    async fn locate_room(&self, name: &str, uid: RoomUid) -> Result<Located, PlacementError> {
+    async fn locate_room(&self, name: &str, uid: Option<RoomUid>) -> Result<Located, PlacementError> {
+        let matches = |found: RoomUid| uid.is_none_or(|u| u == found);
         if let Some(handle) = self.local.find(name) {
-            return Ok(if handle.uid == uid { Located::Here(handle) } else { Located::Gone });
+            return Ok(if matches(handle.uid) { Located::Here(handle) } else { Located::Gone });
         }
         let found = self.store.room(name).await;
         self.note(&found);
         match found.map_err(Self::unavailable)? {
-            (Some(lease), _) if lease.uid != uid => Ok(Located::Gone),
+            (Some(lease), _) if !matches(lease.uid) => Ok(Located::Gone),
             (Some(lease), _) => Ok(Located::Elsewhere(self.redirect(name, lease.node, lease.url)?)),
-            (None, Some(orphan_uid)) if orphan_uid == uid => {
+            (None, Some(orphan_uid)) if matches(orphan_uid) => {
                 let _claiming = self.claims.lock().await;
                 match self.claim(name, name.starts_with("mm-")).await? {
-                    Claimed::Here(handle) if handle.uid == uid => Ok(Located::Here(handle)),
+                    Claimed::Here(handle) if matches(handle.uid) => Ok(Located::Here(handle)),
                     Claimed::Here(_) => Ok(Located::Gone),
                     Claimed::Elsewhere(r) => Ok(Located::Elsewhere(r)),
                 }
@@ -418,7 +419,7 @@ impl RoomDirectory for ClusterDirectory {
         })
     }
 
-    fn locate<'a>(&'a self, name: &'a str, uid: RoomUid) -> BoxFuture<'a, Result<Located, PlacementError>> {
+    fn locate<'a>(&'a self, name: &'a str, uid: Option<RoomUid>) -> BoxFuture<'a, Result<Located, PlacementError>> {
         Box::pin(self.locate_room(name, uid))
     }
 

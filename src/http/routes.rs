@@ -105,7 +105,7 @@ async fn matchmake_route(req: HttpRequest, state: web::Data<AppState>) -> HttpRe
             return cors(&req, &state, text(StatusCode::TOO_MANY_REQUESTS, "too many matchmaking requests"));
         }
     }
-    let query = match web::Query::<WsQuery>::from_query(req.query_string()) {
+    let query = match web::Query::<MatchmakeQuery>::from_query(req.query_string()) {
         Ok(q) => q.into_inner(),
         Err(e) => return cors(&req, &state, text(StatusCode::BAD_REQUEST, format!("bad query: {e}"))),
     };
@@ -114,18 +114,53 @@ async fn matchmake_route(req: HttpRequest, state: web::Data<AppState>) -> HttpRe
             return cors(&req, &state, text(StatusCode::BAD_REQUEST, e.to_string()));
         }
     }
-    let placed = state.directory.reserve(query.room.as_deref()).await;
-    let (room, node, url, nonce) = match placed {
+    let placed = match (query.resume, &query.room) {
+        (Some(1), Some(room)) => match state.directory.locate(room, None).await {
+            // A resuming player has its seat: answer where, with a seat token held by
+            // nobody (a resume does not use it).
+            Ok(Located::Here(h)) => {
+                let url = format!("{}/ws?room={}", own_base_url(&req, &state), h.name);
+                (h.name.to_string(), state.node.clone(), url, super::seats::PendingSeats::nonce())
+            }
+            Ok(Located::Elsewhere(r)) => {
+                (r.room.clone(), r.node.clone(), r.ws_url(), super::seats::PendingSeats::nonce())
+            }
+            Ok(Located::Gone) => return cors(&req, &state, text(StatusCode::GONE, "no such room: join afresh")),
+            Err(e) => return cors(&req, &state, text(StatusCode::SERVICE_UNAVAILABLE, e.to_string())),
+        },
+        (Some(_), _) => {
+            return cors(&req, &state, text(StatusCode::BAD_REQUEST, "resume=1 needs a room"));
+        }
+        (None, room) => match placement_answer(&req, &state, room.as_deref()).await {
+            Ok(answer) => answer,
+            Err(res) => return cors(&req, &state, res),
+        },
+    };
+    let (room, node, url, nonce) = placed;
+    let ttl = state.settings.cluster.seat_ttl_s;
+    let seat = state.keys.mint_seat(&SeatClaim { room: room.clone(), nonce }, unix_now(), ttl);
+    cors(&req, &state, HttpResponse::Ok().json(MatchmakeResponse { url, room, node, seat, expires_in: ttl }))
+}
+
+/// Places a player for `/api/matchmake`: room, node, URL and the held seat's nonce.
+async fn placement_answer(
+    req: &HttpRequest,
+    state: &AppState,
+    room: Option<&str>,
+) -> Result<(String, String, String, u64), HttpResponse> {
+    use actix_web::http::StatusCode;
+    let placed = state.directory.reserve(room).await;
+    match placed {
         Ok(Placement::Here(reservation)) => {
             let room = reservation.room.name.to_string();
             let Some(nonce) = state.seats.hold(reservation) else {
-                return cors(&req, &state, text(StatusCode::SERVICE_UNAVAILABLE, "too many pending seat reservations"));
+                return Err(text(StatusCode::SERVICE_UNAVAILABLE, "too many pending seat reservations"));
             };
-            let url = format!("{}/ws?room={room}", own_base_url(&req, &state));
-            (room, state.node.clone(), url, nonce)
+            let url = format!("{}/ws?room={room}", own_base_url(req, state));
+            Ok((room, state.node.clone(), url, nonce))
         }
         Ok(Placement::Elsewhere(r)) => {
-            (r.room.clone(), r.node.clone(), r.ws_url(), super::seats::PendingSeats::nonce())
+            Ok((r.room.clone(), r.node.clone(), r.ws_url(), super::seats::PendingSeats::nonce()))
         }
         Err(e) => {
             let status = match e {
@@ -133,12 +168,9 @@ async fn matchmake_route(req: HttpRequest, state: web::Data<AppState>) -> HttpRe
                 PlacementError::BadName(_) => StatusCode::BAD_REQUEST,
                 PlacementError::TooManyRooms | PlacementError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             };
-            return cors(&req, &state, text(status, e.to_string()));
+            Err(text(status, e.to_string()))
         }
-    };
-    let ttl = state.settings.cluster.seat_ttl_s;
-    let seat = state.keys.mint_seat(&SeatClaim { room: room.clone(), nonce }, unix_now(), ttl);
-    cors(&req, &state, HttpResponse::Ok().json(MatchmakeResponse { url, room, node, seat, expires_in: ttl }))
+    }
 }
 
 #[derive(Deserialize)]
@@ -181,6 +213,14 @@ async fn session_route(req: HttpRequest, body: web::Bytes, state: web::Data<AppS
 #[derive(Deserialize)]
 struct WsQuery {
     room: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct MatchmakeQuery {
+    room: Option<String>,
+    /// `resume=1`: only where the room is (restoring it if its node died); no seat.
+    #[serde(default)]
+    resume: Option<u8>,
 }
 
 async fn ws_route(req: HttpRequest, payload: web::Payload, state: web::Data<AppState>) -> HttpResponse {
@@ -254,7 +294,7 @@ async fn session_start(
                 return refuse(close_code::UNAUTHORIZED, &format!("resume refused: {e}"));
             }
         };
-        return match state.directory.locate(&claim.room, claim.room_id).await {
+        return match state.directory.locate(&claim.room, Some(claim.room_id)).await {
             Ok(Located::Here(room)) => {
                 Ok(SessionStart::Join { room, seat: None, name: String::new(), resume: Some(claim.player) })
             }

@@ -376,7 +376,7 @@ test('after a drop the client asks matchmake for its room, resumes on the new no
   assert.equal(client.state, 'reconnecting');
   await until('resume on node B', () => FakeSocket.all.length === 2);
   assert.equal(matchmakes().length, 2);
-  assert.equal(matchmakes()[1].url, 'http://home.test:8080/api/matchmake?room=mm-3');
+  assert.equal(matchmakes()[1].url, 'http://home.test:8080/api/matchmake?room=mm-3&resume=1', 'a resume takes no seat');
   assert.equal(requests.filter((r) => r.path === '/api/session').length, 1, 'no new token for a resume');
   const b = lastSocket();
   assert.equal(b.url, 'ws://node-b.test:9000/ws?room=mm-3');
@@ -444,6 +444,22 @@ test('a resume keeps asking matchmake through failures, then falls back to a fre
   assert.equal(lastSocket().token, 'tok1');
   assert.equal(lastSocket().seat, 'seat5.sig');
   assert.equal(lastSocket().resume, undefined);
+  client.close();
+});
+
+test('a resume told 410 (room gone) by matchmake joins afresh at once, through matchmaking', async () => {
+  const { client, matchmakes } = cluster({
+    place: (room, n) => (n === 2 ? answer(410, 'no such room: join afresh') : answer(200, placed(room ?? 'mm-9', NODE_B, `seat${n}.sig`))),
+  });
+  client.connect();
+  await until('socket', () => FakeSocket.all.length === 1);
+  lastSocket().deliver(welcome({ player: 7, room: 'mm-3', resume: 'R7' }));
+  lastSocket().onclose({ code: 1006, reason: '' });
+  await until('fresh join', () => FakeSocket.all.length === 2);
+  assert.ok(matchmakes()[1].url.endsWith('?room=mm-3&resume=1'));
+  assert.equal(matchmakes()[2].room, null, 'then join-or-create');
+  assert.equal(lastSocket().resume, undefined);
+  assert.equal(lastSocket().seat, 'seat3.sig');
   client.close();
 });
 
