@@ -17,56 +17,15 @@
 
 import { chromium } from 'playwright-core';
 import { spawn } from 'node:child_process';
-import { existsSync, mkdirSync, statSync } from 'node:fs';
-import { createServer } from 'node:net';
+import { existsSync, mkdirSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
-import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
+import { CHROMIUM, CHROMIUM_FLAGS, ROOT, SHOTS, check, freePort, sayer, serverBinary, sleep } from './harness.mjs';
 
-const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
-const SHOTS = join(ROOT, 'target/screenshots');
-const CHROMIUM = process.env.CHROMIUM_PATH || '/usr/bin/chromium';
 const RUN_LIMIT_MS = 75_000;
 const WAIT_MS = 10_000;
 const ROOM = 'e2e';
-// The machine has no internet: without these Chromium keeps dialling out.
-const CHROMIUM_FLAGS = [
-  '--headless',
-  '--no-sandbox',
-  '--disable-gpu',
-  '--disable-quic',
-  '--no-first-run',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--disable-sync',
-];
-
-/** TICKCAST_BIN, else the newest of the usual build outputs (a stale one is a trap). */
-function serverBinary() {
-  if (process.env.TICKCAST_BIN) return resolve(process.env.TICKCAST_BIN);
-  const dirs = [process.env.CARGO_TARGET_DIR, join(ROOT, 'target')].filter(Boolean);
-  const found = dirs
-    .flatMap((dir) => ['release', 'debug'].map((profile) => resolve(ROOT, dir, profile, 'tickcast')))
-    .filter((bin) => existsSync(bin))
-    .sort((a, b) => statSync(b).mtimeMs - statSync(a).mtimeMs);
-  if (found.length === 0) throw new Error('no server binary: build it (cargo build --release) or set TICKCAST_BIN');
-  return found[0];
-}
-
-function freePort() {
-  return new Promise((ok, fail) => {
-    const srv = createServer();
-    srv.once('error', fail);
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address();
-      srv.close(() => ok(port));
-    });
-  });
-}
-
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
-const started = Date.now();
-const say = (msg) => console.log(`[e2e ${((Date.now() - started) / 1000).toFixed(1)}s] ${msg}`);
+const say = sayer('e2e');
 
 let server = null;
 let serverLog = '';
@@ -163,10 +122,6 @@ async function moveAndObserve(mover, observer, id, key, quanta) {
 async function keyAwayFromWall(page, id) {
   const [x] = await positionIn(page, id);
   return x < 5000 ? 'ArrowRight' : 'ArrowLeft';
-}
-
-function check(condition, message) {
-  if (!condition) throw new Error(message);
 }
 
 async function run() {
