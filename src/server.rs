@@ -132,6 +132,7 @@ impl Server {
         let mut app_state = AppState::new(settings.clone(), directory.clone(), world.clone(), auth, keys);
         app_state.node = node;
         app_state.public_url = public_url;
+        app_state.cluster = cluster_directory.clone();
         let state = web::Data::new(app_state);
         // Matchmade seats nobody came for go back to their rooms.
         let sweeper_state = state.clone();

@@ -89,6 +89,14 @@ async fn matchmaking_on_one_node_places_players_in_a_room_another_node_owns_and_
         assert_eq!(rooms["duel"]["node"], "node-b");
         assert_eq!(rooms[&mm]["node"], "node-a");
     }
+
+    // A page served by node A may use node B (its room may be there): B trusts the
+    // origins of the cluster's nodes, and still refuses others.
+    let a_origin = format!("http://{}", a.addr);
+    let (status, _) = http(b.addr, "GET", "/api/rooms", &[("Origin", &a_origin)], "").await;
+    assert_eq!(status, 200);
+    let (status, _) = http(b.addr, "GET", "/api/rooms", &[("Origin", "http://evil.example")], "").await;
+    assert_eq!(status, 403);
 }
 
 #[tokio::test]

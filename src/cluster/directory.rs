@@ -62,6 +62,8 @@ pub struct ClusterDirectory {
     redis_up: AtomicBool,
     /// Set by [`ClusterDirectory::hand_off`]: this node claims no room any more.
     draining: AtomicBool,
+    /// Web origins of the live nodes (from their public URLs), refreshed by the keeper.
+    peer_origins: parking_lot::RwLock<Vec<String>>,
 }
 
 impl ClusterDirectory {
@@ -80,6 +82,7 @@ impl ClusterDirectory {
             claims: tokio::sync::Mutex::new(()),
             redis_up: AtomicBool::new(true),
             draining: AtomicBool::new(false),
+            peer_origins: parking_lot::RwLock::new(Vec::new()),
         });
         let weak: Weak<ClusterDirectory> = Arc::downgrade(&dir);
         let outer: Weak<dyn RoomDirectory> = weak;
@@ -115,6 +118,25 @@ impl ClusterDirectory {
     /// This node's public WebSocket base URL.
     pub fn url(&self) -> &str {
         &self.url
+    }
+
+    /// The web origins of the cluster's live nodes. A page served by one node connects
+    /// to whichever node runs its room, so every node accepts the others' origins
+    /// (besides its own and `security.allowed_origins`).
+    pub fn peer_origins(&self) -> Vec<String> {
+        self.peer_origins.read().clone()
+    }
+
+    /// Records the live nodes' public URLs as web origins (`ws://h:p` → `http://h:p`).
+    pub(super) fn set_peers(&self, urls: impl Iterator<Item = String>) {
+        let origins = urls
+            .filter_map(|u| {
+                u.strip_prefix("wss://")
+                    .map(|rest| format!("https://{rest}"))
+                    .or_else(|| u.strip_prefix("ws://").map(|rest| format!("http://{rest}")))
+            })
+            .collect();
+        *self.peer_origins.write() = origins;
     }
 
     /// True while the last Redis call succeeded.

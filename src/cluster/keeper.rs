@@ -82,6 +82,7 @@ async fn keep(dir: Weak<ClusterDirectory>) {
             dir.note(&result);
             if let Ok(nodes) = dir.store.nodes().await {
                 metrics::cluster_nodes(nodes.len());
+                dir.set_peers(nodes.into_iter().map(|n| n.url));
             }
         }
         if now >= renewed + renew_every {

@@ -51,6 +51,20 @@ pub struct AppState {
     /// The WebSocket base URL of this node (`cluster.public_url`, or derived); `None`
     /// on a single node without one: answers then use the request's `Host`.
     pub public_url: Option<String>,
+    /// The cluster directory, in cluster mode (its nodes' origins are trusted).
+    pub cluster: Option<Arc<crate::cluster::ClusterDirectory>>,
+}
+
+impl AppState {
+    /// Origins allowed besides the server's own: `security.allowed_origins`, and in a
+    /// cluster the other nodes' origins (a page served by one node plays on another).
+    pub fn allowed_origins(&self) -> Vec<String> {
+        let mut allowed = self.settings.security.allowed_origins.clone();
+        if let Some(cluster) = &self.cluster {
+            allowed.extend(cluster.peer_origins());
+        }
+        allowed
+    }
 }
 
 impl AppState {
@@ -76,6 +90,7 @@ impl AppState {
             seats,
             node: String::from("local"),
             public_url: None,
+            cluster: None,
             settings,
             directory,
             world,

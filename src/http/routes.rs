@@ -50,8 +50,7 @@ async fn metrics_route(state: web::Data<AppState>) -> HttpResponse {
 /// foreign origin is refused with 403; an allowed one gets the CORS headers.
 fn cors(req: &HttpRequest, state: &AppState, mut res: HttpResponse) -> HttpResponse {
     let Some(origin) = req.headers().get(header::ORIGIN).cloned() else { return res };
-    let sec = &state.settings.security;
-    if check_origin(req, &sec.allowed_origins, false).is_err() {
+    if check_origin(req, &state.allowed_origins(), false).is_err() {
         return HttpResponse::Forbidden().content_type("text/plain").body("origin not allowed\n");
     }
     let h = res.headers_mut();
@@ -253,7 +252,7 @@ async fn ws_upgrade(
     let settings = &state.settings;
     let sec = &settings.security;
     check_upgrade(req)?;
-    check_origin(req, &sec.allowed_origins, sec.require_origin)?;
+    check_origin(req, &state.allowed_origins(), sec.require_origin)?;
     let offered = check_subprotocols(req)?;
     let query = web::Query::<WsQuery>::from_query(req.query_string())
         .map_err(|e| HandshakeError::BadRequest(format!("bad query: {e}")))?;
