@@ -98,8 +98,14 @@ async fn events_arrive_in_order_joined_chat_left() {
     let idb = b.player_id();
     b.send(&tickcast::protocol::ClientMessage::Chat { text: "hello".into() }).await;
     b.send(&tickcast::protocol::ClientMessage::Leave).await;
-    a.until(|s| !s.entities.contains_key(&idb) && s.tick > 0).await;
     use tickcast::protocol::Event;
+    // Wait for the Left event itself: "bob's entity is absent" also holds before a's
+    // state has seen bob spawn at all.
+    let deadline = tokio::time::Instant::now() + PATIENCE;
+    while !a.events.iter().any(|e| matches!(e, Event::Left { player } if *player == idb)) {
+        assert!(tokio::time::Instant::now() < deadline, "bob's Left event never arrived");
+        a.next_update().await;
+    }
     let mine: Vec<&Event> = a
         .events
         .iter()
