@@ -366,3 +366,51 @@ async fn a_stale_owner_is_fenced_out_and_of_many_simultaneous_claims_one_wins() 
     assert!(uid3 != uid && !restore);
     thread.stop();
 }
+
+#[tokio::test]
+async fn a_player_who_joined_after_the_last_snapshot_cannot_take_over_a_restored_rooms_new_player() {
+    let redis = Redis::start();
+    // Snapshots every 2 s (100 ticks): time to join between two of them.
+    let mut a = Node::start_with(&redis, "node-a", &[("TICKCAST__CLUSTER__SNAPSHOT_INTERVAL_S", "2")]).await;
+    let b = Node::start(&redis, "node-b").await;
+
+    let mut ada =
+        Client::connect(&a.ws_url(Some("late")), &[&format!("tickcast.token.{}", a.token("Ada").await)]).await.unwrap();
+    let ada_welcome = ada.expect_welcome().await;
+    ada.next_update().await;
+    // Right after a snapshot holding only Ada, Bob joins; node A dies before the next.
+    let snapshots = a.metric("tickcast_cluster_snapshots_total{result=\"ok\"}").await;
+    eventually(FAILOVER, "a snapshot written", || async {
+        (a.metric("tickcast_cluster_snapshots_total{result=\"ok\"}").await > snapshots).then_some(())
+    })
+    .await;
+    let mut bob =
+        Client::connect(&a.ws_url(Some("late")), &[&format!("tickcast.token.{}", a.token("Bob").await)]).await.unwrap();
+    let bob_welcome = bob.expect_welcome().await;
+    a.kill();
+    bob.expect_close().await;
+
+    // Node B restores the room from the snapshot without Bob, and gives his id to Carl.
+    let answer = eventually(FAILOVER, "room restored on node-b", || async {
+        let (status, body) = b.get("/api/matchmake?room=late").await;
+        let v: serde_json::Value = serde_json::from_str(&body).ok()?;
+        (status == 200 && v["node"] == "node-b").then_some(v)
+    })
+    .await;
+    let mut carl = connect_matchmade(&answer, &b.token("Carl").await).await;
+    let carl_welcome = carl.expect_welcome().await;
+    assert_eq!(carl_welcome.player_id, bob_welcome.player_id, "the id Bob held is handed out again");
+
+    // Bob's resume token names that id but an older incarnation of the room: refused,
+    // and Carl keeps his player and his tick.
+    let bob_resume = format!("tickcast.resume.{}", bob_welcome.resume_token);
+    let mut bob_again = Client::connect(&b.ws_url(Some("late")), &[&bob_resume]).await.unwrap();
+    let (code, reason) = bob_again.expect_refused().await;
+    assert_eq!(code, close_code::UNAUTHORIZED, "{reason}");
+    carl.assert_keeps_ticking().await;
+    // Ada, who is in the snapshot, resumes as herself.
+    let ada_resume = format!("tickcast.resume.{}", ada_welcome.resume_token);
+    let mut ada_again = Client::connect(&b.ws_url(Some("late")), &[&ada_resume]).await.unwrap();
+    assert_eq!(ada_again.expect_welcome().await.player_id, ada_welcome.player_id);
+    carl.assert_keeps_ticking().await;
+}

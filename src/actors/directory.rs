@@ -10,6 +10,7 @@
 
 use super::room::{RestoredMembers, RoomActor, RoomParts, StopRoom};
 use super::world::{AddRoom, WorldActor};
+use crate::cluster::SnapshotPlayer;
 use crate::config::Settings;
 use crate::game::{Game, GameFactory, RoomInfo};
 use crate::http::tokens::TokenKeys;
@@ -221,7 +222,7 @@ pub struct Restore {
     /// The next player id the room hands out (above every id it ever gave).
     pub next_player: PlayerId,
     /// The players, all between sessions (in their grace window).
-    pub players: Vec<(PlayerId, String)>,
+    pub players: Vec<SnapshotPlayer>,
     /// The game, already restored.
     pub game: Box<dyn Game>,
 }
@@ -232,6 +233,9 @@ pub struct RoomSpec {
     pub name: Arc<str>,
     /// Its cluster-wide id; `None` on a single node (the local id is used).
     pub uid: Option<RoomUid>,
+    /// This incarnation of the room: the fencing number of the cluster lease it runs
+    /// under (0 on a single node). Players who join get it in their resume tokens.
+    pub epoch: u64,
     /// Created by join-or-create matchmaking.
     pub matchmade: bool,
     /// A snapshot to continue from.
@@ -356,16 +360,16 @@ impl LocalDirectory {
         if rooms.by_name.len() >= self.settings.room.max_rooms {
             return Err(PlacementError::TooManyRooms);
         }
-        let RoomSpec { name, uid, matchmade, restore } = spec;
+        let RoomSpec { name, uid, epoch, matchmade, restore } = spec;
         let id = rooms.next_id;
         rooms.next_id += 1;
         let uid = uid.unwrap_or(id);
         let (game, restored) = match restore {
             Some(r) => {
-                let players: Vec<(PlayerId, String, Arc<InputQueue>)> = r
+                let players: Vec<(SnapshotPlayer, Arc<InputQueue>)> = r
                     .players
                     .into_iter()
-                    .map(|(p, n)| (p, n, Arc::new(InputQueue::new(self.settings.limits.input_queue, 0))))
+                    .map(|p| (p, Arc::new(InputQueue::new(self.settings.limits.input_queue, 0))))
                     .collect();
                 (r.game, Some(RestoredMembers { tick: r.tick, next_player: r.next_player, players }))
             }
@@ -379,7 +383,7 @@ impl LocalDirectory {
         };
         let arbiter = &self.room_arbiters[(id as usize) % self.room_arbiters.len()];
         let (start_tick, world_players) = match &restored {
-            Some(r) => (r.tick, r.players.iter().map(|(p, n, q)| (*p, n.clone(), q.clone())).collect()),
+            Some(r) => (r.tick, r.players.iter().map(|(p, q)| (p.id, p.name.clone(), q.clone())).collect()),
             None => (0, Vec::new()),
         };
         if let Some(r) = &restored {
@@ -392,6 +396,7 @@ impl LocalDirectory {
             RoomActor::new(RoomParts {
                 id,
                 uid,
+                epoch,
                 name: room_name,
                 schema,
                 settings,
@@ -483,7 +488,8 @@ impl LocalDirectory {
                 match rooms.by_name.get(name) {
                     Some(entry) => entry.handle.clone(),
                     None => {
-                        let spec = RoomSpec { name: Arc::from(name), uid: None, matchmade: false, restore: None };
+                        let spec =
+                            RoomSpec { name: Arc::from(name), uid: None, epoch: 0, matchmade: false, restore: None };
                         self.create_locked(&mut rooms, spec)?
                     }
                 }
@@ -499,7 +505,13 @@ impl LocalDirectory {
                         }
                         n += 1;
                     };
-                    let spec = RoomSpec { name: Arc::from(name.as_str()), uid: None, matchmade: true, restore: None };
+                    let spec = RoomSpec {
+                        name: Arc::from(name.as_str()),
+                        uid: None,
+                        epoch: 0,
+                        matchmade: true,
+                        restore: None,
+                    };
                     self.create_locked(&mut rooms, spec)?
                 }
             },

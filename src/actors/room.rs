@@ -17,7 +17,7 @@
 use super::directory::{RoomDirectory, RoomId, RoomShared, RoomUid, SeatGuard};
 use super::link::{now_ms, MemberLink};
 use super::world::{PlayerDisconnected, PlayerJoin, PlayerLeave, RemoveRoom, ReplaceInputs, SavedGame, WorldActor};
-use crate::cluster::RoomSnapshot;
+use crate::cluster::{RoomSnapshot, SnapshotPlayer};
 use crate::config::Settings;
 use crate::http::tokens::{unix_now, ResumeClaim, TokenKeys};
 use crate::metrics;
@@ -92,7 +92,7 @@ pub struct Join {
     /// The seat reserved for this player (unused on resume).
     pub seat: Option<SeatGuard>,
     /// The player to resume, from a verified resume token.
-    pub resume: Option<PlayerId>,
+    pub resume: Option<ResumeClaim>,
 }
 
 /// A successful join.
@@ -182,10 +182,16 @@ pub struct StopRoom {
     pub reason: String,
 }
 
-/// Asks a room for the next player id it would hand out (for a hand-off snapshot).
+/// Asks a room to make its snapshot bytes from the world's saved game at `tick` (a
+/// hand-off's final snapshot; periodic ones are made on the tick).
 #[derive(Message)]
-#[rtype(result = "PlayerId")]
-pub struct NextPlayerId;
+#[rtype(result = "Vec<u8>")]
+pub struct EncodeSnapshot {
+    /// The tick the game was saved at.
+    pub tick: u64,
+    /// The game and its players, from the world.
+    pub saved: SavedGame,
+}
 
 /// Members of a room restored from a snapshot: all between sessions.
 pub struct RestoredMembers {
@@ -193,8 +199,8 @@ pub struct RestoredMembers {
     pub tick: u64,
     /// The next player id to hand out.
     pub next_player: PlayerId,
-    /// Players with their names and the input queues the world holds for them.
-    pub players: Vec<(PlayerId, String, Arc<InputQueue>)>,
+    /// Players, with the input queues the world holds for them.
+    pub players: Vec<(SnapshotPlayer, Arc<InputQueue>)>,
 }
 
 /// Lists the room's members.
@@ -210,6 +216,8 @@ struct Member {
     /// Events of ticks after this one are owed to the member while it has no baseline.
     joined_tick: u64,
     grace_until: Option<Instant>,
+    /// The room incarnation it joined in: a resume must name the same one.
+    epoch: u64,
 }
 
 /// Everything a room is made of.
@@ -218,6 +226,8 @@ pub struct RoomParts {
     pub id: RoomId,
     /// Cluster-wide id, named by resume tokens.
     pub uid: RoomUid,
+    /// This incarnation (the cluster lease's fencing number; 0 on a single node).
+    pub epoch: u64,
     /// Name.
     pub name: Arc<str>,
     /// The game's schema.
@@ -241,6 +251,7 @@ pub struct RoomActor {
     keys: TokenKeys,
     id: RoomId,
     uid: RoomUid,
+    epoch: u64,
     name: Arc<str>,
     schema: Arc<Schema>,
     settings: Arc<Settings>,
@@ -262,7 +273,7 @@ pub struct RoomActor {
 impl RoomActor {
     /// A room; its game lives in `world`.
     pub fn new(parts: RoomParts) -> Self {
-        let RoomParts { id, uid, name, schema, settings, world, directory, shared, keys, restored } = parts;
+        let RoomParts { id, uid, epoch, name, schema, settings, world, directory, shared, keys, restored } = parts;
         let history_ticks = settings.sync.history_ticks;
         let (members, next_player, last_tick) = match restored {
             Some(r) => {
@@ -270,18 +281,19 @@ impl RoomActor {
                 let members = r
                     .players
                     .into_iter()
-                    .map(|(player, name, inputs)| {
+                    .map(|(player, inputs)| {
                         let link = Arc::new(MemberLink::new());
                         link.close();
                         let m = Member {
-                            name,
+                            name: player.name,
                             session: None,
                             link,
                             inputs,
                             joined_tick: r.tick,
                             grace_until: Some(grace_until),
+                            epoch: player.epoch,
                         };
-                        (player, m)
+                        (player.id, m)
                     })
                     .collect();
                 (members, r.next_player, r.tick)
@@ -291,6 +303,7 @@ impl RoomActor {
         RoomActor {
             id,
             uid,
+            epoch,
             name,
             schema,
             settings,
@@ -310,7 +323,7 @@ impl RoomActor {
         }
     }
 
-    fn welcome(&self, player: PlayerId) -> Welcome {
+    fn welcome(&self, player: PlayerId, epoch: u64) -> Welcome {
         Welcome {
             protocol: PROTOCOL_VERSION,
             player_id: player,
@@ -318,7 +331,7 @@ impl RoomActor {
             tick_rate_hz: self.settings.tick.rate_hz as u16,
             tick: self.last_tick,
             resume_token: self.keys.mint_resume(
-                &ResumeClaim { room_id: self.uid, room: self.name.to_string(), player },
+                &ResumeClaim { room_id: self.uid, room: self.name.to_string(), player, epoch },
                 unix_now(),
                 RESUME_TOKEN_TTL_S,
             ),
@@ -452,15 +465,28 @@ impl RoomActor {
     /// tick, so it is above every id handed out before the snapshot.
     fn save_snapshot(&self, tick: u64, saved: SavedGame) {
         let Some(directory) = self.directory.upgrade() else { return };
+        directory.save_snapshot(self.id, self.encode_snapshot(tick, saved));
+    }
+
+    fn encode_snapshot(&self, tick: u64, saved: SavedGame) -> Vec<u8> {
+        let players = saved
+            .players
+            .into_iter()
+            .map(|(id, name)| {
+                // A player the world has but the room does not is mid-join: this epoch.
+                let epoch = self.members.get(&id).map_or(self.epoch, |m| m.epoch);
+                SnapshotPlayer { id, name, epoch }
+            })
+            .collect();
         let snapshot = RoomSnapshot {
             uid: self.uid,
             name: self.name.to_string(),
             tick,
             next_player: self.next_player,
-            players: saved.players,
+            players,
             game: saved.game,
         };
-        directory.save_snapshot(self.id, snapshot.encode());
+        snapshot.encode()
     }
 
     fn expire_and_dispose(&mut self, ctx: &mut Context<Self>) {
@@ -522,8 +548,11 @@ impl Handler<Join> for RoomActor {
     type Result = MessageResult<Join>;
     fn handle(&mut self, msg: Join, _: &mut Context<Self>) -> Self::Result {
         let inputs = Arc::new(InputQueue::new(self.settings.limits.input_queue, 0));
-        if let Some(player) = msg.resume {
-            let Some(m) = self.members.get_mut(&player) else {
+        if let Some(claim) = msg.resume {
+            let player = claim.player;
+            // Same id, other epoch: the id was handed out again after a restore (its old
+            // holder joined after the snapshot the room came back from).
+            let Some(m) = self.members.get_mut(&player).filter(|m| m.epoch == claim.epoch) else {
                 return MessageResult(Err(JoinRefused {
                     code: close_code::UNAUTHORIZED,
                     reason: "resume refused: player no longer in room".into(),
@@ -541,7 +570,8 @@ impl Handler<Join> for RoomActor {
             m.grace_until = None;
             m.joined_tick = self.last_tick;
             self.world.do_send(ReplaceInputs { room: self.id, player, inputs: inputs.clone() });
-            return MessageResult(Ok(Joined { player, inputs, welcome: self.welcome(player) }));
+            let welcome = self.welcome(player, claim.epoch);
+            return MessageResult(Ok(Joined { player, inputs, welcome }));
         }
         let Some(seat) = msg.seat else {
             return MessageResult(Err(JoinRefused { code: close_code::INTERNAL, reason: "no seat reserved".into() }));
@@ -550,7 +580,7 @@ impl Handler<Join> for RoomActor {
         let player = self.next_player;
         self.next_player += 1;
         self.world.do_send(PlayerJoin { room: self.id, player, name: msg.name.clone(), inputs: inputs.clone() });
-        let welcome = self.welcome(player);
+        let welcome = self.welcome(player, self.epoch);
         self.members.insert(
             player,
             Member {
@@ -560,6 +590,7 @@ impl Handler<Join> for RoomActor {
                 inputs: inputs.clone(),
                 joined_tick: self.last_tick,
                 grace_until: None,
+                epoch: self.epoch,
             },
         );
         self.shared.connected.fetch_add(1, Ordering::AcqRel);
@@ -656,9 +687,9 @@ impl Handler<StopRoom> for RoomActor {
     }
 }
 
-impl Handler<NextPlayerId> for RoomActor {
-    type Result = PlayerId;
-    fn handle(&mut self, _: NextPlayerId, _: &mut Context<Self>) -> PlayerId {
-        self.next_player
+impl Handler<EncodeSnapshot> for RoomActor {
+    type Result = Vec<u8>;
+    fn handle(&mut self, msg: EncodeSnapshot, _: &mut Context<Self>) -> Vec<u8> {
+        self.encode_snapshot(msg.tick, msg.saved)
     }
 }

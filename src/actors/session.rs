@@ -51,8 +51,8 @@ pub enum SessionStart {
         seat: Option<super::directory::SeatGuard>,
         /// Display name.
         name: String,
-        /// Player to resume.
-        resume: Option<PlayerId>,
+        /// Player to resume, from its verified resume token.
+        resume: Option<crate::http::tokens::ResumeClaim>,
     },
     /// The upgrade completed only to tell the client why it cannot play (a browser
     /// cannot read the status of a refused upgrade): send a Notice, close, stop.

@@ -15,12 +15,12 @@ use crate::actors::directory::{
     check_room_name, LocalDirectory, Located, Placement, PlacementError, Redirect, Restore, RoomDirectory, RoomHandle,
     RoomId, RoomListing, RoomSpec, RoomUid,
 };
-use crate::actors::room::NextPlayerId;
+use crate::actors::room::EncodeSnapshot;
 use crate::actors::world::HandOffRoom;
 use crate::config::{secs, Settings};
 use crate::metrics;
 use crate::protocol::close_code;
-use futures_util::future::BoxFuture;
+use futures_util::future::{join_all, BoxFuture};
 use parking_lot::Mutex;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -189,9 +189,24 @@ impl ClusterDirectory {
             Claim::Owned { node, url } => return self.redirect(name, node, url).map(Claimed::Elsewhere),
             Claim::Won { fence, uid, restore } => (fence, uid, restore),
         };
-        let restore = if restore { self.load_restore(name, uid).await } else { None };
+        let restore = if restore {
+            match self.load_restore(name, uid).await {
+                Ok(r) => r,
+                Err(e) => {
+                    // The snapshot is there but could not be read: give the lease back with
+                    // the snapshot kept and let the client (or the next sweep) try again,
+                    // rather than start the room fresh and overwrite a good snapshot.
+                    let _ = self.store.release(name, &self.node, fence, false).await;
+                    return Err(Self::unavailable(e));
+                }
+            }
+        } else {
+            None
+        };
         let restored = restore.is_some();
-        let spec = RoomSpec { name: Arc::from(name), uid: Some(uid), matchmade, restore };
+        // The fence is the room's epoch: resume tokens of players who joined under an
+        // earlier lease are honoured only for players the snapshot holds (room.rs).
+        let spec = RoomSpec { name: Arc::from(name), uid: Some(uid), epoch: fence, matchmade, restore };
         match self.local.create(spec) {
             Ok(handle) => {
                 let lease = Lease {
@@ -213,18 +228,18 @@ impl ClusterDirectory {
         }
     }
 
-    /// Loads and restores a room's snapshot; `None` (the room starts fresh, its players
-    /// lost) when it is missing, foreign or cannot be restored.
-    async fn load_restore(&self, name: &str, uid: RoomUid) -> Option<Restore> {
+    /// Loads and restores a room's snapshot; `Ok(None)` (the room starts fresh, its
+    /// players lost) when it is missing, foreign or cannot be restored, `Err` when Redis
+    /// did not give it (the claim is abandoned and retried).
+    async fn load_restore(&self, name: &str, uid: RoomUid) -> Result<Option<Restore>, StoreError> {
         let loaded = self.store.load_snapshot(name).await;
         self.note(&loaded);
         let bytes = match loaded {
             Ok(Some(b)) => b,
-            Ok(None) => return None,
+            Ok(None) => return Ok(None),
             Err(e) => {
-                tracing::error!(room = name, error = %e, "snapshot could not be read: room starts fresh");
-                metrics::cluster_restore("failed");
-                return None;
+                tracing::warn!(room = name, error = %e, "snapshot could not be read: claim given up, retried later");
+                return Err(e);
             }
         };
         let restored = RoomSnapshot::decode(&bytes).map_err(|e| e.to_string()).and_then(|snap| {
@@ -245,12 +260,12 @@ impl ClusterDirectory {
                     players = r.players.len(),
                     "room restored from snapshot"
                 );
-                Some(r)
+                Ok(Some(r))
             }
             Err(why) => {
                 metrics::cluster_restore("failed");
                 tracing::error!(room = name, uid, why, "snapshot not restored: room starts fresh");
-                None
+                Ok(None)
             }
         }
     }
@@ -356,6 +371,11 @@ impl ClusterDirectory {
         matches!(self.claim(name, name.starts_with("mm-")).await, Ok(Claimed::Here(_)))
     }
 
+    /// True while this node holds room `id`'s lease with `fence`.
+    pub(super) fn holds(&self, id: RoomId, fence: u64) -> bool {
+        self.leases.lock().get(&id).is_some_and(|l| l.fence == fence)
+    }
+
     /// Stops a room whose lease is lost or about to expire, and forgets the lease.
     pub(super) fn stop_room(&self, id: RoomId, reason: &'static str, why: &str) {
         let mut leases = self.leases.lock();
@@ -392,22 +412,22 @@ impl ClusterDirectory {
         drop(self.claims.lock().await);
         let leases: Vec<Lease> = self.leases.lock().drain().map(|(_, l)| l).collect();
         metrics::cluster_leases(0);
+        // All rooms at once: their leases are no longer renewed from here on, so the
+        // hand-off must end well within a lease's life however many rooms there are.
+        join_all(leases.into_iter().map(|lease| self.hand_off_room(lease))).await;
+        let gone = self.store.unregister_node(&self.node).await;
+        self.note(&gone);
+    }
+
+    /// Hands one room over: final snapshot, lease released, sessions closed with 1012.
+    async fn hand_off_room(&self, lease: Lease) {
+        let handle = &lease.handle;
+        // A periodic snapshot not yet written is older than the final one: drop it.
+        self.snapshots.lock().remove(&handle.id);
         let snapshot_ttl = Duration::from_secs(self.settings.cluster.snapshot_ttl_s);
-        for lease in leases {
-            let handle = &lease.handle;
-            let saved = self.local.world().send(HandOffRoom { id: handle.id }).await.ok().flatten();
-            let next_player = handle.addr.send(NextPlayerId).await.unwrap_or(0);
-            let mut kept = false;
-            if let Some((tick, saved)) = saved.filter(|_| next_player > 0) {
-                let snapshot = RoomSnapshot {
-                    uid: handle.uid,
-                    name: handle.name.to_string(),
-                    tick,
-                    next_player,
-                    players: saved.players,
-                    game: saved.game,
-                };
-                let bytes = snapshot.encode();
+        let mut kept = false;
+        if let Ok(Some((tick, saved))) = self.local.world().send(HandOffRoom { id: handle.id }).await {
+            if let Ok(bytes) = handle.addr.send(EncodeSnapshot { tick, saved }).await {
                 let len = bytes.len();
                 let written = self.store.save_snapshot(&lease.name, &self.node, lease.fence, bytes, snapshot_ttl).await;
                 self.note(&written);
@@ -416,17 +436,15 @@ impl ClusterDirectory {
                     kept = true;
                 }
             }
-            let released = self.store.release(&lease.name, &self.node, lease.fence, false).await;
-            self.note(&released);
-            tracing::info!(room = %lease.name, final_snapshot = kept, released = matches!(released, Ok(true)), "room handed off");
-            self.local.stop(
-                handle.id,
-                close_code::TRY_AGAIN,
-                "server restarting: the room moves to another node, reconnect",
-            );
         }
-        let gone = self.store.unregister_node(&self.node).await;
-        self.note(&gone);
+        let released = self.store.release(&lease.name, &self.node, lease.fence, false).await;
+        self.note(&released);
+        tracing::info!(room = %lease.name, final_snapshot = kept, released = matches!(released, Ok(true)), "room handed off");
+        self.local.stop(
+            handle.id,
+            close_code::TRY_AGAIN,
+            "server restarting: the room moves to another node, reconnect",
+        );
     }
 }
 

@@ -1,5 +1,6 @@
 //! The cluster keeper: the background loops that keep this node's part of the directory
-//! true. On the cluster thread, every fraction of a TTL:
+//! true. On the cluster thread, each on its own timer (so a slow one never delays a
+//! lease renewal), every fraction of a TTL:
 //! - refresh the node's registry entry;
 //! - renew every lease this node holds (a lease found taken by another fence stops its
 //!   room at once);
@@ -58,6 +59,9 @@ async fn watch(dir: Weak<ClusterDirectory>) {
     }
 }
 
+/// Starts the four loops. Each has its own timer, so a slow sweep or a burst of
+/// snapshot writes never delays a lease renewal (and a renewal never waits for a sweep
+/// that waits on a claim).
 async fn keep(dir: Weak<ClusterDirectory>) {
     let Some(first) = dir.upgrade() else { return };
     let c = &first.settings.cluster;
@@ -67,33 +71,36 @@ async fn keep(dir: Weak<ClusterDirectory>) {
     let node_ttl = secs(c.node_ttl_s);
     let snapshot_ttl = Duration::from_secs(c.snapshot_ttl_s);
     drop(first);
-    let period = renew_every.min(register_every).min(snapshot_every).max(Duration::from_millis(50));
-    let mut every = tokio::time::interval(period);
-    every.set_missed_tick_behavior(MissedTickBehavior::Delay);
-    let long_ago = Instant::now().checked_sub(Duration::from_secs(3600)).unwrap_or_else(Instant::now);
-    let (mut registered, mut renewed, mut swept) = (long_ago, long_ago, long_ago);
+    actix::spawn(every(dir.clone(), register_every, move |dir| async move {
+        let result = dir.store.register_node(&dir.node_info(), node_ttl).await;
+        dir.note(&result);
+        if let Ok(nodes) = dir.store.nodes().await {
+            metrics::cluster_nodes(nodes.len());
+            dir.set_peers(nodes.into_iter().map(|n| n.url));
+        }
+    }));
+    actix::spawn(every(dir.clone(), renew_every, |dir| async move { renew_all(&dir).await }));
+    actix::spawn(every(
+        dir.clone(),
+        snapshot_every,
+        move |dir| async move { write_snapshots(&dir, snapshot_ttl).await },
+    ));
+    every(dir, renew_every, |dir| async move { sweep(&dir).await }).await;
+}
+
+/// Runs `job` every `period` (a late run delays the next, never doubles up) until the
+/// directory is dropped.
+async fn every<F, Fut>(dir: Weak<ClusterDirectory>, period: Duration, mut job: F)
+where
+    F: FnMut(Arc<ClusterDirectory>) -> Fut,
+    Fut: std::future::Future<Output = ()>,
+{
+    let mut timer = tokio::time::interval(period.max(Duration::from_millis(50)));
+    timer.set_missed_tick_behavior(MissedTickBehavior::Delay);
     loop {
-        every.tick().await;
+        timer.tick().await;
         let Some(dir) = dir.upgrade() else { return };
-        let now = Instant::now();
-        if now >= registered + register_every {
-            registered = now;
-            let result = dir.store.register_node(&dir.node_info(), node_ttl).await;
-            dir.note(&result);
-            if let Ok(nodes) = dir.store.nodes().await {
-                metrics::cluster_nodes(nodes.len());
-                dir.set_peers(nodes.into_iter().map(|n| n.url));
-            }
-        }
-        if now >= renewed + renew_every {
-            renewed = now;
-            renew_all(&dir).await;
-        }
-        write_snapshots(&dir, snapshot_ttl).await;
-        if now >= swept + renew_every {
-            swept = now;
-            sweep(&dir).await;
-        }
+        job(dir).await;
     }
 }
 
@@ -115,10 +122,13 @@ async fn renew_all(dir: &ClusterDirectory) {
                     l.valid_until = sent + ttl;
                 }
             }
-            Ok(false) => {
+            // Refused, and still ours here (not disposed or stopped meanwhile): another
+            // node holds the lease now.
+            Ok(false) if dir.holds(id, lease.fence) => {
                 tracing::error!(room = %lease.name, fence = lease.fence, "lease taken by another node: stopping the room");
                 dir.stop_room(id, "taken", "room moved to another node: reconnect");
             }
+            Ok(false) => {}
             Err(_) => {} // logged by note(); the watchdog stops the room if this lasts
         }
     }
@@ -133,6 +143,7 @@ async fn write_snapshots(dir: &ClusterDirectory, ttl: Duration) {
         dir.note(&result);
         match result {
             Ok(true) => metrics::cluster_snapshot("ok", len),
+            Ok(false) if !dir.holds(id, lease.fence) => {} // disposed or stopped meanwhile
             Ok(false) => {
                 metrics::cluster_snapshot("fenced", len);
                 tracing::error!(room = %lease.name, "snapshot refused: lease is not ours any more; stopping the room");

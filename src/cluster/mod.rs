@@ -17,7 +17,7 @@ mod snapshot;
 pub mod store;
 
 pub use directory::ClusterDirectory;
-pub use snapshot::{RoomSnapshot, SNAPSHOT_VERSION};
+pub use snapshot::{RoomSnapshot, SnapshotPlayer, SNAPSHOT_VERSION};
 pub use store::{Store, StoreError};
 
 use crate::actors::directory::LocalDirectory;

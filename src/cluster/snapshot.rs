@@ -3,15 +3,15 @@
 //! state ([`crate::game::Game::save`]) plus the room's players and counters.
 //!
 //! Layout (bincode-standard varints, see `protocol::codec`): format version, room uid,
-//! tick, next player id, room name, player count, then `(id, name)` per player, then the
-//! game's bytes to the end. Decoding bounds every count and length: a snapshot comes
+//! tick, next player id, room name, player count, then `(id, name, epoch)` per player,
+//! then the game's bytes to the end. Decoding bounds every count and length: a snapshot comes
 //! back from the network.
 
 use crate::protocol::codec::{self, DecodeError, Reader, Writer};
 use crate::protocol::PlayerId;
 
 /// The snapshot format this build writes and reads.
-pub const SNAPSHOT_VERSION: u64 = 1;
+pub const SNAPSHOT_VERSION: u64 = 2;
 
 /// Most players a snapshot may list (a room never holds more than `room.max_players`,
 /// which is at most 10,000).
@@ -28,10 +28,21 @@ pub struct RoomSnapshot {
     pub tick: u64,
     /// The next player id the room hands out.
     pub next_player: PlayerId,
-    /// Players in the game, with their names.
-    pub players: Vec<(PlayerId, String)>,
+    /// Players in the game.
+    pub players: Vec<SnapshotPlayer>,
     /// The game's own bytes.
     pub game: Vec<u8>,
+}
+
+/// One player of a snapshot.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SnapshotPlayer {
+    /// Player id.
+    pub id: PlayerId,
+    /// Display name.
+    pub name: String,
+    /// The room incarnation the player joined in (what its resume token names).
+    pub epoch: u64,
 }
 
 impl RoomSnapshot {
@@ -47,9 +58,10 @@ impl RoomSnapshot {
         }
         codec::encode_into(&self.name, &mut out);
         Writer::new(&mut out).u64(self.players.len() as u64);
-        for (id, name) in &self.players {
-            Writer::new(&mut out).u64(*id as u64);
-            codec::encode_into(name, &mut out);
+        for p in &self.players {
+            Writer::new(&mut out).u64(p.id as u64);
+            codec::encode_into(&p.name, &mut out);
+            Writer::new(&mut out).u64(p.epoch);
         }
         out.extend_from_slice(&self.game);
         out
@@ -73,10 +85,11 @@ impl RoomSnapshot {
         for _ in 0..count {
             let id = r.u32()?;
             let player_name: String = r.value()?;
+            let epoch = r.u64()?;
             if id >= next_player {
                 return Err(DecodeError::Invalid(format!("player {id} is not below next_player {next_player}")));
             }
-            players.push((id, player_name));
+            players.push(SnapshotPlayer { id, name: player_name, epoch });
         }
         Ok(RoomSnapshot { uid, name, tick, next_player, players, game: r.rest().to_vec() })
     }
@@ -92,7 +105,10 @@ mod tests {
             name: "arena-1".into(),
             tick: 123_456,
             next_player: 9,
-            players: vec![(1, "Ada".into()), (8, "Łukasz".into())],
+            players: vec![
+                SnapshotPlayer { id: 1, name: "Ada".into(), epoch: 3 },
+                SnapshotPlayer { id: 8, name: "Łukasz".into(), epoch: 41 },
+            ],
             game: vec![1, 2, 3, 250, 0],
         }
     }
@@ -110,7 +126,7 @@ mod tests {
             assert!(RoomSnapshot::decode(&bytes[..cut]).is_err(), "truncated at {cut}");
         }
         let mut wrong_version = bytes.clone();
-        wrong_version[0] = 2;
+        wrong_version[0] = 1;
         assert!(RoomSnapshot::decode(&wrong_version).is_err());
         // A huge player count.
         let mut huge = Vec::new();

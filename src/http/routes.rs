@@ -295,7 +295,7 @@ async fn session_start(
         };
         return match state.directory.locate(&claim.room, Some(claim.room_id)).await {
             Ok(Located::Here(room)) => {
-                Ok(SessionStart::Join { room, seat: None, name: String::new(), resume: Some(claim.player) })
+                Ok(SessionStart::Join { room, seat: None, name: String::new(), resume: Some(claim) })
             }
             Ok(Located::Elsewhere(r)) => {
                 metrics::handshake_rejected("wrong_node");

@@ -59,6 +59,11 @@ pub struct ResumeClaim {
     pub room: String,
     /// The player.
     pub player: u32,
+    /// The room incarnation the player joined in (the cluster lease's fencing number; 0
+    /// on a single node). A room restored elsewhere may hand the same player id to
+    /// someone new: the epoch tells that player's token from the one who held the id
+    /// before the node died.
+    pub epoch: u64,
 }
 
 /// What a seat reservation from `/api/matchmake` names.
@@ -152,17 +157,19 @@ impl TokenKeys {
         let mut nonce = [0u8; 6];
         let _ = getrandom::fill(&mut nonce);
         let nonce = URL_SAFE_NO_PAD.encode(nonce);
-        self.sign(&format!("r|{}|{}|{}|{}|{nonce}", now + ttl_s, claim.room_id, claim.room, claim.player))
+        let ResumeClaim { room_id, room, player, epoch } = claim;
+        self.sign(&format!("r|{}|{room_id}|{room}|{player}|{epoch}|{nonce}", now + ttl_s))
     }
 
     /// Verifies a resume token at time `now`.
     pub fn verify_resume(&self, token: &str, now: u64) -> Result<ResumeClaim, TokenError> {
         let fields = self.open(token, "r", now)?;
         match fields.as_slice() {
-            [room_id, room, player, _nonce] => Ok(ResumeClaim {
+            [room_id, room, player, epoch, _nonce] => Ok(ResumeClaim {
                 room_id: room_id.parse().map_err(|_| TokenError::Malformed)?,
                 room: room.clone(),
                 player: player.parse().map_err(|_| TokenError::Malformed)?,
+                epoch: epoch.parse().map_err(|_| TokenError::Malformed)?,
             }),
             _ => Err(TokenError::Malformed),
         }
@@ -234,7 +241,7 @@ mod tests {
     #[test]
     fn resume_tokens_round_trip() {
         let keys = TokenKeys::new("");
-        let claim = ResumeClaim { room_id: 7, room: "lobby".into(), player: 3 };
+        let claim = ResumeClaim { room_id: 7, room: "lobby".into(), player: 3, epoch: 12 };
         let t = keys.mint_resume(&claim, 5, 10);
         assert_eq!(keys.verify_resume(&t, 6), Ok(claim));
     }

@@ -322,6 +322,18 @@ impl Client {
         }
     }
 
+    /// Expects the server to refuse the session: a close (after its Notice), never a
+    /// Welcome. Returns the close code and reason.
+    pub async fn expect_refused(&mut self) -> (u16, String) {
+        loop {
+            match self.recv().await {
+                Received::Closed { code, reason } => return (code, reason),
+                Received::Notice { .. } | Received::Pong { .. } => continue,
+                other => panic!("expected the session to be refused, got {other:?}"),
+            }
+        }
+    }
+
     /// Reads updates until `pred` holds on the state (or panics after PATIENCE).
     pub async fn until(&mut self, mut pred: impl FnMut(&ClientState) -> bool) {
         let deadline = tokio::time::Instant::now() + PATIENCE;
