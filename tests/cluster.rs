@@ -368,6 +368,56 @@ async fn a_stale_owner_is_fenced_out_and_of_many_simultaneous_claims_one_wins() 
 }
 
 #[tokio::test]
+async fn the_load_generator_follows_matchmaking_answers_across_two_nodes() {
+    let redis = Redis::start();
+    let a = Node::start(&redis, "node-a").await;
+    let b = Node::start(&redis, "node-b").await;
+    let json = std::env::temp_dir().join(format!("tickcast-loadgen-cluster-{}.json", std::process::id()));
+    // 12 clients over 3 named rooms, asking node A and node B in turn: client i asks
+    // targets[i % 2] for room load-(i % 3), so every room is asked for on both nodes and
+    // half of its players learn from one node that the room runs on the other. Joins
+    // 100 ms apart: the first asker of each room (A, B, A) claims it well before the next.
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_tickcast-loadgen"))
+        .args(["--url", &a.ws_url(None), "--url", &b.ws_url(None), "--matchmake", "--rooms", "3"])
+        .args(["--clients", "12", "--ramp", "10", "--duration", "1", "--warmup", "0.5", "--room-prefix", "lg-"])
+        .arg("--json")
+        .arg(&json)
+        .output()
+        .expect("tickcast-loadgen runs");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "loadgen failed: {stderr}\n{}", String::from_utf8_lossy(&out.stdout));
+    let report: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    let _ = std::fs::remove_file(&json);
+
+    assert_eq!(report["connected"], 12, "{stderr}");
+    assert_eq!(report["connect_failed"], 0);
+    assert_eq!(report["rooms"], 3);
+    let mm = &report["matchmake"];
+    assert_eq!(mm["errors"], serde_json::json!({}), "no matchmaking errors");
+    assert_eq!(mm["join_errors"], serde_json::json!({}), "every answer joined");
+    assert_eq!(mm["redirect_loops"], 0);
+    assert!(report["updates_received"].as_u64().unwrap() > 0);
+
+    // Where the load generator says its clients went is where the cluster says the
+    // rooms run: each room has its 4 players on its owner, and both nodes own rooms.
+    let placed: std::collections::BTreeMap<String, u64> = mm["nodes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| (n["node"].as_str().unwrap().to_string(), n["placed"].as_u64().unwrap()))
+        .collect();
+    assert_eq!(placed.values().sum::<u64>(), 12, "{placed:?}");
+    let rooms = rooms_by_name(&a.json("/api/rooms").await);
+    let mut owned = std::collections::BTreeMap::<String, u64>::new();
+    for i in 0..3 {
+        let room = &rooms[&format!("lg-{i}")];
+        *owned.entry(room["node"].as_str().unwrap().to_string()).or_default() += 4;
+    }
+    assert_eq!(placed, owned, "clients per node follow room ownership");
+    assert_eq!(owned.len(), 2, "both nodes own rooms: {owned:?}");
+}
+
+#[tokio::test]
 async fn a_player_who_joined_after_the_last_snapshot_cannot_take_over_a_restored_rooms_new_player() {
     let redis = Redis::start();
     // Snapshots every 2 s (100 ticks): time to join between two of them.

@@ -23,10 +23,19 @@
 //! carries the latency histogram so their results merge exactly).
 //!
 //! With `--server-pid`, it also samples the server's CPU time (`/proc/<pid>/stat`) over
-//! the window and its resident memory (`VmRSS`) before the first client and at the end.
+//! the window and its resident memory (`VmRSS`) before the first client and at the end
+//! (repeat it for several server processes: the report sums them and lists each).
+//!
+//! Cluster mode (`--matchmake`): every client first asks `GET /api/matchmake` (with
+//! `?room=<prefix><i>`, or without a room under `--any-room`) on one of the `--url`s,
+//! round-robin, connects to the URL answered with the seat reservation, follows one 4421
+//! close to the owning node, and the report says how many clients each node took, how
+//! many 4421 redirects were followed, and the matchmaking errors by HTTP status.
 
 #[path = "tickcast-loadgen/client.rs"]
 mod client;
+#[path = "tickcast-loadgen/matchmake.rs"]
+mod matchmake;
 #[path = "tickcast-loadgen/stats.rs"]
 mod stats;
 #[path = "tickcast-loadgen/tokens.rs"]
@@ -48,9 +57,10 @@ const DEFAULT_ROOM_SIZE: usize = 50;
 #[derive(Parser, Debug, Clone)]
 #[command(name = "tickcast-loadgen", about = "WebSocket load generator for tickcast: latency, delivery, bytes")]
 struct Args {
-    /// WebSocket endpoint.
-    #[arg(long, default_value = "ws://127.0.0.1:8080/ws")]
-    url: String,
+    /// WebSocket endpoint. With --matchmake, several servers (repeat --url, or a comma
+    /// list) share the matchmaking requests round-robin; tokens are minted on the first.
+    #[arg(long, value_delimiter = ',', default_value = "ws://127.0.0.1:8080/ws")]
+    url: Vec<String>,
     /// Number of clients.
     #[arg(long, default_value_t = 100)]
     clients: usize,
@@ -79,9 +89,21 @@ struct Args {
     /// Room names are this prefix and a number.
     #[arg(long, default_value = "load-")]
     room_prefix: String,
-    /// Server process to sample CPU time and RSS from.
+    /// Server process to sample CPU time and RSS from; repeat it (or a comma list) for
+    /// several: the report sums them and lists each.
+    #[arg(long, value_delimiter = ',')]
+    server_pid: Vec<u32>,
+    /// Cluster mode: each client asks `GET /api/matchmake?room=<room>` on one --url
+    /// (round-robin over them) and joins the URL answered with its seat reservation
+    /// (`tickcast.seat.<seat>`), following one 4421 close to the node in its reason. The
+    /// report counts clients per node (the answers' `node`), 4421 redirects, and
+    /// matchmaking errors by HTTP status. Nodes must share `security.token_secret`.
     #[arg(long)]
-    server_pid: Option<u32>,
+    matchmake: bool,
+    /// With --matchmake: ask without `?room=` (join-or-create: the servers choose, create
+    /// and name the rooms; --rooms does not apply).
+    #[arg(long, requires = "matchmake", conflicts_with = "rooms")]
+    any_room: bool,
     /// Write the report as JSON here.
     #[arg(long)]
     json: Option<std::path::PathBuf>,
@@ -94,6 +116,14 @@ fn main() -> ExitCode {
     let args = Args::parse();
     if args.clients == 0 || args.duration <= 0.0 || args.ramp <= 0.0 {
         eprintln!("--clients, --duration and --ramp must be positive");
+        return ExitCode::from(2);
+    }
+    if args.url.len() > 1 && !args.matchmake {
+        eprintln!("several --url need --matchmake (clients spread their matchmaking requests over them)");
+        return ExitCode::from(2);
+    }
+    if args.matchmake && args.floor {
+        eprintln!("--matchmake and --floor exclude each other: the floor has no /api/matchmake");
         return ExitCode::from(2);
     }
     raise_open_files(args.clients as u64 + 1024);
@@ -190,10 +220,13 @@ fn say(pb: &ProgressBar, line: String) {
 
 async fn run(args: Args) -> Result<Report, String> {
     let no_token = args.no_token || args.floor;
-    let target = Arc::new(parse_url(&args.url)?);
+    let targets = args.url.iter().map(|u| parse_url(u).map(Arc::new)).collect::<Result<Vec<_>, _>>()?;
+    let target = targets.first().ok_or("no --url")?.clone();
     let rooms = args.rooms.unwrap_or(args.clients.div_ceil(DEFAULT_ROOM_SIZE)).clamp(1, args.clients);
-    let shared = Arc::new(Shared::new(args.clients, rooms));
-    let rss_idle = args.server_pid.and_then(stats::process_rss_kib);
+    // Matchmade clients land in rooms the servers name: a slot per client at most.
+    let room_slots = if args.matchmake { args.clients } else { rooms };
+    let shared = Arc::new(Shared::new(args.clients, room_slots));
+    let rss_idle: Vec<Option<u64>> = args.server_pid.iter().map(|&p| stats::process_rss_kib(p)).collect();
     let pb = progress_bar(args.clients as u64);
 
     let tokens = if no_token {
@@ -217,14 +250,14 @@ async fn run(args: Args) -> Result<Report, String> {
             pb.set_position(shared.connected.load(Relaxed) as u64);
         }
         let room_index = i % rooms;
-        let plan = client::Plan {
-            index: i,
-            room_index,
-            room: format!("{}{room_index}", args.room_prefix),
-            token,
-            sampler: i < rooms,
-            input_rate_hz: args.rate,
-        };
+        let room = format!("{}{room_index}", args.room_prefix);
+        let matchmake = args.matchmake.then(|| client::Matchmake {
+            server: targets[i % targets.len()].clone(),
+            room: (!args.any_room).then(|| room.clone()),
+            room_slots,
+        });
+        let plan =
+            client::Plan { index: i, room_index, room, token, sampler: i < rooms, input_rate_hz: args.rate, matchmake };
         tokio::spawn(client::run(target.clone(), plan, shared.clone()));
     }
     let join_deadline = tokio::time::Instant::now() + Duration::from_secs(30);
@@ -255,7 +288,7 @@ async fn run(args: Args) -> Result<Report, String> {
     shared.window_end_us.store(start_us + window_us, Relaxed);
     let cpu0 = stats::own_cpu_seconds();
     let cores0 = stats::core_jiffies();
-    let server_cpu0 = args.server_pid.and_then(stats::process_cpu_seconds);
+    let server_cpu0: Vec<Option<f64>> = args.server_pid.iter().map(|&p| stats::process_cpu_seconds(p)).collect();
     let wall0 = Instant::now();
     let window_end = tokio::time::Instant::now() + Duration::from_micros(window_us);
     pb.reset_elapsed();
@@ -275,11 +308,9 @@ async fn run(args: Args) -> Result<Report, String> {
     }
     let wall = wall0.elapsed().as_secs_f64();
     let cpu = stats::own_cpu_seconds() - cpu0;
-    let server_cpu = match (server_cpu0, args.server_pid.and_then(stats::process_cpu_seconds)) {
-        (Some(a), Some(b)) => Some(b - a),
-        _ => None,
-    };
-    let rss = args.server_pid.and_then(stats::process_rss_kib);
+    let server_cpu: Vec<Option<f64>> =
+        args.server_pid.iter().zip(&server_cpu0).map(|(&p, a)| Some(stats::process_cpu_seconds(p)? - (*a)?)).collect();
+    let rss: Vec<Option<u64>> = args.server_pid.iter().map(|&p| stats::process_rss_kib(p)).collect();
     let host_core_busy = stats::core_busy(&cores0, &stats::core_jiffies());
 
     // Updates of ticks computed inside the window may still be on their way.
@@ -305,35 +336,52 @@ async fn watch_loop_lag(shared: Arc<Shared>, lag: Arc<Histogram>) {
     }
 }
 
+/// Per `--server-pid`, in order.
 struct ReportInputs {
     wall: f64,
     cpu: f64,
-    server_cpu: Option<f64>,
-    rss: Option<u64>,
-    rss_idle: Option<u64>,
+    server_cpu: Vec<Option<f64>>,
+    rss: Vec<Option<u64>>,
+    rss_idle: Vec<Option<u64>>,
     host_core_busy: Vec<f64>,
+}
+
+/// The sum of every sample, `None` without samples or when one is missing.
+fn sum_all<T: std::iter::Sum<T> + Copy>(v: &[Option<T>]) -> Option<T> {
+    if v.is_empty() {
+        return None;
+    }
+    v.iter().copied().sum()
 }
 
 fn report(args: &Args, shared: &Shared, lag: &Histogram, rooms: usize, m: ReportInputs) -> Report {
     let rate = shared.tick_rate_hz.load(Relaxed);
-    let (mut connected, mut received, mut expected, mut gaps, mut with_gaps, mut bytes, mut keyframes) =
-        (0usize, 0u64, 0u64, 0u64, 0usize, 0u64, 0u64);
-    for (i, c) in shared.clients.iter().enumerate() {
+    let nodes = shared.placements.nodes();
+    let mut per_node = vec![NodeSums::default(); nodes.len()];
+    let mut node_rooms: Vec<std::collections::HashSet<usize>> = vec![Default::default(); nodes.len()];
+    let mut all = NodeSums::default();
+    let (mut gaps, mut with_gaps, mut keyframes) = (0u64, 0usize, 0u64);
+    for c in &shared.clients {
         if !c.connected.load(Relaxed) {
             continue;
         }
-        connected += 1;
+        let room = c.room.load(Relaxed);
         let got = c.received.load(Relaxed);
-        let want = shared.rooms[i % rooms].expected();
-        received += got.min(want);
-        expected += want;
+        let want = shared.rooms.get(room).map_or(0, |r| r.expected());
+        let still = c.closed.load(Relaxed) == 0;
+        all.add(got, want, c.bytes.load(Relaxed), still);
+        if let Some(n) = per_node.get_mut(c.node.load(Relaxed)) {
+            n.add(got, want, c.bytes.load(Relaxed), still);
+            node_rooms[c.node.load(Relaxed)].insert(room);
+        }
         let g = c.gaps.load(Relaxed);
         gaps += g;
         with_gaps += usize::from(g > 0 || got < want);
-        bytes += c.bytes.load(Relaxed);
         keyframes += c.keyframes.load(Relaxed);
     }
-    let per_client_s = |v: u64| if connected == 0 { 0.0 } else { v as f64 / connected as f64 / m.wall };
+    let NodeSums { clients: connected, received, expected, bytes, .. } = all;
+    let per_client_s = |v: u64, n: usize| if n == 0 { 0.0 } else { v as f64 / n as f64 / m.wall };
+    let ratio = |got: u64, want: u64| if want == 0 { 0.0 } else { got as f64 / want as f64 };
     let body = &shared.body;
     let changed = body.changed.load(Relaxed).max(1) as f64;
     let ms = |us: u64| us as f64 / 1e3;
@@ -341,12 +389,42 @@ fn report(args: &Args, shared: &Shared, lag: &Histogram, rooms: usize, m: Report
     let period_ms = if rate > 0 { 1e3 / rate as f64 } else { 50.0 };
     let lag_p99 = ms(lag.quantile(0.99));
     let saturated = cores >= 0.9 || lag_p99 >= period_ms / 2.0;
-    let server_cpu_cores = m.server_cpu.map(|c| c / m.wall);
+    let server_cpu = sum_all(&m.server_cpu);
+    let (rss, rss_idle) = (sum_all(&m.rss), sum_all(&m.rss_idle));
+    let server_cpu_cores = server_cpu.map(|c| c / m.wall);
+    let matchmake = args.matchmake.then(|| {
+        let p = &shared.placements;
+        stats::MatchReport {
+            targets: args.url.clone(),
+            any_room: args.any_room,
+            nodes: nodes
+                .iter()
+                .zip(&per_node)
+                .zip(&node_rooms)
+                .map(|((n, s), r)| stats::NodeReport {
+                    node: n.name.clone(),
+                    placed: s.clients,
+                    connected_at_end: s.still,
+                    rooms: r.len(),
+                    delivery_ratio: ratio(s.received, s.expected),
+                    latency_p50_ms: ms(n.latency.quantile(0.5)),
+                    latency_p99_ms: ms(n.latency.quantile(0.99)),
+                    bytes_per_client_per_s: per_client_s(s.bytes, s.clients),
+                })
+                .collect(),
+            redirects_4421: p.redirects.load(Relaxed),
+            redirect_loops: p.redirect_loops.load(Relaxed),
+            errors: p.errors.lock().clone(),
+            join_errors: p.join_errors.lock().clone(),
+            request_p50_ms: ms(p.latency.quantile(0.5)),
+            request_p99_ms: ms(p.latency.quantile(0.99)),
+        }
+    });
     Report {
         label: args.label.clone(),
-        url: args.url.clone(),
+        url: args.url.join(","),
         clients: args.clients,
-        rooms,
+        rooms: if args.matchmake { shared.placements.room_count() } else { rooms },
         connected,
         connect_failed: shared.connect_failed.load(Relaxed),
         disconnected: shared.disconnected.load(Relaxed),
@@ -358,13 +436,13 @@ fn report(args: &Args, shared: &Shared, lag: &Histogram, rooms: usize, m: Report
         latency_max_ms: ms(shared.latency.max()),
         updates_received: received,
         updates_expected: expected,
-        delivery_ratio: if expected == 0 { 0.0 } else { received as f64 / expected as f64 },
+        delivery_ratio: ratio(received, expected),
         missing_ticks: expected - received,
         gap_ticks: gaps,
         clients_with_gaps: with_gaps,
         keyframes,
-        bytes_per_client_per_s: per_client_s(bytes),
-        updates_per_client_per_s: per_client_s(received),
+        bytes_per_client_per_s: per_client_s(bytes, connected),
+        updates_per_client_per_s: per_client_s(received, connected),
         deltas_sampled: body.deltas.load(Relaxed),
         moving_entities_per_delta: changed / body.deltas.load(Relaxed).max(1) as f64,
         changed_bytes_per_moving_entity: body.changed_bytes.load(Relaxed) as f64 / changed,
@@ -374,18 +452,52 @@ fn report(args: &Args, shared: &Shared, lag: &Histogram, rooms: usize, m: Report
         loadgen_cpu_cores: cores,
         loadgen_saturated: saturated,
         loadgen_loop_lag_p99_ms: lag_p99,
-        server_pid: args.server_pid,
-        server_cpu_s: m.server_cpu,
+        server_pid: args.server_pid.first().copied(),
+        server_cpu_s: server_cpu,
         server_cpu_cores,
-        server_cpu_us_per_client_tick: m.server_cpu.filter(|_| received > 0).map(|c| c * 1e6 / received as f64),
-        server_rss_idle_kib: m.rss_idle,
-        server_rss_kib: m.rss,
-        server_rss_per_client_kib: match (m.rss, m.rss_idle) {
+        server_cpu_us_per_client_tick: server_cpu.filter(|_| received > 0).map(|c| c * 1e6 / received as f64),
+        server_rss_idle_kib: rss_idle,
+        server_rss_kib: rss,
+        server_rss_per_client_kib: match (rss, rss_idle) {
             (Some(r), Some(i)) if connected > 0 => Some((r as f64 - i as f64) / connected as f64),
             _ => None,
         },
         host_core_busy: m.host_core_busy,
         first_error: shared.first_error.lock().clone(),
+        servers: args
+            .server_pid
+            .iter()
+            .enumerate()
+            .map(|(i, &pid)| stats::ServerReport {
+                pid,
+                cpu_s: m.server_cpu[i],
+                cpu_cores: m.server_cpu[i].map(|c| c / m.wall),
+                rss_idle_kib: m.rss_idle[i],
+                rss_kib: m.rss[i],
+            })
+            .collect(),
+        matchmake,
         latency_histogram_us: shared.latency.buckets(),
+    }
+}
+
+/// Delivery and bytes of a set of connected clients (all, or one node's).
+#[derive(Default, Clone)]
+struct NodeSums {
+    clients: usize,
+    /// Of those, still connected at the end.
+    still: usize,
+    received: u64,
+    expected: u64,
+    bytes: u64,
+}
+
+impl NodeSums {
+    fn add(&mut self, got: u64, want: u64, bytes: u64, still: bool) {
+        self.clients += 1;
+        self.still += usize::from(still);
+        self.received += got.min(want);
+        self.expected += want;
+        self.bytes += bytes;
     }
 }

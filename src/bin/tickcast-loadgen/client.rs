@@ -9,7 +9,8 @@
 //! decoded; one client per room (the sampler) also walks its delta bodies to count the
 //! bytes per moving entity.
 
-use crate::stats::Shared;
+use crate::matchmake;
+use crate::stats::{NodeStats, Placements, Shared};
 use std::io;
 use std::net::SocketAddr;
 use std::sync::atomic::Ordering::Relaxed;
@@ -45,6 +46,16 @@ pub struct Plan {
     pub sampler: bool,
     /// Input rate with its own timer; `None`: one input per update received.
     pub input_rate_hz: Option<f64>,
+    /// `--matchmake`: ask this server where to play first.
+    pub matchmake: Option<Matchmake>,
+}
+
+/// A matchmaking request: the server asked and the room asked for (`None`: join-or-create).
+pub struct Matchmake {
+    pub server: Arc<Target>,
+    pub room: Option<String>,
+    /// Room slots in [`Shared::rooms`] (rooms are numbered as clients first land in them).
+    pub room_slots: usize,
 }
 
 /// Server wall clock in µs since the Unix epoch (same host, same clock as the server's).
@@ -54,9 +65,17 @@ pub fn now_us() -> u64 {
 
 /// Connects, plays until the connection ends, records how it ended.
 pub async fn run(target: Arc<Target>, plan: Plan, shared: Arc<Shared>) {
-    let stats = &shared.clients[plan.index];
-    let connected = tokio::time::timeout(HANDSHAKE_TIMEOUT, handshake(&target, &plan)).await;
-    let (mut stream, leftover) = match connected {
+    if plan.matchmake.is_some() {
+        return run_matchmade(plan, shared).await;
+    }
+    shared.clients[plan.index].room.store(plan.room_index, Relaxed);
+    let sep = if target.path.contains('?') { '&' } else { '?' };
+    let path = format!("{}{sep}room={}", target.path, plan.room);
+    let protocols = subprotocols(plan.token.as_deref(), None);
+    let connected =
+        tokio::time::timeout(HANDSHAKE_TIMEOUT, handshake(target.addr, &target.host, &path, plan.index, &protocols))
+            .await;
+    let (stream, leftover) = match connected {
         Ok(Ok(c)) => c,
         Ok(Err(e)) => {
             shared.connect_failed.fetch_add(1, Relaxed);
@@ -69,9 +88,22 @@ pub async fn run(target: Arc<Target>, plan: Plan, shared: Arc<Shared>) {
             return;
         }
     };
+    play_out(stream, leftover, plan, None, shared).await;
+}
+
+/// Plays a connected client until the connection ends and records how it ended.
+async fn play_out(
+    mut stream: TcpStream,
+    leftover: Vec<u8>,
+    plan: Plan,
+    node: Option<Arc<NodeStats>>,
+    shared: Arc<Shared>,
+) {
+    let stats = &shared.clients[plan.index];
     stats.connected.store(true, Relaxed);
     shared.connected.fetch_add(1, Relaxed);
     let mut player = Player::new(&plan, shared.clone());
+    player.node = node;
     let code = match player.play(&mut stream, leftover).await {
         Ok(code) => code,
         Err(e) => {
@@ -82,6 +114,165 @@ pub async fn run(target: Arc<Target>, plan: Plan, shared: Arc<Shared>) {
     stats.closed.store(code as u32, Relaxed);
     shared.connected.fetch_sub(1, Relaxed);
     shared.disconnected.fetch_add(1, Relaxed);
+}
+
+/// `--matchmake`: asks where to play, joins there (following one 4421), then plays.
+async fn run_matchmade(mut plan: Plan, shared: Arc<Shared>) {
+    let joined = tokio::time::timeout(HANDSHAKE_TIMEOUT, matchmade_join(&plan, &shared)).await;
+    let j = match joined {
+        Ok(Ok(j)) => j,
+        Ok(Err(e)) => {
+            shared.connect_failed.fetch_add(1, Relaxed);
+            shared.error(format!("client {}: {e}", plan.index));
+            return;
+        }
+        Err(_) => {
+            Placements::count(&shared.placements.join_errors, "timeout".into());
+            shared.connect_failed.fetch_add(1, Relaxed);
+            shared.error(format!("client {}: matchmaking and handshake timed out", plan.index));
+            return;
+        }
+    };
+    let slots = plan.matchmake.as_ref().map_or(0, |m| m.room_slots);
+    let Some((room_index, sampler)) = shared.placements.room(&j.room, slots) else {
+        // More distinct rooms than clients cannot happen; refuse rather than index out.
+        Placements::count(&shared.placements.join_errors, "too many rooms".into());
+        shared.connect_failed.fetch_add(1, Relaxed);
+        return;
+    };
+    let (node_index, node) = shared.placements.node(&j.node);
+    let stats = &shared.clients[plan.index];
+    stats.room.store(room_index, Relaxed);
+    stats.node.store(node_index, Relaxed);
+    plan.room_index = room_index;
+    plan.room = j.room;
+    plan.sampler = sampler;
+    play_out(j.stream, j.leftover, plan, Some(node), shared).await;
+}
+
+/// A matchmade client that joined: its socket, the bytes read past the handshake (its
+/// first message at least), its node and its room.
+struct Joined {
+    stream: TcpStream,
+    leftover: Vec<u8>,
+    node: String,
+    room: String,
+}
+
+/// Asks `GET /api/matchmake`, upgrades at the URL answered with the seat, and waits for
+/// the first message: a 4421 close is followed once to the URL in its reason. Counts
+/// every failure in [`Placements`] and returns why.
+async fn matchmade_join(plan: &Plan, shared: &Shared) -> Result<Joined, String> {
+    let places = &shared.placements;
+    let join_error = |key: String, why: String| {
+        Placements::count(&places.join_errors, key);
+        why
+    };
+    let Some(mm) = &plan.matchmake else { return Err("no matchmaking server".into()) };
+    let asked = std::time::Instant::now();
+    let answer = match matchmake::request(mm.server.addr, &mm.server.host, mm.room.as_deref()).await {
+        Ok(a) => a,
+        Err(e) => {
+            Placements::count(&places.errors, e.key());
+            return Err(e.to_string());
+        }
+    };
+    places.latency.record(asked.elapsed().as_micros() as u64);
+    places.learn(answer.url.base(), &answer.node);
+    if let Some(want) = &mm.room {
+        if *want != answer.room {
+            shared.error(format!("client {}: asked for room {want}, matchmaking answered {}", plan.index, answer.room));
+        }
+    }
+    let protocols = subprotocols(plan.token.as_deref(), Some(&answer.seat));
+    let (mut url, mut node) = (answer.url.clone(), answer.node.clone());
+    let mut redirected = false;
+    loop {
+        let addr = matchmake::resolve(&url.host).await.map_err(|e| join_error("resolve".into(), e))?;
+        let (mut stream, mut buf) = handshake(addr, &url.host, &url.path, plan.index, &protocols)
+            .await
+            .map_err(|e| join_error(refusal_key(&e), format!("joining {}: {e}", url.base())))?;
+        let close = first_frame(&mut stream, &mut buf)
+            .await
+            .map_err(|e| join_error("io".into(), format!("joining {}: {e}", url.base())))?;
+        let Some(payload) = close else {
+            let room = url.room().map_or(answer.room, str::to_string);
+            return Ok(Joined { stream, leftover: buf, node, room });
+        };
+        match matchmake::close_payload(&payload) {
+            Some((matchmake::WRONG_NODE, reason)) if !redirected => {
+                url = matchmake::redirect_target(&payload)
+                    .map_err(|e| join_error("4421 unusable".into(), format!("4421 reason {reason:?}: {e}")))?;
+                places.redirects.fetch_add(1, Relaxed);
+                node = places.node_at(&url.base());
+                redirected = true;
+            }
+            Some((matchmake::WRONG_NODE, reason)) => {
+                places.redirect_loops.fetch_add(1, Relaxed);
+                return Err(join_error("4421 again".into(), format!("4421 again after a redirect, to {reason}")));
+            }
+            Some((code, reason)) => {
+                return Err(join_error(format!("close {code}"), format!("closed {code} before joining: {reason}")))
+            }
+            None => return Err(join_error("close".into(), "closed without a code before joining".into())),
+        }
+    }
+}
+
+/// `tickcast.v1`, then the token and the seat when there are.
+fn subprotocols(token: Option<&str>, seat: Option<&str>) -> String {
+    let mut protocols = String::from(tickcast::protocol::SUBPROTOCOL);
+    for (prefix, value) in [(tickcast::protocol::TOKEN_PREFIX, token), (tickcast::protocol::SEAT_PREFIX, seat)] {
+        if let Some(v) = value {
+            protocols.push_str(", ");
+            protocols.push_str(prefix);
+            protocols.push_str(v);
+        }
+    }
+    protocols
+}
+
+/// The join-error key of a failed handshake: `http <status>` for a refused upgrade.
+fn refusal_key(e: &io::Error) -> String {
+    let msg = e.to_string();
+    match msg.strip_prefix("upgrade refused: ").and_then(|s| s.split_whitespace().nth(1)) {
+        Some(status) => format!("http {status}"),
+        None => "io".into(),
+    }
+}
+
+/// Reads until the server has either started the game or refused the join: returns the
+/// close frame's payload for a refusal, `None` once any other message arrived (all of it
+/// left in `buf` for [`Player::play`]). A refusing server sends a Notice (code ≠ 0) before
+/// its close frame, so those Notices, pings and pongs are looked past.
+async fn first_frame(stream: &mut TcpStream, buf: &mut Vec<u8>) -> io::Result<Option<Vec<u8>>> {
+    let mut pos = 0;
+    loop {
+        while let Some(frame) = parse_frame(&buf[pos..]) {
+            let mut payload = buf[pos + frame.payload.start..pos + frame.payload.end].to_vec();
+            if let Some(mask) = frame.mask {
+                payload.iter_mut().enumerate().for_each(|(i, b)| *b ^= mask[i % 4]);
+            }
+            match frame.opcode {
+                0x8 => return Ok(Some(payload)),
+                0x2 if !is_refusal_notice(&payload) => return Ok(None),
+                0x2 | 0x9 | 0xA => pos += frame.payload.end,
+                _ => return Ok(None),
+            }
+        }
+        if buf.len() > MAX_HEAD {
+            return Err(io::Error::other("no game message in the first 16 KiB"));
+        }
+        buf.reserve(4096);
+        if stream.read_buf(buf).await? == 0 {
+            return Err(io::Error::other("connection closed before the first message"));
+        }
+    }
+}
+
+/// A Notice with a non-zero code: what a server sends just before closing.
+fn is_refusal_notice(payload: &[u8]) -> bool {
+    matches!(ServerMessage::decode(payload), Ok(ServerMessage::Notice(n)) if n.code != 0)
 }
 
 fn ws_key(index: usize) -> String {
@@ -95,23 +286,21 @@ fn ws_key(index: usize) -> String {
     base64::engine::general_purpose::STANDARD.encode(bytes)
 }
 
-/// Opens the TCP connection and upgrades it; returns the stream and any frame bytes that
-/// arrived with the response head.
-async fn handshake(target: &Target, plan: &Plan) -> io::Result<(TcpStream, Vec<u8>)> {
-    let stream = TcpStream::connect(target.addr).await?;
+/// Opens the TCP connection and upgrades it (`GET <path>` with `protocols`); returns the
+/// stream and any frame bytes that arrived with the response head.
+async fn handshake(
+    addr: SocketAddr,
+    host: &str,
+    path: &str,
+    index: usize,
+    protocols: &str,
+) -> io::Result<(TcpStream, Vec<u8>)> {
+    let stream = TcpStream::connect(addr).await?;
     stream.set_nodelay(true)?;
-    let key = ws_key(plan.index);
-    let sep = if target.path.contains('?') { '&' } else { '?' };
-    let mut protocols = String::from(tickcast::protocol::SUBPROTOCOL);
-    if let Some(t) = &plan.token {
-        protocols.push_str(", ");
-        protocols.push_str(tickcast::protocol::TOKEN_PREFIX);
-        protocols.push_str(t);
-    }
+    let key = ws_key(index);
     let request = format!(
-        "GET {}{sep}room={} HTTP/1.1\r\nHost: {}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
-         Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: {key}\r\nSec-WebSocket-Protocol: {protocols}\r\n\r\n",
-        target.path, plan.room, target.host
+        "GET {path} HTTP/1.1\r\nHost: {host}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+         Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: {key}\r\nSec-WebSocket-Protocol: {protocols}\r\n\r\n"
     );
     write_all(&stream, request.as_bytes()).await?;
     let mut buf = Vec::with_capacity(1024);
@@ -205,6 +394,8 @@ struct Player {
     mask_state: u32,
     out: Vec<u8>,
     started_us: u64,
+    /// Its node's counters, when matchmaking placed it.
+    node: Option<Arc<NodeStats>>,
 }
 
 impl Player {
@@ -225,6 +416,7 @@ impl Player {
             mask_state: (0x2545_F491 ^ (plan.index as u32).wrapping_mul(0x9E37_79B9)) | 1,
             out: Vec::with_capacity(256),
             started_us: now_us(),
+            node: None,
         }
     }
 
@@ -344,7 +536,11 @@ impl Player {
             if self.last_tick != 0 && header.tick > self.last_tick + 1 {
                 stats.gaps.fetch_add(header.tick - self.last_tick - 1, Relaxed);
             }
-            shared.latency.record(recv_us.saturating_sub(header.server_time_us));
+            let latency = recv_us.saturating_sub(header.server_time_us);
+            shared.latency.record(latency);
+            if let Some(node) = &self.node {
+                node.latency.record(latency);
+            }
             shared.rooms[self.room_index].see(header.tick);
         }
         self.last_tick = header.tick;
@@ -459,6 +655,20 @@ mod tests {
         assert_eq!(changed, 50);
         assert_eq!(state_bytes, stats.state_bytes as u64);
         assert!(changed_bytes <= 50 * 4 + 1, "{changed_bytes}");
+    }
+
+    #[test]
+    fn refusals_are_keyed_by_status() {
+        let e = io::Error::other("upgrade refused: HTTP/1.1 503 Service Unavailable");
+        assert_eq!(refusal_key(&e), "http 503");
+        assert_eq!(refusal_key(&io::Error::other("upgrade refused: ")), "io");
+        assert_eq!(refusal_key(&io::Error::other("connection reset")), "io");
+    }
+
+    #[test]
+    fn subprotocols_carry_token_and_seat() {
+        assert_eq!(subprotocols(None, None), "tickcast.v1");
+        assert_eq!(subprotocols(Some("t.k"), Some("s.t")), "tickcast.v1, tickcast.token.t.k, tickcast.seat.s.t");
     }
 
     #[test]

@@ -4,8 +4,11 @@
 //! Everything is a relaxed atomic: the runtime is one thread, so they cost about what
 //! plain integers do, and the tasks need no locks to share them.
 
+use parking_lot::Mutex;
 use serde::Serialize;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering::Relaxed};
+use std::sync::Arc;
 
 /// Sub-buckets per power of two: values are kept within 1/64 (~1.6 %) of their size.
 const SUB_BITS: u32 = 6;
@@ -109,6 +112,107 @@ pub struct ClientStats {
     pub inputs: AtomicU64,
     /// Close code from the server, 1006 for an abrupt end, 0 while open.
     pub closed: AtomicU32,
+    /// Index of its room in [`Shared::rooms`] (set when it starts, or when matchmaking
+    /// placed it).
+    pub room: AtomicUsize,
+    /// Index of its node in [`Placements`] ([`NO_NODE`] unless matchmaking placed it).
+    pub node: AtomicUsize,
+}
+
+/// [`ClientStats::node`] of a client that matchmaking did not place.
+pub const NO_NODE: usize = usize::MAX;
+
+/// A node clients were placed on, named by the `node` field of the matchmaking answers.
+pub struct NodeStats {
+    pub name: String,
+    /// Tick→client latency of the updates its clients received in the window.
+    pub latency: Histogram,
+}
+
+/// What `--matchmake` learns and counts: nodes, rooms chosen by the servers, errors by
+/// HTTP status, 4421 redirects. Behind plain mutexes: touched once or twice per client.
+pub struct Placements {
+    nodes: Mutex<Vec<Arc<NodeStats>>>,
+    /// `ws://host:port` → node, learned from the answers: names where a 4421 sent a client.
+    bases: Mutex<HashMap<String, String>>,
+    /// Room name → (index in [`Shared::rooms`], has a sampler).
+    rooms: Mutex<HashMap<String, (usize, bool)>>,
+    /// Failed matchmaking requests by HTTP status (`invalid`: a 200 with an unusable
+    /// body; `io`: no answer).
+    pub errors: Mutex<BTreeMap<String, u64>>,
+    /// Matchmade clients that got an answer but could not join the node it named: refused
+    /// upgrades (`http <status>`), closes before the first message (`close <code>`), ...
+    pub join_errors: Mutex<BTreeMap<String, u64>>,
+    /// 4421 closes followed to the owner's URL.
+    pub redirects: AtomicU64,
+    /// Clients closed with 4421 again after following one (not followed twice).
+    pub redirect_loops: AtomicU64,
+    /// Time from sending `GET /api/matchmake` to its parsed answer.
+    pub latency: Histogram,
+}
+
+impl Placements {
+    fn new() -> Self {
+        Placements {
+            nodes: Mutex::new(Vec::new()),
+            bases: Mutex::new(HashMap::new()),
+            rooms: Mutex::new(HashMap::new()),
+            errors: Mutex::new(BTreeMap::new()),
+            join_errors: Mutex::new(BTreeMap::new()),
+            redirects: AtomicU64::new(0),
+            redirect_loops: AtomicU64::new(0),
+            latency: Histogram::new(),
+        }
+    }
+
+    /// Counts one event under `key` in `map`.
+    pub fn count(map: &Mutex<BTreeMap<String, u64>>, key: String) {
+        *map.lock().entry(key).or_insert(0) += 1;
+    }
+
+    /// Remembers that `base` (`ws://host:port`) is `node`.
+    pub fn learn(&self, base: String, node: &str) {
+        self.bases.lock().entry(base).or_insert_with(|| node.to_string());
+    }
+
+    /// The node at `base`, if an answer named it; else the base itself.
+    pub fn node_at(&self, base: &str) -> String {
+        self.bases.lock().get(base).cloned().unwrap_or_else(|| base.to_string())
+    }
+
+    /// The index and counters of `name`, added on first sight.
+    pub fn node(&self, name: &str) -> (usize, Arc<NodeStats>) {
+        let mut nodes = self.nodes.lock();
+        if let Some(i) = nodes.iter().position(|n| n.name == name) {
+            return (i, nodes[i].clone());
+        }
+        let n = Arc::new(NodeStats { name: name.to_string(), latency: Histogram::new() });
+        nodes.push(n.clone());
+        (nodes.len() - 1, n)
+    }
+
+    pub fn nodes(&self) -> Vec<Arc<NodeStats>> {
+        self.nodes.lock().clone()
+    }
+
+    /// The index of room `name` among `capacity` slots, added on first sight, and whether
+    /// the caller is its first client (its sampler). `None` when the slots are used up.
+    pub fn room(&self, name: &str, capacity: usize) -> Option<(usize, bool)> {
+        let mut rooms = self.rooms.lock();
+        if let Some((i, sampled)) = rooms.get_mut(name) {
+            return Some((*i, !std::mem::replace(sampled, true)));
+        }
+        let i = rooms.len();
+        if i >= capacity {
+            return None;
+        }
+        rooms.insert(name.to_string(), (i, true));
+        Some((i, true))
+    }
+
+    pub fn room_count(&self) -> usize {
+        self.rooms.lock().len()
+    }
 }
 
 /// The first and last tick of a room seen inside the window by any of its clients:
@@ -169,6 +273,8 @@ pub struct Shared {
     /// From the first Welcome.
     pub tick_rate_hz: AtomicU32,
     pub first_error: parking_lot::Mutex<Option<String>>,
+    /// `--matchmake` bookkeeping (empty otherwise).
+    pub placements: Placements,
 }
 
 impl Shared {
@@ -177,7 +283,9 @@ impl Shared {
             window_start_us: AtomicU64::new(0),
             window_end_us: AtomicU64::new(u64::MAX),
             latency: Histogram::new(),
-            clients: (0..clients).map(|_| ClientStats::default()).collect(),
+            clients: (0..clients)
+                .map(|_| ClientStats { node: AtomicUsize::new(NO_NODE), ..ClientStats::default() })
+                .collect(),
             rooms: (0..rooms).map(|_| RoomSpan::new()).collect(),
             body: BodyStats::default(),
             connected: AtomicUsize::new(0),
@@ -187,6 +295,7 @@ impl Shared {
             bytes: AtomicU64::new(0),
             tick_rate_hz: AtomicU32::new(0),
             first_error: parking_lot::Mutex::new(None),
+            placements: Placements::new(),
         }
     }
 
@@ -315,7 +424,59 @@ pub struct Report {
     /// Busy fraction of each core of the host over the window (who else used the machine).
     pub host_core_busy: Vec<f64>,
     pub first_error: Option<String>,
+    /// Each `--server-pid` in the order given; the `server_*` fields above are their sums.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub servers: Vec<ServerReport>,
+    /// What matchmaking did (`--matchmake` only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub matchmake: Option<MatchReport>,
     pub latency_histogram_us: Vec<[u64; 2]>,
+}
+
+/// One server process sampled over the window.
+#[derive(Debug, Serialize)]
+pub struct ServerReport {
+    pub pid: u32,
+    pub cpu_s: Option<f64>,
+    pub cpu_cores: Option<f64>,
+    pub rss_idle_kib: Option<u64>,
+    pub rss_kib: Option<u64>,
+}
+
+/// Where matchmaking put the clients, and what went wrong.
+#[derive(Debug, Serialize)]
+pub struct MatchReport {
+    /// The servers asked, round-robin.
+    pub targets: Vec<String>,
+    /// `GET /api/matchmake` without `?room=` (the servers chose the rooms).
+    pub any_room: bool,
+    /// Per node (the answers' `node`), in order of first placement.
+    pub nodes: Vec<NodeReport>,
+    pub redirects_4421: u64,
+    /// Clients closed with 4421 a second time, after following one.
+    pub redirect_loops: u64,
+    /// Failed `GET /api/matchmake` by HTTP status (`invalid`: unusable 200, `io`: no answer).
+    pub errors: BTreeMap<String, u64>,
+    /// Answered but not joined: `http <status>` (upgrade refused), `close <code>` (closed
+    /// before the first message), `timeout`, `io`.
+    pub join_errors: BTreeMap<String, u64>,
+    pub request_p50_ms: f64,
+    pub request_p99_ms: f64,
+}
+
+/// The clients one node took.
+#[derive(Debug, Serialize)]
+pub struct NodeReport {
+    pub node: String,
+    /// Clients that joined a room there.
+    pub placed: usize,
+    /// Of those, still connected at the end.
+    pub connected_at_end: usize,
+    pub rooms: usize,
+    pub delivery_ratio: f64,
+    pub latency_p50_ms: f64,
+    pub latency_p99_ms: f64,
+    pub bytes_per_client_per_s: f64,
 }
 
 impl Report {
@@ -390,6 +551,52 @@ impl Report {
             let cores: Vec<String> = self.host_core_busy.iter().map(|b| format!("{:.0} %", b * 100.0)).collect();
             rows.push(("host cores busy", cores.join(", ")));
         }
+        if self.servers.len() > 1 {
+            let each: Vec<String> = self
+                .servers
+                .iter()
+                .map(|s| format!("{}: {:.2} cores", s.pid, s.cpu_cores.unwrap_or(f64::NAN)))
+                .collect();
+            rows.push(("server CPU each", each.join(", ")));
+        }
+        if let Some(m) = &self.matchmake {
+            rows.push((
+                "matchmaking",
+                format!(
+                    "{} ({}), request p50 {:.2} ms p99 {:.2} ms",
+                    m.targets.join(" "),
+                    if m.any_room { "join-or-create" } else { "named rooms" },
+                    m.request_p50_ms,
+                    m.request_p99_ms
+                ),
+            ));
+            for n in &m.nodes {
+                rows.push((
+                    "  node",
+                    format!(
+                        "{}: {} placed ({} at end) in {} rooms, delivery {:.4} %, p50 {:.2} ms p99 {:.2} ms, {:.0} B/s per client",
+                        n.node,
+                        n.placed,
+                        n.connected_at_end,
+                        n.rooms,
+                        n.delivery_ratio * 100.0,
+                        n.latency_p50_ms,
+                        n.latency_p99_ms,
+                        n.bytes_per_client_per_s
+                    ),
+                ));
+            }
+            let counts = |m: &BTreeMap<String, u64>| {
+                if m.is_empty() {
+                    "none".to_string()
+                } else {
+                    m.iter().map(|(k, v)| format!("{k}: {v}")).collect::<Vec<_>>().join(", ")
+                }
+            };
+            rows.push(("4421 redirects", format!("{} followed, {} closed again", m.redirects_4421, m.redirect_loops)));
+            rows.push(("matchmaking errors", counts(&m.errors)));
+            rows.push(("join errors", counts(&m.join_errors)));
+        }
         if let Some(e) = &self.first_error {
             rows.push(("first error", e.clone()));
         }
@@ -414,5 +621,24 @@ mod tests {
         }
         assert_eq!(h.quantile(1.0), 100_000);
         assert!(Histogram::upper(Histogram::index(12_345)) >= 12_345);
+    }
+
+    #[test]
+    fn placements_number_rooms_and_nodes_as_they_come() {
+        let p = Placements::new();
+        assert_eq!(p.room("mm-3", 2), Some((0, true)), "the first client of a room samples it");
+        assert_eq!(p.room("mm-3", 2), Some((0, false)));
+        assert_eq!(p.room("mm-1", 2), Some((1, true)));
+        assert_eq!(p.room("mm-9", 2), None, "no slot beyond the capacity");
+        assert_eq!(p.room_count(), 2);
+        assert_eq!(p.node("b").0, 0);
+        assert_eq!(p.node("a").0, 1);
+        assert_eq!(p.node("b").0, 0);
+        p.learn("ws://127.0.0.1:2".into(), "b");
+        assert_eq!(p.node_at("ws://127.0.0.1:2"), "b");
+        assert_eq!(p.node_at("ws://127.0.0.1:3"), "ws://127.0.0.1:3", "an unknown node is named by its URL");
+        Placements::count(&p.errors, "409".into());
+        Placements::count(&p.errors, "409".into());
+        assert_eq!(p.errors.lock().get("409"), Some(&2));
     }
 }
