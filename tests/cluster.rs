@@ -464,3 +464,37 @@ async fn a_player_who_joined_after_the_last_snapshot_cannot_take_over_a_restored
     assert_eq!(ada_again.expect_welcome().await.player_id, ada_welcome.player_id);
     carl.assert_keeps_ticking().await;
 }
+
+#[tokio::test]
+async fn a_join_or_create_seat_whose_room_filled_meanwhile_is_placed_in_another_room() {
+    let redis = Redis::start();
+    let two = [("TICKCAST__ROOM__MAX_PLAYERS", "2")];
+    let a = Node::start_with(&redis, "node-a", &two).await;
+    let b = Node::start_with(&redis, "node-b", &two).await;
+
+    // Dora opens a matchmade room on A (1 of 2 seats).
+    let first = a.matchmake(None).await;
+    let mm = first["room"].as_str().unwrap().to_string();
+    let mut dora = connect_matchmade(&first, &a.token("Dora").await).await;
+    dora.expect_welcome().await;
+    // B's matchmaker sends Frank there (it can only count the seat, not hold it), and
+    // names the same room when asked for it by name.
+    let any = b.matchmake(None).await;
+    assert_eq!((any["node"].as_str(), any["room"].as_str()), (Some("node-a"), Some(mm.as_str())));
+    let named = b.matchmake(Some(&mm)).await;
+    assert_eq!(named["node"], "node-a");
+    // Before Frank arrives, Eve takes the last seat on A directly.
+    let mut eve =
+        Client::connect(&a.ws_url(Some(&mm)), &[&format!("tickcast.token.{}", a.token("Eve").await)]).await.unwrap();
+    eve.expect_welcome().await;
+
+    // Frank's join-or-create seat still gets him a game, in another room ...
+    let mut frank = connect_matchmade(&any, &b.token("Frank").await).await;
+    let w = frank.expect_welcome().await;
+    assert_ne!(w.room, mm, "placed in another room");
+    frank.assert_keeps_ticking().await;
+    // ... while a seat for that room by name is refused: the room is full.
+    let mut gus = connect_matchmade(&named, &b.token("Gus").await).await;
+    let (code, _) = gus.expect_refused().await;
+    assert_eq!(code, close_code::ROOM_FULL);
+}

@@ -452,6 +452,13 @@ impl LocalDirectory {
             .map(|(_, e)| e.handle.clone())
     }
 
+    /// A seat in the fullest matchmade room here that has one free, if any.
+    pub fn seat_in_open_matchmade(&self) -> Option<Reservation> {
+        let rooms = self.rooms.lock();
+        let handle = Self::fullest_matchmade_in(&rooms, self.capacity())?;
+        self.take_seat(&handle).ok()
+    }
+
     /// Stops room `id` at once, whoever is seated (its lease is lost): sessions close
     /// with `code`, the game is dropped. Returns the room's name if it ran here.
     pub fn stop(&self, id: RoomId, code: u16, reason: &str) -> Option<Arc<str>> {

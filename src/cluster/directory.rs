@@ -311,21 +311,32 @@ impl ClusterDirectory {
             let seat = self.store.take_seat(&room.name).await;
             self.note(&seat);
             if let SeatTaken::Yes { node, url } = seat.map_err(Self::unavailable)? {
-                return Ok(Placement::Elsewhere(self.redirect(&room.name, node, url)?));
+                // A lease of ours without a room here (it is moving): try the next room.
+                if let Ok(r) = self.redirect(&room.name, node, url) {
+                    return Ok(Placement::Elsewhere(r));
+                }
             }
         }
         // No open room: a new one, here if this node has room for it, else on the
         // least loaded live node that has (it claims the name when the player arrives).
-        let name = self.store.next_matchmade_name().await;
-        self.note(&name);
-        let name = name.map_err(Self::unavailable)?;
         if self.local.len() < self.settings.room.max_rooms {
             let _claiming = self.claims.lock().await;
+            // Simultaneous requests all saw no open room; the first to get here opened
+            // one, which the others fill instead of each opening their own.
+            if let Some(r) = self.local.seat_in_open_matchmade() {
+                return Ok(Placement::Here(r));
+            }
+            let name = self.store.next_matchmade_name().await;
+            self.note(&name);
+            let name = name.map_err(Self::unavailable)?;
             return match self.claim(&name, true).await? {
                 Claimed::Here(handle) => self.seat_here(&handle),
                 Claimed::Elsewhere(r) => Ok(Placement::Elsewhere(r)),
             };
         }
+        let name = self.store.next_matchmade_name().await;
+        self.note(&name);
+        let name = name.map_err(Self::unavailable)?;
         let nodes = self.store.nodes().await;
         self.note(&nodes);
         let target = nodes

@@ -135,9 +135,10 @@ async fn matchmake_route(req: HttpRequest, state: web::Data<AppState>) -> HttpRe
             Err(res) => return cors(&req, &state, res),
         },
     };
+    let any = query.room.is_none();
     let (room, node, url, nonce) = placed;
     let ttl = state.settings.cluster.seat_ttl_s;
-    let seat = state.keys.mint_seat(&SeatClaim { room: room.clone(), nonce }, unix_now(), ttl);
+    let seat = state.keys.mint_seat(&SeatClaim { room: room.clone(), nonce, any }, unix_now(), ttl);
     cors(&req, &state, HttpResponse::Ok().json(MatchmakeResponse { url, room, node, seat, expires_in: ttl }))
 }
 
@@ -325,6 +326,7 @@ async fn session_start(
     }
     // A seat from /api/matchmake: held here if the room is here, else it names the room.
     let mut room = room.map(str::to_string);
+    let mut any_room = false;
     if let Some(seat) = &offered.seat {
         let claim = match state.keys.verify_seat(seat, unix_now()) {
             Ok(c) => c,
@@ -337,8 +339,15 @@ async fn session_start(
             return Ok(SessionStart::Join { room: r.room, seat: Some(r.seat), name, resume: None });
         }
         room = Some(claim.room);
+        any_room = claim.any;
     }
-    match state.directory.reserve(room.as_deref()).await {
+    let placed = match state.directory.reserve(room.as_deref()).await {
+        // Join-or-create sent the player to a room that filled up meanwhile (another
+        // node's matchmaker only counted the seat): any open room will do.
+        Err(PlacementError::RoomFull) if any_room => state.directory.reserve(None).await,
+        placed => placed,
+    };
+    match placed {
         Ok(Placement::Here(r)) => Ok(SessionStart::Join { room: r.room, seat: Some(r.seat), name, resume: None }),
         Ok(Placement::Elsewhere(r)) => {
             metrics::handshake_rejected("wrong_node");

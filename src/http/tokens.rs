@@ -73,6 +73,10 @@ pub struct SeatClaim {
     pub room: String,
     /// Identifies the reservation on the node that holds it.
     pub nonce: u64,
+    /// Join-or-create asked for it: if the room filled up before the player arrived
+    /// (seats in a room on another node are only counted, not held), any open room
+    /// will do.
+    pub any: bool,
 }
 
 /// The built-in HMAC-SHA256 signer: guest tokens (the default [`Authenticator`]) and
@@ -179,16 +183,22 @@ impl TokenKeys {
 impl TokenKeys {
     /// A seat reservation token for `claim`, valid `ttl_s` seconds from `now`.
     pub fn mint_seat(&self, claim: &SeatClaim, now: u64, ttl_s: u64) -> String {
-        self.sign(&format!("s|{}|{}|{}", now + ttl_s, claim.room, claim.nonce))
+        self.sign(&format!("s|{}|{}|{}|{}", now + ttl_s, claim.room, claim.nonce, u8::from(claim.any)))
     }
 
     /// Verifies a seat reservation token at time `now`.
     pub fn verify_seat(&self, token: &str, now: u64) -> Result<SeatClaim, TokenError> {
         let fields = self.open(token, "s", now)?;
         match fields.as_slice() {
-            [room, nonce] => {
-                Ok(SeatClaim { room: room.clone(), nonce: nonce.parse().map_err(|_| TokenError::Malformed)? })
-            }
+            [room, nonce, any] => Ok(SeatClaim {
+                room: room.clone(),
+                nonce: nonce.parse().map_err(|_| TokenError::Malformed)?,
+                any: match any.as_str() {
+                    "0" => false,
+                    "1" => true,
+                    _ => return Err(TokenError::Malformed),
+                },
+            }),
             _ => Err(TokenError::Malformed),
         }
     }
@@ -249,7 +259,7 @@ mod tests {
     #[test]
     fn seat_tokens_round_trip_and_are_not_other_tokens() {
         let keys = TokenKeys::new("s");
-        let claim = SeatClaim { room: "mm-4".into(), nonce: 99 };
+        let claim = SeatClaim { room: "mm-4".into(), nonce: 99, any: true };
         let t = keys.mint_seat(&claim, 5, 10);
         assert_eq!(keys.verify_seat(&t, 6), Ok(claim));
         assert_eq!(keys.verify_seat(&t, 15), Err(TokenError::Expired));
