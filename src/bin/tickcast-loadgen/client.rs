@@ -192,12 +192,17 @@ async fn matchmade_join(plan: &Plan, shared: &Shared) -> Result<Joined, String> 
         let (mut stream, mut buf) = handshake(addr, &url.host, &url.path, plan.index, &protocols)
             .await
             .map_err(|e| join_error(refusal_key(&e), format!("joining {}: {e}", url.base())))?;
-        let close = first_frame(&mut stream, &mut buf)
+        let first = first_frame(&mut stream, &mut buf)
             .await
             .map_err(|e| join_error("io".into(), format!("joining {}: {e}", url.base())))?;
-        let Some(payload) = close else {
-            let room = url.room().map_or(answer.room, str::to_string);
-            return Ok(Joined { stream, leftover: buf, node, room });
+        let payload = match first {
+            // The Welcome names the room played in: a join-or-create seat whose room
+            // filled up meanwhile is placed in another.
+            FirstFrame::Started { room } => {
+                let room = room.or_else(|| url.room().map(str::to_string)).unwrap_or(answer.room);
+                return Ok(Joined { stream, leftover: buf, node, room });
+            }
+            FirstFrame::Closed(payload) => payload,
         };
         match matchmake::close_payload(&payload) {
             Some((matchmake::WRONG_NODE, reason)) if !redirected => {
@@ -241,11 +246,18 @@ fn refusal_key(e: &io::Error) -> String {
     }
 }
 
-/// Reads until the server has either started the game or refused the join: returns the
-/// close frame's payload for a refusal, `None` once any other message arrived (all of it
-/// left in `buf` for [`Player::play`]). A refusing server sends a Notice (code ≠ 0) before
-/// its close frame, so those Notices, pings and pongs are looked past.
-async fn first_frame(stream: &mut TcpStream, buf: &mut Vec<u8>) -> io::Result<Option<Vec<u8>>> {
+/// How a matchmade join began.
+enum FirstFrame {
+    /// Refused: the close frame's payload.
+    Closed(Vec<u8>),
+    /// Playing; the room the Welcome names, when the first message was one.
+    Started { room: Option<String> },
+}
+
+/// Reads until the server has either started the game or refused the join (all of the
+/// bytes are left in `buf` for [`Player::play`]). A refusing server sends a Notice
+/// (code ≠ 0) before its close frame, so those Notices, pings and pongs are looked past.
+async fn first_frame(stream: &mut TcpStream, buf: &mut Vec<u8>) -> io::Result<FirstFrame> {
     let mut pos = 0;
     loop {
         while let Some(frame) = parse_frame(&buf[pos..]) {
@@ -254,10 +266,16 @@ async fn first_frame(stream: &mut TcpStream, buf: &mut Vec<u8>) -> io::Result<Op
                 payload.iter_mut().enumerate().for_each(|(i, b)| *b ^= mask[i % 4]);
             }
             match frame.opcode {
-                0x8 => return Ok(Some(payload)),
-                0x2 if !is_refusal_notice(&payload) => return Ok(None),
+                0x8 => return Ok(FirstFrame::Closed(payload)),
+                0x2 if !is_refusal_notice(&payload) => {
+                    let room = match ServerMessage::decode(&payload) {
+                        Ok(ServerMessage::Welcome(w)) => Some(w.room),
+                        _ => None,
+                    };
+                    return Ok(FirstFrame::Started { room });
+                }
                 0x2 | 0x9 | 0xA => pos += frame.payload.end,
-                _ => return Ok(None),
+                _ => return Ok(FirstFrame::Started { room: None }),
             }
         }
         if buf.len() > MAX_HEAD {
