@@ -498,3 +498,34 @@ async fn a_join_or_create_seat_whose_room_filled_meanwhile_is_placed_in_another_
     let (code, _) = gus.expect_refused().await;
     assert_eq!(code, close_code::ROOM_FULL);
 }
+
+#[tokio::test]
+async fn join_or_create_opens_each_new_room_on_the_node_running_the_fewest() {
+    let redis = Redis::start();
+    let two = [("TICKCAST__ROOM__MAX_PLAYERS", "2")];
+    let a = Node::start_with(&redis, "node-a", &two).await;
+    let b = Node::start_with(&redis, "node-b", &two).await;
+    // Everyone asks node A. Rooms of two: every second player needs a new room, opened
+    // on the node running the fewest (A on the first tie, then B).
+    let mut players = Vec::new();
+    let mut nodes = Vec::new();
+    for i in 0..8 {
+        let answer = a.matchmake(None).await;
+        nodes.push(answer["node"].as_str().unwrap().to_string());
+        let mut c = connect_matchmade(&answer, &a.token(&format!("P{i}")).await).await;
+        c.expect_welcome().await;
+        players.push(c);
+    }
+    assert_eq!(nodes[..4], ["node-a", "node-a", "node-b", "node-b"]);
+    // Later players may find B's room over-subscribed (A counts the seats it sends
+    // there, B's own joins reach Redis at its next lease renewal); B then seats them in
+    // another room of its own. Either way all eight play, in rooms of two on both nodes.
+    let rooms = eventually(FAILOVER, "listing caught up", || async {
+        let rooms = rooms_by_name(&b.json("/api/rooms").await);
+        (rooms.values().map(|r| r["players"].as_u64().unwrap_or(0)).sum::<u64>() == 8).then_some(rooms)
+    })
+    .await;
+    assert_eq!(rooms.len(), 4, "{rooms:?}");
+    assert!(rooms.values().all(|r| r["players"] == 2), "{rooms:?}");
+    assert!(rooms.values().any(|r| r["node"] == "node-a") && rooms.values().any(|r| r["node"] == "node-b"));
+}

@@ -179,6 +179,12 @@ pub trait RoomDirectory: Send + Sync + 'static {
     /// new one). In a cluster the room may be on another node.
     fn reserve<'a>(&'a self, name: Option<&'a str>) -> BoxFuture<'a, Result<Placement, PlacementError>>;
 
+    /// Join-or-create restricted to this node: a player already connected here whose
+    /// seat's room filled up meanwhile. `RoomFull` when no room can take it here.
+    fn reserve_any_here(&self) -> BoxFuture<'_, Result<Placement, PlacementError>> {
+        self.reserve(None)
+    }
+
     /// Finds room `name` (the one a resume token names, when `uid` is given) without
     /// taking a seat; in a cluster, a room whose node died is restored here from its
     /// snapshot.

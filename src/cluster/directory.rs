@@ -296,6 +296,10 @@ impl ClusterDirectory {
         let rooms = self.store.rooms().await;
         self.note(&rooms);
         let (records, _) = rooms.map_err(Self::unavailable)?;
+        let mut leases_per_node: HashMap<String, usize> = HashMap::new();
+        for r in &records {
+            *leases_per_node.entry(r.node.clone()).or_default() += 1;
+        }
         let mut open: Vec<_> = records.into_iter().filter(|r| r.matchmade && r.seats < r.capacity).collect();
         // Fullest first; on a tie, rooms here (no hop for the client), then by name.
         open.sort_by(|a, b| b.seats.cmp(&a.seats).then((a.node != self.node).cmp(&(b.node != self.node))));
@@ -317,36 +321,65 @@ impl ClusterDirectory {
                 }
             }
         }
-        // No open room: a new one, here if this node has room for it, else on the
-        // least loaded live node that has (it claims the name when the player arrives).
-        if self.local.len() < self.settings.room.max_rooms {
-            let _claiming = self.claims.lock().await;
-            // Simultaneous requests all saw no open room; the first to get here opened
-            // one, which the others fill instead of each opening their own.
-            if let Some(r) = self.local.seat_in_open_matchmade() {
-                return Ok(Placement::Here(r));
-            }
-            let name = self.store.next_matchmade_name().await;
-            self.note(&name);
-            let name = name.map_err(Self::unavailable)?;
-            return match self.claim(&name, true).await? {
-                Claimed::Here(handle) => self.seat_here(&handle),
-                Claimed::Elsewhere(r) => Ok(Placement::Elsewhere(r)),
-            };
+        // No open room: a new one, on the live node that runs the fewest rooms (this one
+        // on a tie). Counted from the leases just read, not from the registry's load
+        // figures, which are up to a third of `cluster.node_ttl_s` old: too stale to
+        // spread a burst of joins.
+        let _claiming = self.claims.lock().await;
+        // Simultaneous requests all saw no open room; the first to get here opened one,
+        // which the others fill instead of each opening their own.
+        if let Some(r) = self.local.seat_in_open_matchmade() {
+            return Ok(Placement::Here(r));
         }
-        let name = self.store.next_matchmade_name().await;
-        self.note(&name);
-        let name = name.map_err(Self::unavailable)?;
         let nodes = self.store.nodes().await;
         self.note(&nodes);
-        let target = nodes
+        let rooms_of = |id: &str| leases_per_node.get(id).copied().unwrap_or(0);
+        let mut candidates: Vec<(usize, bool, String, String)> = nodes
             .map_err(Self::unavailable)?
             .into_iter()
-            .filter(|n| n.id != self.node && n.rooms < n.max_rooms)
-            .min_by_key(|n| (n.players, n.rooms));
-        match target {
-            Some(n) => Ok(Placement::Elsewhere(Redirect { room: name, node: n.id, base_url: n.url })),
-            None => Err(PlacementError::TooManyRooms),
+            .filter(|node| node.id != self.node && rooms_of(&node.id).max(node.rooms) < node.max_rooms)
+            .map(|node| (rooms_of(&node.id), true, node.id, node.url))
+            .collect();
+        if self.local.len() < self.settings.room.max_rooms {
+            candidates.push((rooms_of(&self.node).max(self.local.len()), false, self.node.clone(), self.url.clone()));
+        }
+        let Some((_, _, node, url)) = candidates.into_iter().min() else {
+            return Err(PlacementError::TooManyRooms);
+        };
+        let name = self.next_matchmade_name().await?;
+        if node != self.node {
+            // The node claims the name when the player arrives.
+            return Ok(Placement::Elsewhere(Redirect { room: name, node, base_url: url }));
+        }
+        match self.claim(&name, true).await? {
+            Claimed::Here(handle) => self.seat_here(&handle),
+            Claimed::Elsewhere(r) => Ok(Placement::Elsewhere(r)),
+        }
+    }
+
+    /// A fresh, cluster-unique matchmade room name, `mm-<n>`.
+    async fn next_matchmade_name(&self) -> Result<String, PlacementError> {
+        let n = self.store.next_matchmade_number().await;
+        self.note(&n);
+        Ok(format!("mm-{}", n.map_err(Self::unavailable)?))
+    }
+
+    /// Join-or-create on this node only (see [`RoomDirectory::reserve_any_here`]).
+    async fn reserve_any_here_now(&self) -> Result<Placement, PlacementError> {
+        if !self.redis_up() {
+            return Err(PlacementError::Unavailable("Redis unreachable".into()));
+        }
+        let _claiming = self.claims.lock().await;
+        if let Some(r) = self.local.seat_in_open_matchmade() {
+            return Ok(Placement::Here(r));
+        }
+        if self.local.len() >= self.settings.room.max_rooms {
+            return Err(PlacementError::RoomFull);
+        }
+        let name = self.next_matchmade_name().await?;
+        match self.claim(&name, true).await? {
+            Claimed::Here(handle) => self.seat_here(&handle),
+            Claimed::Elsewhere(_) => Err(PlacementError::RoomFull),
         }
     }
 
@@ -468,6 +501,10 @@ impl RoomDirectory for ClusterDirectory {
                 None => self.reserve_any().await,
             }
         })
+    }
+
+    fn reserve_any_here(&self) -> BoxFuture<'_, Result<Placement, PlacementError>> {
+        Box::pin(self.reserve_any_here_now())
     }
 
     fn locate<'a>(&'a self, name: &'a str, uid: Option<RoomUid>) -> BoxFuture<'a, Result<Located, PlacementError>> {

@@ -456,11 +456,10 @@ impl Store {
         })
     }
 
-    /// A fresh, cluster-unique name for a matchmade room.
-    pub async fn next_matchmade_name(&self) -> Result<String, StoreError> {
+    /// A fresh, cluster-unique number for a matchmade room (named `mm-<n>`).
+    pub async fn next_matchmade_number(&self) -> Result<u64, StoreError> {
         let key = self.key(&["mm"]);
-        let n: u64 = self.run("mm_name", move |mut c| async move { c.incr(key, 1).await }).await?;
-        Ok(format!("mm-{n}"))
+        self.run("mm_name", move |mut c| async move { c.incr(key, 1).await }).await
     }
 
     /// Every known room: leases, and names whose lease expired (orphans) with their uid.

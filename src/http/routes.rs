@@ -343,8 +343,9 @@ async fn session_start(
     }
     let placed = match state.directory.reserve(room.as_deref()).await {
         // Join-or-create sent the player to a room that filled up meanwhile (another
-        // node's matchmaker only counted the seat): any open room will do.
-        Err(PlacementError::RoomFull) if any_room => state.directory.reserve(None).await,
+        // node's matchmaker only counted the seat): any open room here will do. Here,
+        // because the seat names its first room wherever the client is sent next.
+        Err(PlacementError::RoomFull) if any_room => state.directory.reserve_any_here().await,
         placed => placed,
     };
     match placed {
