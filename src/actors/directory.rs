@@ -9,7 +9,7 @@
 //! operations, never across an await or a message send that could wait.
 
 use super::room::{RestoredMembers, RoomActor, RoomParts, StopRoom};
-use super::world::{AddRoom, WorldActor};
+use super::world::{AddRoom, RemoveRoom, WorldActor};
 use crate::cluster::SnapshotPlayer;
 use crate::config::Settings;
 use crate::game::{Game, GameFactory, RoomInfo};
@@ -471,6 +471,9 @@ impl LocalDirectory {
         let mut rooms = self.rooms.lock();
         let name = rooms.by_name.iter().find(|(_, e)| e.handle.id == id).map(|(n, _)| n.clone())?;
         let entry = rooms.by_name.remove(&name)?;
+        // The world first, directly: the game must stop ticking now (its lease is going
+        // to another node), not once the room has worked through its mailbox.
+        self.world.do_send(RemoveRoom { id });
         entry.handle.addr.do_send(StopRoom { code, reason: reason.to_string() });
         tracing::warn!(room = %name, id, code, reason, "room stopped");
         Some(name)
