@@ -7,6 +7,8 @@
 mod common;
 use common::cluster::*;
 use common::*;
+use futures_util::future::join_all;
+use std::collections::HashMap;
 use std::time::Duration;
 use tickcast::protocol::close_code;
 
@@ -516,10 +518,9 @@ async fn join_or_create_opens_each_new_room_on_the_node_running_the_fewest() {
         c.expect_welcome().await;
         players.push(c);
     }
-    assert_eq!(nodes[..4], ["node-a", "node-a", "node-b", "node-b"]);
-    // Later players may find B's room over-subscribed (A counts the seats it sends
-    // there, B's own joins reach Redis at its next lease renewal); B then seats them in
-    // another room of its own. Either way all eight play, in rooms of two on both nodes.
+    // Every seat is counted in Redis when given, so A sees each room as full as it is:
+    // rooms alternate between the nodes, each filled before the next is opened.
+    assert_eq!(nodes, ["node-a", "node-a", "node-b", "node-b", "node-a", "node-a", "node-b", "node-b"]);
     let rooms = eventually(FAILOVER, "listing caught up", || async {
         let rooms = rooms_by_name(&b.json("/api/rooms").await);
         (rooms.values().map(|r| r["players"].as_u64().unwrap_or(0)).sum::<u64>() == 8).then_some(rooms)
@@ -528,4 +529,42 @@ async fn join_or_create_opens_each_new_room_on_the_node_running_the_fewest() {
     assert_eq!(rooms.len(), 4, "{rooms:?}");
     assert!(rooms.values().all(|r| r["players"] == 2), "{rooms:?}");
     assert!(rooms.values().any(|r| r["node"] == "node-a") && rooms.values().any(|r| r["node"] == "node-b"));
+}
+
+#[tokio::test]
+async fn a_burst_of_join_or_create_on_two_nodes_fills_rooms_before_opening_new_ones() {
+    let redis = Redis::start();
+    let four = [("TICKCAST__ROOM__MAX_PLAYERS", "4")];
+    let a = Node::start_with(&redis, "node-a", &four).await;
+    let b = Node::start_with(&redis, "node-b", &four).await;
+    // 24 players ask at once, half of them each node; then all connect at once.
+    const PLAYERS: usize = 24;
+    let answers = join_all((0..PLAYERS).map(|i| {
+        let node = if i % 2 == 0 { &a } else { &b };
+        async move { (node.matchmake(None).await, node.token(&format!("P{i}")).await) }
+    }))
+    .await;
+    let mut players = join_all(answers.iter().map(|(answer, token)| connect_matchmade(answer, token))).await;
+    let mut per_room: HashMap<String, usize> = HashMap::new();
+    for p in &mut players {
+        *per_room.entry(p.expect_welcome().await.room).or_default() += 1;
+    }
+    // Every seat given is counted in Redis at once (held for players on their way to
+    // another node), so rooms are filled before new ones open. Both nodes may open a
+    // room at the same moment, so one room more than the minimum is allowed, no more.
+    assert_eq!(per_room.values().sum::<usize>(), PLAYERS);
+    assert!(per_room.len() <= PLAYERS / 4 + 1, "{per_room:?}");
+    assert!(per_room.values().all(|&n| n <= 4), "{per_room:?}");
+    let rooms = eventually(FAILOVER, "listing caught up", || async {
+        let rooms = rooms_by_name(&a.json("/api/rooms").await);
+        (rooms.values().map(|r| r["players"].as_u64().unwrap_or(0)).sum::<u64>() == PLAYERS as u64).then_some(rooms)
+    })
+    .await;
+    assert!(
+        rooms.values().any(|r| r["node"] == "node-a") && rooms.values().any(|r| r["node"] == "node-b"),
+        "{rooms:?}"
+    );
+    for p in &mut players {
+        p.assert_keeps_ticking().await;
+    }
 }

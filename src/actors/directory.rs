@@ -143,9 +143,24 @@ pub struct Redirect {
     pub node: String,
     /// The node's `cluster.public_url`.
     pub base_url: String,
+    /// The nonce of the seat held in the room for this player (in Redis, see
+    /// `cluster::Store::take_seat`); a fresh one, held nowhere, when none is.
+    pub seat: u64,
+}
+
+/// A fresh random seat nonce (never 0).
+pub fn seat_nonce() -> u64 {
+    let mut b = [0u8; 8];
+    let _ = getrandom::fill(&mut b);
+    u64::from_le_bytes(b).max(1)
 }
 
 impl Redirect {
+    /// Sends the player to `room` on `node` (at `base_url`) with no seat held.
+    pub fn new(room: String, node: String, base_url: String) -> Self {
+        Redirect { room, node, base_url, seat: seat_nonce() }
+    }
+
     /// The WebSocket URL that joins the room on its node.
     pub fn ws_url(&self) -> String {
         format!("{}/ws?room={}", self.base_url, self.room)
@@ -202,6 +217,13 @@ pub trait RoomDirectory: Send + Sync + 'static {
     /// Removes room `id` if no seat is taken; true if it was removed. Called by the room
     /// when it has been empty for `room.empty_ttl_s`.
     fn dispose_if_unused(&self, id: RoomId) -> bool;
+
+    /// The player for whom seat `nonce` may be held in room `room` arrived here with its
+    /// seat token, and was `seated` in that room (else refused, or placed elsewhere):
+    /// the seat is held for it no more.
+    fn end_held_seat(&self, room: &str, nonce: u64, seated: bool) {
+        let _ = (room, nonce, seated);
+    }
 
     /// Takes room `id`'s latest snapshot (`cluster::RoomSnapshot` bytes). Called on the
     /// room's thread: must not block. A single node keeps none.
@@ -456,13 +478,6 @@ impl LocalDirectory {
             .filter(|(seats, _)| *seats < capacity)
             .max_by_key(|(seats, e)| (*seats, std::cmp::Reverse(e.handle.id)))
             .map(|(_, e)| e.handle.clone())
-    }
-
-    /// A seat in the fullest matchmade room here that has one free, if any.
-    pub fn seat_in_open_matchmade(&self) -> Option<Reservation> {
-        let rooms = self.rooms.lock();
-        let handle = Self::fullest_matchmade_in(&rooms, self.capacity())?;
-        self.take_seat(&handle).ok()
     }
 
     /// Stops room `id` at once, whoever is seated (its lease is lost): sessions close

@@ -10,10 +10,10 @@
 //! new room never race each other to Redis; across nodes the claim script decides.
 
 use super::snapshot::RoomSnapshot;
-use super::store::{Claim, NodeInfo, SeatTaken, Store, StoreError};
+use super::store::{Claim, NodeInfo, OwnSeat, RoomRecord, SeatTaken, Store, StoreError};
 use crate::actors::directory::{
-    check_room_name, LocalDirectory, Located, Placement, PlacementError, Redirect, Restore, RoomDirectory, RoomHandle,
-    RoomId, RoomListing, RoomSpec, RoomUid,
+    check_room_name, seat_nonce, LocalDirectory, Located, Placement, PlacementError, Redirect, Restore, RoomDirectory,
+    RoomHandle, RoomId, RoomListing, RoomSpec, RoomUid,
 };
 use crate::actors::room::EncodeSnapshot;
 use crate::actors::world::HandOffRoom;
@@ -154,7 +154,7 @@ impl ClusterDirectory {
             // room was just stopped. Either way the client should come back shortly.
             return Err(PlacementError::Unavailable(format!("room {room} is moving; retry")));
         }
-        Ok(Redirect { room: room.to_string(), node, base_url: url })
+        Ok(Redirect::new(room.to_string(), node, url))
     }
 
     /// This node's registry entry.
@@ -292,48 +292,33 @@ impl ClusterDirectory {
         }
     }
 
+    /// Join-or-create across the cluster. Every seat of a matchmade room is counted in
+    /// Redis when it is given — the owner's own joins at once, other nodes' players as
+    /// seats held until they arrive — so the rooms every matchmaker reads are as full
+    /// as they really are, and a burst of joins fills rooms before opening new ones.
     async fn reserve_any(&self) -> Result<Placement, PlacementError> {
-        let rooms = self.store.rooms().await;
-        self.note(&rooms);
-        let (records, _) = rooms.map_err(Self::unavailable)?;
-        let mut leases_per_node: HashMap<String, usize> = HashMap::new();
-        for r in &records {
-            *leases_per_node.entry(r.node.clone()).or_default() += 1;
+        if let Some(placed) = self.seat_in_open_room(&self.read_rooms().await?, false).await? {
+            return Ok(placed);
         }
-        let mut open: Vec<_> = records.into_iter().filter(|r| r.matchmade && r.seats < r.capacity).collect();
-        // Fullest first; on a tie, rooms here (no hop for the client), then by name.
-        open.sort_by(|a, b| b.seats.cmp(&a.seats).then((a.node != self.node).cmp(&(b.node != self.node))));
-        for room in open.iter().take(4) {
-            if room.node == self.node {
-                if let Some(handle) = self.local.find(&room.name) {
-                    if let Ok(r) = self.local.take_seat(&handle) {
-                        return Ok(Placement::Here(r));
-                    }
-                }
-                continue;
-            }
-            let seat = self.store.take_seat(&room.name).await;
-            self.note(&seat);
-            if let SeatTaken::Yes { node, url } = seat.map_err(Self::unavailable)? {
-                // A lease of ours without a room here (it is moving): try the next room.
-                if let Ok(r) = self.redirect(&room.name, node, url) {
-                    return Ok(Placement::Elsewhere(r));
-                }
-            }
+        let _claiming = self.claims.lock().await;
+        // Simultaneous requests all found no open room; the first to get here opened one
+        // (here, or on another node), which the others fill instead of each opening
+        // their own: read again.
+        let records = self.read_rooms().await?;
+        if let Some(placed) = self.seat_in_open_room(&records, true).await? {
+            return Ok(placed);
         }
         // No open room: a new one, on the live node that runs the fewest rooms (this one
-        // on a tie). Counted from the leases just read, not from the registry's load
-        // figures, which are up to a third of `cluster.node_ttl_s` old: too stale to
-        // spread a burst of joins.
-        let _claiming = self.claims.lock().await;
-        // Simultaneous requests all saw no open room; the first to get here opened one,
-        // which the others fill instead of each opening their own.
-        if let Some(r) = self.local.seat_in_open_matchmade() {
-            return Ok(Placement::Here(r));
+        // on a tie). Counted from the leases just read (rooms opened for a node and not
+        // yet claimed included), not from the registry's load figures, which are up to
+        // a third of `cluster.node_ttl_s` old: too stale to spread a burst of joins.
+        let mut leases_per_node: HashMap<&str, usize> = HashMap::new();
+        for r in &records {
+            *leases_per_node.entry(r.node.as_str()).or_default() += 1;
         }
+        let rooms_of = |id: &str| leases_per_node.get(id).copied().unwrap_or(0);
         let nodes = self.store.nodes().await;
         self.note(&nodes);
-        let rooms_of = |id: &str| leases_per_node.get(id).copied().unwrap_or(0);
         let mut candidates: Vec<(usize, bool, String, String)> = nodes
             .map_err(Self::unavailable)?
             .into_iter()
@@ -348,13 +333,91 @@ impl ClusterDirectory {
         };
         let name = self.next_matchmade_name().await?;
         if node != self.node {
-            // The node claims the name when the player arrives.
-            return Ok(Placement::Elsewhere(Redirect { room: name, node, base_url: url }));
+            // The lease is opened for that node, holding this player's seat, so the next
+            // requests (on any node) see the room and fill it; the node claims the lease
+            // when the player arrives.
+            let seat = seat_nonce();
+            let ttl = Duration::from_secs(self.settings.cluster.seat_ttl_s);
+            let opened = self.store.open_for(&name, &node, &url, self.settings.room.max_players, seat, ttl).await;
+            self.note(&opened);
+            if !opened.map_err(Self::unavailable)? {
+                return Err(PlacementError::Unavailable(format!("room name {name} taken; retry")));
+            }
+            return Ok(Placement::Elsewhere(Redirect { room: name, node, base_url: url, seat }));
         }
         match self.claim(&name, true).await? {
-            Claimed::Here(handle) => self.seat_here(&handle),
+            Claimed::Here(handle) => self.seat_counted_here(&handle).await?.ok_or(PlacementError::RoomFull),
             Claimed::Elsewhere(r) => Ok(Placement::Elsewhere(r)),
         }
+    }
+
+    /// Every room's lease, as Redis has it now.
+    async fn read_rooms(&self) -> Result<Vec<RoomRecord>, PlacementError> {
+        let rooms = self.store.rooms().await;
+        self.note(&rooms);
+        Ok(rooms.map_err(Self::unavailable)?.0)
+    }
+
+    /// A seat in the fullest matchmade room of `records` with one free (on a tie, a
+    /// room here: no hop for the client), or `None`. A room another node opened for
+    /// this one is claimed here only by a caller `holding_claims` (the lock).
+    async fn seat_in_open_room(
+        &self,
+        records: &[RoomRecord],
+        holding_claims: bool,
+    ) -> Result<Option<Placement>, PlacementError> {
+        let mut open: Vec<&RoomRecord> = records.iter().filter(|r| r.matchmade && r.seats < r.capacity).collect();
+        open.sort_by(|a, b| b.seats.cmp(&a.seats).then((a.node != self.node).cmp(&(b.node != self.node))));
+        for room in open.into_iter().take(4) {
+            if room.node == self.node {
+                let handle = match self.local.find(&room.name) {
+                    Some(handle) => Some(handle),
+                    // Opened for this node by another's matchmaker, its first player still
+                    // on the way: start it now. (Or our room just stopped: skipped.)
+                    None if holding_claims => match self.claim(&room.name, true).await {
+                        Ok(Claimed::Here(handle)) => Some(handle),
+                        _ => None,
+                    },
+                    None => None,
+                };
+                if let Some(handle) = handle {
+                    if let Some(placed) = self.seat_counted_here(&handle).await? {
+                        return Ok(Some(placed));
+                    }
+                }
+                continue;
+            }
+            let seat = seat_nonce();
+            let ttl = Duration::from_secs(self.settings.cluster.seat_ttl_s);
+            let taken = self.store.take_seat(&room.name, seat, ttl).await;
+            self.note(&taken);
+            if let SeatTaken::Yes { node, url } = taken.map_err(Self::unavailable)? {
+                if node != self.node {
+                    return Ok(Some(Placement::Elsewhere(Redirect {
+                        room: room.name.clone(),
+                        node,
+                        base_url: url,
+                        seat,
+                    })));
+                }
+                // A lease of ours without a room here (it is moving): try the next room.
+            }
+        }
+        Ok(None)
+    }
+
+    /// A seat in matchmade room `handle` of this node, counted in Redis first (against
+    /// the seats other nodes hold there); `None` if the room is full.
+    async fn seat_counted_here(&self, handle: &RoomHandle) -> Result<Option<Placement>, PlacementError> {
+        let Some(fence) = self.leases.lock().get(&handle.id).map(|l| l.fence) else { return Ok(None) };
+        let counted = self.store.own_seat(&handle.name, &self.node, fence).await;
+        self.note(&counted);
+        if counted.map_err(Self::unavailable)? != OwnSeat::Counted {
+            return Ok(None);
+        }
+        // Counted but refused here (named joins filled it meanwhile): the count is one
+        // too high until the next renewal reports the room's own.
+        Ok(self.local.take_seat(handle).ok().map(Placement::Here))
     }
 
     /// A fresh, cluster-unique matchmade room name, `mm-<n>`.
@@ -370,15 +433,17 @@ impl ClusterDirectory {
             return Err(PlacementError::Unavailable("Redis unreachable".into()));
         }
         let _claiming = self.claims.lock().await;
-        if let Some(r) = self.local.seat_in_open_matchmade() {
-            return Ok(Placement::Here(r));
+        if let Some(handle) = self.local.fullest_matchmade() {
+            if let Some(placed) = self.seat_counted_here(&handle).await? {
+                return Ok(placed);
+            }
         }
         if self.local.len() >= self.settings.room.max_rooms {
             return Err(PlacementError::RoomFull);
         }
         let name = self.next_matchmade_name().await?;
         match self.claim(&name, true).await? {
-            Claimed::Here(handle) => self.seat_here(&handle),
+            Claimed::Here(handle) => self.seat_counted_here(&handle).await?.ok_or(PlacementError::RoomFull),
             Claimed::Elsewhere(_) => Err(PlacementError::RoomFull),
         }
     }
@@ -505,6 +570,15 @@ impl RoomDirectory for ClusterDirectory {
 
     fn reserve_any_here(&self) -> BoxFuture<'_, Result<Placement, PlacementError>> {
         Box::pin(self.reserve_any_here_now())
+    }
+
+    fn end_held_seat(&self, room: &str, nonce: u64, seated: bool) {
+        let (store, room, node) = (self.store.clone(), room.to_string(), self.node.clone());
+        // Not awaited: the handshake need not wait. Should it fail, the held seat
+        // expires with its token and the room looks one seat fuller until then.
+        actix::spawn(async move {
+            let _ = store.end_held_seat(&room, nonce, seated.then_some(node.as_str())).await;
+        });
     }
 
     fn locate<'a>(&'a self, name: &'a str, uid: Option<RoomUid>) -> BoxFuture<'a, Result<Located, PlacementError>> {

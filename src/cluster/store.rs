@@ -6,7 +6,12 @@
 //!   when their entry is gone.
 //! - `P:room:<name>`: a room's **lease**, a hash (owner node, its url, fencing number,
 //!   uid, seats, capacity, tick, matchmade) expiring after `cluster.lease_ttl_s`
-//!   unless its owner renews it.
+//!   unless its owner renews it. A lease may be **opened for** another node by a
+//!   matchmaker (`pending` = 1, expiring with the seat that brought it): it names the
+//!   node that will run the room, and that node claims it when the player arrives.
+//! - `P:held:<name>`: seats matchmakers of other nodes hold in the room for players on
+//!   their way (a sorted set: seat nonce → expiry, Redis time). A room's seats taken
+//!   are its owner's count plus these, so every matchmaker sees seats in flight.
 //! - `P:rooms`: every known room name → its uid, including rooms whose lease expired
 //!   but whose snapshot waits to be restored.
 //! - `P:snap:<name>`: the room's latest snapshot, expiring after `cluster.snapshot_ttl_s`.
@@ -116,10 +121,10 @@ pub enum Claim {
     },
 }
 
-/// The outcome of an optimistic matchmaking seat.
+/// The outcome of a matchmaking seat.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SeatTaken {
-    /// Counted; the room is on `node` at `url`.
+    /// Held; the room is on `node` at `url`.
     Yes {
         /// The owner.
         node: String,
@@ -132,11 +137,31 @@ pub enum SeatTaken {
     Gone,
 }
 
+/// The outcome of counting a seat in a room of one's own.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OwnSeat {
+    /// Counted.
+    Counted,
+    /// The room is full, counting seats held for players on their way.
+    Full,
+    /// The lease is not this node's (with this fence) any more.
+    NotOurs,
+}
+
 static CLAIM: LazyLock<Script> = LazyLock::new(|| {
     Script::new(
         r"
-local owner = redis.call('HMGET', KEYS[1], 'node', 'url')
-if owner[1] then return {0, owner[1], owner[2], 0, 0, 0} end
+local owner = redis.call('HMGET', KEYS[1], 'node', 'url', 'pending', 'fence', 'uid')
+if owner[1] then
+  if owner[1] == ARGV[2] and owner[3] == '1' then
+    -- Opened for this node by a matchmaker: start it under that lease.
+    redis.call('HSET', KEYS[1], 'pending', 0)
+    redis.call('PEXPIRE', KEYS[1], ARGV[4])
+    return {1, ARGV[2], ARGV[3], tonumber(owner[4]), tonumber(owner[5]), 0}
+  end
+  return {0, owner[1], owner[2], 0, 0, 0}
+end
+redis.call('DEL', KEYS[6])
 local fence = redis.call('INCR', KEYS[3])
 local uid = redis.call('HGET', KEYS[2], ARGV[1])
 local restore = 0
@@ -155,16 +180,24 @@ return {1, ARGV[2], ARGV[3], fence, tonumber(uid), restore}
     )
 });
 
+/// Redis's clock in milliseconds (scripts replicate their effects, so reading it in a
+/// script is allowed), for the expiry of held seats: one clock for every node.
+const NOW_MS: &str = "local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+";
+
 static RENEW: LazyLock<Script> = LazyLock::new(|| {
-    Script::new(
+    Script::new(&format!(
         r"
 local cur = redis.call('HMGET', KEYS[1], 'node', 'fence')
 if cur[1] ~= ARGV[1] or cur[2] ~= ARGV[2] then return 0 end
+{NOW_MS}
+redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now)
 redis.call('HSET', KEYS[1], 'seats', ARGV[4], 'tick', ARGV[5])
 redis.call('PEXPIRE', KEYS[1], ARGV[3])
 return 1
-",
-    )
+"
+    ))
 });
 
 static SAVE: LazyLock<Script> = LazyLock::new(|| {
@@ -183,7 +216,7 @@ static RELEASE: LazyLock<Script> = LazyLock::new(|| {
         r"
 local cur = redis.call('HMGET', KEYS[1], 'node', 'fence')
 if cur[1] ~= ARGV[1] or cur[2] ~= ARGV[2] then return 0 end
-redis.call('DEL', KEYS[1])
+redis.call('DEL', KEYS[1], KEYS[4])
 if ARGV[4] == '1' then
   redis.call('DEL', KEYS[3])
   redis.call('HDEL', KEYS[2], ARGV[3])
@@ -193,16 +226,72 @@ return 1
     )
 });
 
+/// Holds a seat for a player sent to another node's room: seats taken (the owner's
+/// count plus held seats still in time) must be under capacity.
 static SEAT: LazyLock<Script> = LazyLock::new(|| {
-    Script::new(
+    Script::new(&format!(
         r"
 local v = redis.call('HMGET', KEYS[1], 'node', 'url', 'seats', 'capacity')
-if not v[1] then return {0, '', ''} end
-if tonumber(v[3]) >= tonumber(v[4]) then return {-1, v[1], v[2]} end
+if not v[1] then return {{0, '', ''}} end
+{NOW_MS}
+redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now)
+if tonumber(v[3]) + redis.call('ZCARD', KEYS[2]) >= tonumber(v[4]) then return {{-1, v[1], v[2]}} end
+redis.call('ZADD', KEYS[2], now + tonumber(ARGV[2]), ARGV[1])
+redis.call('PEXPIRE', KEYS[2], ARGV[2])
+return {{1, v[1], v[2]}}
+"
+    ))
+});
+
+/// Counts a seat the owner gives in its own room, under the same capacity check as
+/// [`SEAT`] (so the owner's joins and other nodes' held seats never exceed it).
+static OWN_SEAT: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(&format!(
+        r"
+local v = redis.call('HMGET', KEYS[1], 'node', 'fence', 'seats', 'capacity')
+if v[1] ~= ARGV[1] or v[2] ~= ARGV[2] then return -1 end
+{NOW_MS}
+redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now)
+if tonumber(v[3]) + redis.call('ZCARD', KEYS[2]) >= tonumber(v[4]) then return 0 end
 redis.call('HINCRBY', KEYS[1], 'seats', 1)
-return {1, v[1], v[2]}
+return 1
+"
+    ))
+});
+
+/// A player with a held seat arrived: the seat leaves the held set and, if the owner
+/// seated the player, joins the owner's count.
+static ARRIVED: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r"
+if redis.call('ZREM', KEYS[2], ARGV[1]) == 1 and ARGV[2] ~= ''
+   and redis.call('HGET', KEYS[1], 'node') == ARGV[2] then
+  redis.call('HINCRBY', KEYS[1], 'seats', 1)
+end
+return 1
 ",
     )
+});
+
+/// Opens a new matchmade room's lease for another node, with the first player's seat
+/// held; the lease lasts as long as that seat unless the node claims it.
+static OPEN_FOR: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(&format!(
+        r"
+if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
+local fence = redis.call('INCR', KEYS[3])
+local uid = redis.call('INCR', KEYS[4])
+redis.call('DEL', KEYS[5], KEYS[6])
+redis.call('HSET', KEYS[2], ARGV[1], uid)
+redis.call('HSET', KEYS[1], 'node', ARGV[2], 'url', ARGV[3], 'fence', fence, 'uid', uid,
+  'seats', 0, 'capacity', ARGV[5], 'tick', 0, 'matchmade', 1, 'pending', 1)
+redis.call('PEXPIRE', KEYS[1], ARGV[4])
+{NOW_MS}
+redis.call('ZADD', KEYS[6], now + tonumber(ARGV[4]), ARGV[6])
+redis.call('PEXPIRE', KEYS[6], ARGV[4])
+return 1
+"
+    ))
 });
 
 static DROP_ORPHAN: LazyLock<Script> = LazyLock::new(|| {
@@ -266,6 +355,19 @@ impl Store {
             k.push_str(p);
         }
         k
+    }
+
+    /// The keys a new lease is written under, for [`CLAIM`] and [`OPEN_FOR`]: the lease,
+    /// the index, the fence and uid counters, the snapshot and the held seats.
+    fn creation_keys(&self, name: &str) -> [String; 6] {
+        [
+            self.key(&["room", name]),
+            self.key(&["rooms"]),
+            self.key(&["fence"]),
+            self.key(&["uid"]),
+            self.key(&["snap", name]),
+            self.key(&["held", name]),
+        ]
     }
 
     /// Runs `f` on the cluster thread with the deadline, and meters it as `op`.
@@ -356,24 +458,13 @@ impl Store {
         capacity: usize,
         matchmade: bool,
     ) -> Result<Claim, StoreError> {
-        let keys = [
-            self.key(&["room", name]),
-            self.key(&["rooms"]),
-            self.key(&["fence"]),
-            self.key(&["uid"]),
-            self.key(&["snap", name]),
-        ];
+        let keys = self.creation_keys(name);
         let args = (name.to_string(), node.to_string(), url.to_string(), ms(ttl), capacity, matchmade as u8);
         let (won, owner, owner_url, fence, uid, restore): (i64, String, String, u64, u64, i64) = self
             .run("claim", move |mut c| async move {
                 CLAIM
                     .key(&keys[..])
-                    .arg(args.0)
-                    .arg(args.1)
-                    .arg(args.2)
-                    .arg(args.3)
-                    .arg(args.4)
-                    .arg(args.5)
+                    .arg(args) // a tuple: one argument per field, in order
                     .invoke_async(&mut c)
                     .await
             })
@@ -396,11 +487,18 @@ impl Store {
         seats: usize,
         tick: u64,
     ) -> Result<bool, StoreError> {
-        let key = self.key(&["room", name]);
+        let keys = [self.key(&["room", name]), self.key(&["held", name])];
         let node = node.to_string();
         self.run("renew", move |mut c| async move {
-            let ok: i64 =
-                RENEW.key(key).arg(node).arg(fence).arg(ms(ttl)).arg(seats).arg(tick).invoke_async(&mut c).await?;
+            let ok: i64 = RENEW
+                .key(&keys[..])
+                .arg(node)
+                .arg(fence)
+                .arg(ms(ttl))
+                .arg(seats)
+                .arg(tick)
+                .invoke_async(&mut c)
+                .await?;
             Ok(ok == 1)
         })
         .await
@@ -433,7 +531,8 @@ impl Store {
     /// Gives a lease up. With `dispose`, the room is forgotten (snapshot and index
     /// entry deleted); without, its snapshot stays for another node to restore.
     pub async fn release(&self, name: &str, node: &str, fence: u64, dispose: bool) -> Result<bool, StoreError> {
-        let keys = [self.key(&["room", name]), self.key(&["rooms"]), self.key(&["snap", name])];
+        let keys =
+            [self.key(&["room", name]), self.key(&["rooms"]), self.key(&["snap", name]), self.key(&["held", name])];
         let (node, name) = (node.to_string(), name.to_string());
         self.run("release", move |mut c| async move {
             let ok: i64 =
@@ -443,17 +542,70 @@ impl Store {
         .await
     }
 
-    /// Counts one more seat in a room for matchmaking (the owner overwrites the count
-    /// with its own on its next renewal).
-    pub async fn take_seat(&self, name: &str) -> Result<SeatTaken, StoreError> {
-        let key = self.key(&["room", name]);
+    /// Holds a seat in another node's room for a player on the way with seat `nonce`,
+    /// for `ttl` (the seat token's life) or until the owner sees the player arrive.
+    pub async fn take_seat(&self, name: &str, nonce: u64, ttl: Duration) -> Result<SeatTaken, StoreError> {
+        let keys = [self.key(&["room", name]), self.key(&["held", name])];
         let (code, node, url): (i64, String, String) =
-            self.run("seat", move |mut c| async move { SEAT.key(key).invoke_async(&mut c).await }).await?;
+            self.run("seat", move |mut c| async move {
+                SEAT.key(&keys[..]).arg(nonce).arg(ms(ttl)).invoke_async(&mut c).await
+            })
+            .await?;
         Ok(match code {
             1 => SeatTaken::Yes { node, url },
             -1 => SeatTaken::Full,
             _ => SeatTaken::Gone,
         })
+    }
+
+    /// Counts a seat the owner (`node` with lease `fence`) gives in its own room.
+    pub async fn own_seat(&self, name: &str, node: &str, fence: u64) -> Result<OwnSeat, StoreError> {
+        let keys = [self.key(&["room", name]), self.key(&["held", name])];
+        let node = node.to_string();
+        let code: i64 = self
+            .run("own_seat", move |mut c| async move {
+                OWN_SEAT.key(&keys[..]).arg(node).arg(fence).invoke_async(&mut c).await
+            })
+            .await?;
+        Ok(match code {
+            1 => OwnSeat::Counted,
+            0 => OwnSeat::Full,
+            _ => OwnSeat::NotOurs,
+        })
+    }
+
+    /// The player holding seat `nonce` in room `name` arrived, and was seated in it by
+    /// `owner` (the node running it) or not at all: the seat is no longer held. Seated,
+    /// it moves into the owner's count in the same step, so the room never looks
+    /// emptier than it is before the owner's next renewal reports it.
+    pub async fn end_held_seat(&self, name: &str, nonce: u64, owner: Option<&str>) -> Result<(), StoreError> {
+        let keys = [self.key(&["room", name]), self.key(&["held", name])];
+        let owner = owner.unwrap_or("").to_string();
+        self.run("seat_end", move |mut c| async move {
+            ARRIVED.key(&keys[..]).arg(nonce).arg(owner).invoke_async::<i64>(&mut c).await.map(drop)
+        })
+        .await
+    }
+
+    /// Opens the lease of new matchmade room `name` for `node` (at `url`), holding seat
+    /// `nonce` in it, for `ttl`: the node claims it when that player arrives. False if
+    /// the name is taken.
+    pub async fn open_for(
+        &self,
+        name: &str,
+        node: &str,
+        url: &str,
+        capacity: usize,
+        nonce: u64,
+        ttl: Duration,
+    ) -> Result<bool, StoreError> {
+        let keys = self.creation_keys(name);
+        let args = (name.to_string(), node.to_string(), url.to_string(), ms(ttl), capacity, nonce);
+        self.run("open_for", move |mut c| async move {
+            let ok: i64 = OPEN_FOR.key(&keys[..]).arg(args).invoke_async(&mut c).await?;
+            Ok(ok == 1)
+        })
+        .await
     }
 
     /// A fresh, cluster-unique number for a matchmade room (named `mm-<n>`).
@@ -466,20 +618,24 @@ impl Store {
     pub async fn rooms(&self) -> Result<(Vec<RoomRecord>, Vec<(String, u64)>), StoreError> {
         let index = self.key(&["rooms"]);
         let room_prefix = self.key(&["room"]);
+        let held_prefix = self.key(&["held"]);
         self.run("rooms", move |mut c| async move {
             let names: HashMap<String, u64> = c.hgetall(&index).await?;
             let mut pipe = redis::pipe();
             let names: Vec<(String, u64)> = names.into_iter().collect();
             for (name, _) in &names {
                 pipe.hgetall(format!("{room_prefix}:{name}"));
+                pipe.zcard(format!("{held_prefix}:{name}"));
             }
-            let leases: Vec<HashMap<String, String>> =
+            let leases: Vec<(HashMap<String, String>, usize)> =
                 if names.is_empty() { Vec::new() } else { pipe.query_async(&mut c).await? };
             let mut records = Vec::new();
             let mut orphans = Vec::new();
-            for ((name, uid), fields) in names.into_iter().zip(leases) {
+            for ((name, uid), (fields, held)) in names.into_iter().zip(leases) {
                 match record(&name, &fields) {
-                    Some(r) => records.push(r),
+                    // Held seats not yet purged may have expired: at worst a room looks
+                    // fuller than it is until the next renewal purges them.
+                    Some(r) => records.push(RoomRecord { seats: r.seats + held, ..r }),
                     None => orphans.push((name, uid)),
                 }
             }

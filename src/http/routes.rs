@@ -121,9 +121,7 @@ async fn matchmake_route(req: HttpRequest, state: web::Data<AppState>) -> HttpRe
                 let url = format!("{}/ws?room={}", own_base_url(&req, &state), h.name);
                 (h.name.to_string(), state.node.clone(), url, super::seats::PendingSeats::nonce())
             }
-            Ok(Located::Elsewhere(r)) => {
-                (r.room.clone(), r.node.clone(), r.ws_url(), super::seats::PendingSeats::nonce())
-            }
+            Ok(Located::Elsewhere(r)) => (r.room.clone(), r.node.clone(), r.ws_url(), r.seat),
             Ok(Located::Gone) => return cors(&req, &state, text(StatusCode::GONE, "no such room: join afresh")),
             Err(e) => return cors(&req, &state, text(StatusCode::SERVICE_UNAVAILABLE, e.to_string())),
         },
@@ -159,9 +157,7 @@ async fn placement_answer(
             let url = format!("{}/ws?room={room}", own_base_url(req, state));
             Ok((room, state.node.clone(), url, nonce))
         }
-        Ok(Placement::Elsewhere(r)) => {
-            Ok((r.room.clone(), r.node.clone(), r.ws_url(), super::seats::PendingSeats::nonce()))
-        }
+        Ok(Placement::Elsewhere(r)) => Ok((r.room.clone(), r.node.clone(), r.ws_url(), r.seat)),
         Err(e) => {
             let status = match e {
                 PlacementError::RoomFull => StatusCode::CONFLICT,
@@ -327,6 +323,7 @@ async fn session_start(
     // A seat from /api/matchmake: held here if the room is here, else it names the room.
     let mut room = room.map(str::to_string);
     let mut any_room = false;
+    let mut arrived = None;
     if let Some(seat) = &offered.seat {
         let claim = match state.keys.verify_seat(seat, unix_now()) {
             Ok(c) => c,
@@ -340,17 +337,29 @@ async fn session_start(
         }
         room = Some(claim.room);
         any_room = claim.any;
+        arrived = Some(claim.nonce);
     }
     let placed = match state.directory.reserve(room.as_deref()).await {
-        // Join-or-create sent the player to a room that filled up meanwhile (another
-        // node's matchmaker only counted the seat): any open room here will do. Here,
-        // because the seat names its first room wherever the client is sent next.
+        // Join-or-create sent the player to a room that filled up meanwhile (the owner
+        // let in a named join before this player came): any open room here will do.
+        // Here, because the seat names its first room wherever the client is sent next.
         Err(PlacementError::RoomFull) if any_room => state.directory.reserve_any_here().await,
         placed => placed,
     };
+    // Only now: the seat held in Redis kept the room from filling while the player
+    // was on the way, and the seat just taken here counts it from now on.
+    if let (Some(nonce), Some(room)) = (arrived, &room) {
+        let seated = matches!(&placed, Ok(Placement::Here(r)) if &*r.room.name == room.as_str());
+        state.directory.end_held_seat(room, nonce, seated);
+    }
     match placed {
         Ok(Placement::Here(r)) => Ok(SessionStart::Join { room: r.room, seat: Some(r.seat), name, resume: None }),
         Ok(Placement::Elsewhere(r)) => {
+            if room.is_none() {
+                // Join-or-create held a seat there, but a 4421 reason carries no seat
+                // token: the client comes back with a plain join, so hold it for nobody.
+                state.directory.end_held_seat(&r.room, r.seat, false);
+            }
             metrics::handshake_rejected("wrong_node");
             refuse(close_code::WRONG_NODE, &r.ws_url())
         }

@@ -1,7 +1,7 @@
 //! Seat reservations handed out by `GET /api/matchmake` for rooms on this node: the seat
 //! is taken at once and held until the client connects with its seat token, or for
 //! `cluster.seat_ttl_s`, so a matchmade client finds its seat even if the room fills in
-//! between. A reservation for a room on another node is only counted in Redis (see
+//! between. A reservation for a room on another node is held in Redis instead (see
 //! docs/CLUSTER.md); its token then names the room, and that node seats the player.
 
 use crate::actors::directory::Reservation;
@@ -24,9 +24,7 @@ impl PendingSeats {
 
     /// A fresh random nonce (never 0).
     pub fn nonce() -> u64 {
-        let mut b = [0u8; 8];
-        let _ = getrandom::fill(&mut b);
-        u64::from_le_bytes(b).max(1)
+        crate::actors::directory::seat_nonce()
     }
 
     /// Holds `reservation` under a new nonce; `None` (the seat is freed) when `max`
