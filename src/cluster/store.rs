@@ -90,7 +90,7 @@ pub struct RoomRecord {
     pub uid: u64,
     /// Fencing number of the current lease.
     pub fence: u64,
-    /// Seats taken, as last reported by the owner (plus optimistic matchmaking seats).
+    /// Seats taken: the owner's count plus seats held for players on their way.
     pub seats: usize,
     /// Seats in all.
     pub capacity: usize,

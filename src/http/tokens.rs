@@ -71,11 +71,12 @@ pub struct ResumeClaim {
 pub struct SeatClaim {
     /// The room the seat is in.
     pub room: String,
-    /// Identifies the reservation on the node that holds it.
+    /// Identifies the reservation: on the node that holds it, or in the room's held
+    /// seats in Redis.
     pub nonce: u64,
     /// Join-or-create asked for it: if the room filled up before the player arrived
-    /// (seats in a room on another node are only counted, not held), any open room
-    /// will do.
+    /// (a named join there is counted only at the owner's next renewal), any open
+    /// room will do.
     pub any: bool,
 }
 
