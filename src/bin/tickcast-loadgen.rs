@@ -415,6 +415,7 @@ fn report(args: &Args, shared: &Shared, lag: &Histogram, rooms: usize, m: Report
             redirects_4421: p.redirects.load(Relaxed),
             redirect_loops: p.redirect_loops.load(Relaxed),
             errors: p.errors.lock().clone(),
+            retried: p.retried.lock().clone(),
             join_errors: p.join_errors.lock().clone(),
             request_p50_ms: ms(p.latency.quantile(0.5)),
             request_p99_ms: ms(p.latency.quantile(0.99)),

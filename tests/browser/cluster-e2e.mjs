@@ -37,7 +37,7 @@ import { CHROMIUM, CHROMIUM_FLAGS, ROOT, SHOTS, check, freePort, sayer, serverBi
 
 const RUN_LIMIT_MS = 120_000;
 const WAIT_MS = 10_000;
-// Lease TTL (3 s) + a sweep (1 s) + the client's backoff between retries (up to 4 s at
+// Lease TTL (4 s) + a sweep (1.3 s) + the client's backoff between retries (up to 4 s at
 // its 4th attempt, 8 s at its 5th): generous, as a loaded machine is slow.
 const FAILOVER_MS = 45_000;
 const ROOM = 'failover';
@@ -159,10 +159,10 @@ async function startNode(id, port, redisPort, secret, origins) {
     TICKCAST__CLUSTER__NODE_ID: id,
     TICKCAST__SECURITY__TOKEN_SECRET: secret,
     TICKCAST__TICK__RATE_HZ: '20',
-    TICKCAST__CLUSTER__LEASE_TTL_S: '3',
+    TICKCAST__CLUSTER__LEASE_TTL_S: '4',
     TICKCAST__CLUSTER__NODE_TTL_S: '3',
     TICKCAST__CLUSTER__SNAPSHOT_INTERVAL_S: '0.4',
-    TICKCAST__CLUSTER__REDIS_TIMEOUT_MS: '200',
+    TICKCAST__CLUSTER__REDIS_TIMEOUT_MS: '300',
     TICKCAST__SECURITY__MINT_PER_MINUTE: '100000',
     TICKCAST__SECURITY__MATCHMAKE_PER_MINUTE: '100000',
     TICKCAST__LOG__FILTER: 'info',

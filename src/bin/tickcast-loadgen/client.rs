@@ -9,7 +9,7 @@
 //! decoded; one client per room (the sampler) also walks its delta bodies to count the
 //! bytes per moving entity.
 
-use crate::matchmake;
+use crate::matchmake::{self, MatchError};
 use crate::stats::{NodeStats, Placements, Shared};
 use std::io;
 use std::net::SocketAddr;
@@ -25,6 +25,10 @@ use tokio::net::TcpStream;
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(15);
 /// Largest HTTP response head accepted from the server.
 const MAX_HEAD: usize = 16 * 1024;
+
+/// How often one client asks `GET /api/matchmake` again after a 503 (waiting 200 ms,
+/// then 400, 600) before it counts the failure.
+const MATCHMAKE_RETRIES: u64 = 3;
 /// Half the arena's side in position quanta (1000 units × `arena::POSITION_SCALE`).
 const ARENA_MID: i32 = 5_000;
 
@@ -169,12 +173,22 @@ async fn matchmade_join(plan: &Plan, shared: &Shared) -> Result<Joined, String> 
         why
     };
     let Some(mm) = &plan.matchmake else { return Err("no matchmaking server".into()) };
-    let asked = std::time::Instant::now();
-    let answer = match matchmake::request(mm.server.addr, &mm.server.host, mm.room.as_deref()).await {
-        Ok(a) => a,
-        Err(e) => {
-            Placements::count(&places.errors, e.key());
-            return Err(e.to_string());
+    let mut retries = 0;
+    let (asked, answer) = loop {
+        let asked = std::time::Instant::now();
+        match matchmake::request(mm.server.addr, &mm.server.host, mm.room.as_deref()).await {
+            Ok(a) => break (asked, a),
+            // 503 is "not now" (a Redis call past its deadline, a room moving between
+            // nodes): a client asks again after a pause, a few times, and so does this.
+            Err(e @ MatchError::Status(503, _)) if retries < MATCHMAKE_RETRIES => {
+                retries += 1;
+                Placements::count(&places.retried, e.key());
+                tokio::time::sleep(Duration::from_millis(200 * retries)).await;
+            }
+            Err(e) => {
+                Placements::count(&places.errors, e.key());
+                return Err(e.to_string());
+            }
         }
     };
     places.latency.record(asked.elapsed().as_micros() as u64);

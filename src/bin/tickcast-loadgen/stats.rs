@@ -140,6 +140,8 @@ pub struct Placements {
     /// Failed matchmaking requests by HTTP status (`invalid`: a 200 with an unusable
     /// body; `io`: no answer).
     pub errors: Mutex<BTreeMap<String, u64>>,
+    /// Matchmaking requests answered 503 and asked again (as a client does), by status.
+    pub retried: Mutex<BTreeMap<String, u64>>,
     /// Matchmade clients that got an answer but could not join the node it named: refused
     /// upgrades (`http <status>`), closes before the first message (`close <code>`), ...
     pub join_errors: Mutex<BTreeMap<String, u64>>,
@@ -158,6 +160,7 @@ impl Placements {
             bases: Mutex::new(HashMap::new()),
             rooms: Mutex::new(HashMap::new()),
             errors: Mutex::new(BTreeMap::new()),
+            retried: Mutex::new(BTreeMap::new()),
             join_errors: Mutex::new(BTreeMap::new()),
             redirects: AtomicU64::new(0),
             redirect_loops: AtomicU64::new(0),
@@ -457,6 +460,8 @@ pub struct MatchReport {
     pub redirect_loops: u64,
     /// Failed `GET /api/matchmake` by HTTP status (`invalid`: unusable 200, `io`: no answer).
     pub errors: BTreeMap<String, u64>,
+    /// Requests answered 503 (Redis slow or away, a room moving) and asked again.
+    pub retried: BTreeMap<String, u64>,
     /// Answered but not joined: `http <status>` (upgrade refused), `close <code>` (closed
     /// before the first message), `timeout`, `io`.
     pub join_errors: BTreeMap<String, u64>,
@@ -595,6 +600,7 @@ impl Report {
             };
             rows.push(("4421 redirects", format!("{} followed, {} closed again", m.redirects_4421, m.redirect_loops)));
             rows.push(("matchmaking errors", counts(&m.errors)));
+            rows.push(("matchmaking retried", counts(&m.retried)));
             rows.push(("join errors", counts(&m.join_errors)));
         }
         if let Some(e) = &self.first_error {
