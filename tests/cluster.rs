@@ -313,7 +313,8 @@ fn cluster_mode_refuses_to_start_without_a_shared_token_secret() {
 
 #[actix_web::test]
 async fn a_stale_owner_is_fenced_out_and_of_many_simultaneous_claims_one_wins() {
-    use tickcast::cluster::store::{Claim, Store};
+    use tickcast::cluster::store::{Claim, RoomLoad, Store};
+    let load = || RoomLoad { seats: 3, tick: 100, seated: Vec::new() };
     let redis = Redis::start();
     let thread = actix::Arbiter::new();
     let store = Store::new(&redis.url(), "fence-test", thread.handle(), Duration::from_secs(2)).unwrap();
@@ -347,14 +348,14 @@ async fn a_stale_owner_is_fenced_out_and_of_many_simultaneous_claims_one_wins() 
     assert_eq!((uid2, restore), (uid, true), "same room, to be restored from its snapshot");
 
     // The stale owner's late writes are all refused; the heir's are taken.
-    assert!(!store.renew("arena", &owner, f1, ttl, 3, 100).await.unwrap());
+    assert!(!store.renew("arena", &owner, f1, ttl, load()).await.unwrap());
     assert!(!store.save_snapshot("arena", &owner, f1, b"stale".to_vec(), ttl).await.unwrap());
     assert!(!store.release("arena", &owner, f1, true).await.unwrap());
     assert_eq!(store.load_snapshot("arena").await.unwrap().as_deref(), Some(&b"state-1"[..]));
-    assert!(store.renew("arena", "heir", f2, ttl, 3, 100).await.unwrap());
+    assert!(store.renew("arena", "heir", f2, ttl, load()).await.unwrap());
     assert!(store.save_snapshot("arena", "heir", f2, b"state-2".to_vec(), ttl).await.unwrap());
     // A stale owner reusing the heir's fence number under its own name is refused too.
-    assert!(!store.renew("arena", &owner, f2, ttl, 3, 100).await.unwrap());
+    assert!(!store.renew("arena", &owner, f2, ttl, load()).await.unwrap());
 
     // Disposal forgets the room: a later claim starts a new room with a new uid.
     assert!(store.release("arena", "heir", f2, true).await.unwrap());
@@ -364,6 +365,51 @@ async fn a_stale_owner_is_fenced_out_and_of_many_simultaneous_claims_one_wins() 
         panic!("free name")
     };
     assert!(uid3 != uid && !restore);
+    thread.stop();
+}
+
+#[actix_web::test]
+async fn held_seats_count_until_the_owner_counts_them_and_a_pending_lease_is_only_its_nodes() {
+    use tickcast::cluster::store::{Claim, RoomLoad, SeatTaken, Store};
+    let redis = Redis::start();
+    let thread = actix::Arbiter::new();
+    let store = Store::new(&redis.url(), "held-test", thread.handle(), Duration::from_secs(2)).unwrap();
+    let (ttl, hold) = (Duration::from_secs(30), Duration::from_secs(30));
+    let seats = |rooms: Vec<tickcast::cluster::store::RoomRecord>| rooms.into_iter().map(|r| r.seats).sum::<usize>();
+
+    // Node A opens mm-1 for node B, holding Ada's seat; rooms of 3.
+    assert!(store.open_for("mm-1", ("b", "ws://b"), 3, 11, (ttl, hold)).await.unwrap());
+    assert!(!store.open_for("mm-1", ("b", "ws://b"), 3, 12, (ttl, hold)).await.unwrap(), "name taken");
+    // Bob's and Carl's seats are held too; a fourth is refused: held seats count.
+    for nonce in [21, 31] {
+        let taken = store.take_seat("mm-1", nonce, hold).await.unwrap();
+        assert_eq!(taken, SeatTaken::Yes { node: "b".into(), url: "ws://b".into() });
+    }
+    assert_eq!(store.take_seat("mm-1", 41, hold).await.unwrap(), SeatTaken::Full);
+    assert_eq!(seats(store.rooms().await.unwrap().0), 3);
+
+    // Only B may start it: A's claim is told B owns it; B's claim takes the lease.
+    let Claim::Owned { node, .. } = store.claim("mm-1", "a", "ws://a", ttl, 3, true).await.unwrap() else {
+        panic!("the pending lease is B's")
+    };
+    assert_eq!(node, "b");
+    let Claim::Won { fence, restore: false, .. } = store.claim("mm-1", "b", "ws://b2", ttl, 3, true).await.unwrap()
+    else {
+        panic!("B starts the room it was opened for")
+    };
+    let rooms = store.rooms().await.unwrap().0;
+    assert_eq!((rooms[0].url.as_str(), rooms[0].seats), ("ws://b2", 3), "B's own URL; seats still held");
+
+    // Carl will not come: his hold goes. Ada arrives and B seats her: its renewal
+    // counts her and releases her hold in one step (Bob is still on his way).
+    store.release_hold("mm-1", 31).await.unwrap();
+    assert_eq!(seats(store.rooms().await.unwrap().0), 2);
+    let renewed = store.renew("mm-1", "b", fence, ttl, RoomLoad { seats: 1, tick: 5, seated: vec![11] }).await;
+    assert!(renewed.unwrap());
+    assert_eq!(seats(store.rooms().await.unwrap().0), 2, "Ada counted once, Bob held");
+    // One seat left, and it is taken once.
+    assert!(matches!(store.take_seat("mm-1", 51, hold).await.unwrap(), SeatTaken::Yes { .. }));
+    assert_eq!(store.take_seat("mm-1", 61, hold).await.unwrap(), SeatTaken::Full);
     thread.stop();
 }
 
@@ -532,14 +578,20 @@ async fn a_burst_of_join_or_create_on_two_nodes_fills_rooms_before_opening_new_o
     let four = [("TICKCAST__ROOM__MAX_PLAYERS", "4")];
     let a = Node::start_with(&redis, "node-a", &four).await;
     let b = Node::start_with(&redis, "node-b", &four).await;
-    // 24 players ask at once, half of them each node; then all connect at once.
-    const PLAYERS: usize = 24;
-    let answers = join_all((0..PLAYERS).map(|i| {
-        let node = if i % 2 == 0 { &a } else { &b };
-        async move { (node.matchmake(None).await, node.token(&format!("P{i}")).await) }
-    }))
-    .await;
-    let mut players = join_all(answers.iter().map(|(answer, token)| connect_matchmade(answer, token))).await;
+    // Three waves of 10 players, each asking at once (half of them each node) and then
+    // connecting at once; the waves are 0.7 s apart, so the joins span lease renewals
+    // (every 1.3 s here), which must neither lose nor double a seat.
+    const PLAYERS: usize = 30;
+    let mut players = Vec::new();
+    for wave in 0..3 {
+        let answers = join_all((0..PLAYERS / 3).map(|i| {
+            let node = if i % 2 == 0 { &a } else { &b };
+            async move { (node.matchmake(None).await, node.token(&format!("P{wave}-{i}")).await) }
+        }))
+        .await;
+        players.extend(join_all(answers.iter().map(|(answer, token)| connect_matchmade(answer, token))).await);
+        tokio::time::sleep(Duration::from_millis(700)).await;
+    }
     let mut per_room: HashMap<String, usize> = HashMap::new();
     for p in &mut players {
         *per_room.entry(p.expect_welcome().await.room).or_default() += 1;
@@ -548,7 +600,7 @@ async fn a_burst_of_join_or_create_on_two_nodes_fills_rooms_before_opening_new_o
     // another node), so rooms are filled before new ones open. Both nodes may open a
     // room at the same moment, so one room more than the minimum is allowed, no more.
     assert_eq!(per_room.values().sum::<usize>(), PLAYERS);
-    assert!(per_room.len() <= PLAYERS / 4 + 1, "{per_room:?}");
+    assert!(per_room.len() <= PLAYERS.div_ceil(4) + 1, "{per_room:?}");
     assert!(per_room.values().all(|&n| n <= 4), "{per_room:?}");
     let rooms = eventually(FAILOVER, "listing caught up", || async {
         let rooms = rooms_by_name(&a.json("/api/rooms").await);

@@ -10,7 +10,7 @@
 //! new room never race each other to Redis; across nodes the claim script decides.
 
 use super::snapshot::RoomSnapshot;
-use super::store::{Claim, NodeInfo, OwnSeat, RoomRecord, SeatTaken, Store, StoreError};
+use super::store::{Claim, NodeInfo, RoomLoad, RoomRecord, SeatTaken, Store, StoreError};
 use crate::actors::directory::{
     check_room_name, seat_nonce, LocalDirectory, Located, Placement, PlacementError, Redirect, Restore, RoomDirectory,
     RoomHandle, RoomId, RoomListing, RoomSpec, RoomUid,
@@ -22,7 +22,7 @@ use crate::metrics;
 use crate::protocol::close_code;
 use futures_util::future::{join_all, BoxFuture};
 use parking_lot::Mutex;
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant};
@@ -59,6 +59,13 @@ pub struct ClusterDirectory {
     /// The latest unwritten snapshot of each room.
     pub(super) snapshots: Mutex<HashMap<RoomId, Vec<u8>>>,
     claims: tokio::sync::Mutex<()>,
+    /// Nonces of held seats whose players were seated in a room here since its last
+    /// renewal, which releases them (see [`RoomLoad::seated`]). Locked while a seat is
+    /// taken and while a renewal reads the room's count, so the two agree.
+    seated: Mutex<HashMap<RoomId, Vec<u64>>>,
+    /// Expiry of every seat this node held in other nodes' rooms lately: at most
+    /// `limits.max_connections` at once, like the seats it holds here.
+    holds_out: Mutex<VecDeque<Instant>>,
     redis_up: AtomicBool,
     /// Set by [`ClusterDirectory::hand_off`]: this node claims no room any more.
     draining: AtomicBool,
@@ -80,6 +87,8 @@ impl ClusterDirectory {
             leases: Mutex::new(HashMap::new()),
             snapshots: Mutex::new(HashMap::new()),
             claims: tokio::sync::Mutex::new(()),
+            seated: Mutex::new(HashMap::new()),
+            holds_out: Mutex::new(VecDeque::new()),
             redis_up: AtomicBool::new(true),
             draining: AtomicBool::new(false),
             peer_origins: parking_lot::RwLock::new(Vec::new()),
@@ -336,11 +345,12 @@ impl ClusterDirectory {
             // The lease is opened for that node, holding this player's seat, so the next
             // requests (on any node) see the room and fill it; the node claims the lease
             // when the player arrives.
-            let seat = seat_nonce();
-            let ttl = Duration::from_secs(self.settings.cluster.seat_ttl_s);
-            let opened = self.store.open_for(&name, &node, &url, self.settings.room.max_players, seat, ttl).await;
+            let seat = self.budget_hold()?;
+            let ttls = (self.lease_ttl(), self.seat_ttl());
+            let opened = self.store.open_for(&name, (&node, &url), self.settings.room.max_players, seat, ttls).await;
             self.note(&opened);
             if !opened.map_err(Self::unavailable)? {
+                // `mm-<n>` named by a client and waiting for its restore: not reused.
                 return Err(PlacementError::Unavailable(format!("room name {name} taken; retry")));
             }
             return Ok(Placement::Elsewhere(Redirect { room: name, node, base_url: url, seat }));
@@ -387,9 +397,8 @@ impl ClusterDirectory {
                 }
                 continue;
             }
-            let seat = seat_nonce();
-            let ttl = Duration::from_secs(self.settings.cluster.seat_ttl_s);
-            let taken = self.store.take_seat(&room.name, seat, ttl).await;
+            let seat = self.budget_hold()?;
+            let taken = self.store.take_seat(&room.name, seat, self.seat_ttl()).await;
             self.note(&taken);
             if let SeatTaken::Yes { node, url } = taken.map_err(Self::unavailable)? {
                 if node != self.node {
@@ -400,24 +409,106 @@ impl ClusterDirectory {
                         seat,
                     })));
                 }
-                // A lease of ours without a room here (it is moving): try the next room.
+                // Ours since the read (claimed or adopted meanwhile), or moving: the hold
+                // is for nobody; try the next room.
+                self.release_hold(&room.name, seat);
             }
         }
         Ok(None)
     }
 
-    /// A seat in matchmade room `handle` of this node, counted in Redis first (against
-    /// the seats other nodes hold there); `None` if the room is full.
-    async fn seat_counted_here(&self, handle: &RoomHandle) -> Result<Option<Placement>, PlacementError> {
-        let Some(fence) = self.leases.lock().get(&handle.id).map(|l| l.fence) else { return Ok(None) };
-        let counted = self.store.own_seat(&handle.name, &self.node, fence).await;
-        self.note(&counted);
-        if counted.map_err(Self::unavailable)? != OwnSeat::Counted {
-            return Ok(None);
+    /// How long a seat is held for a player on the way (its seat token's life).
+    fn seat_ttl(&self) -> Duration {
+        Duration::from_secs(self.settings.cluster.seat_ttl_s)
+    }
+
+    /// A nonce for one more seat held in another node's room, within this node's budget
+    /// of `limits.max_connections` held at once (a flood of matchmaking requests
+    /// cannot fill the cluster's rooms with seats for nobody).
+    fn budget_hold(&self) -> Result<u64, PlacementError> {
+        let now = Instant::now();
+        let mut out = self.holds_out.lock();
+        while out.front().is_some_and(|until| *until <= now) {
+            out.pop_front();
         }
-        // Counted but refused here (named joins filled it meanwhile): the count is one
-        // too high until the next renewal reports the room's own.
-        Ok(self.local.take_seat(handle).ok().map(Placement::Here))
+        if out.len() >= self.settings.limits.max_connections {
+            return Err(PlacementError::Unavailable("too many pending seat reservations".into()));
+        }
+        out.push_back(now + self.seat_ttl());
+        Ok(seat_nonce())
+    }
+
+    /// Releases a seat held in `room` (not awaited: nobody waits on it; should it fail,
+    /// the hold expires with its token).
+    fn release_hold(&self, room: &str, nonce: u64) {
+        let (store, room) = (self.store.clone(), room.to_string());
+        actix::spawn(async move {
+            let _ = store.release_hold(&room, nonce).await;
+        });
+    }
+
+    /// Records that the player of held seat `nonce` was seated in room `id` here: the
+    /// next renewal counts the player and releases the hold, in one step.
+    fn note_seated(seated: &mut HashMap<RoomId, Vec<u64>>, id: RoomId, nonce: u64, capacity: usize) {
+        let nonces = seated.entry(id).or_default();
+        // Bounded (renewals failing for long stop the room anyway): a hold not released
+        // here expires with its token.
+        if nonces.len() < capacity.saturating_mul(4).max(16) {
+            nonces.push(nonce);
+        }
+    }
+
+    /// The room's load for its renewal, taking the seated nonces it reports.
+    pub(super) fn take_load(&self, lease: &Lease) -> RoomLoad {
+        let mut seated = self.seated.lock();
+        RoomLoad {
+            seats: lease.handle.shared.seats.load(Ordering::Acquire),
+            tick: lease.handle.shared.tick.load(Ordering::Acquire),
+            seated: seated.remove(&lease.handle.id).unwrap_or_default(),
+        }
+    }
+
+    /// Gives back the seated nonces of a renewal that did not reach Redis.
+    pub(super) fn untake_load(&self, id: RoomId, load: RoomLoad) {
+        if !self.leases.lock().contains_key(&id) {
+            return; // stopped or disposed meanwhile
+        }
+        let capacity = self.settings.room.max_players;
+        let mut seated = self.seated.lock();
+        for nonce in load.seated {
+            Self::note_seated(&mut seated, id, nonce, capacity);
+        }
+    }
+
+    /// A seat in matchmade room `handle` of this node, held in Redis first (against
+    /// the seats other nodes hold there), and released by the next renewal, which
+    /// counts it; `None` if the room is full.
+    async fn seat_counted_here(&self, handle: &RoomHandle) -> Result<Option<Placement>, PlacementError> {
+        let nonce = seat_nonce();
+        let taken = self.store.take_seat(&handle.name, nonce, self.seat_ttl()).await;
+        self.note(&taken);
+        match taken.map_err(Self::unavailable)? {
+            SeatTaken::Yes { node, .. } if node == self.node => {}
+            SeatTaken::Yes { .. } => {
+                // The lease moved on (this room is being stopped): the hold is for nobody.
+                self.release_hold(&handle.name, nonce);
+                return Ok(None);
+            }
+            SeatTaken::Full | SeatTaken::Gone => return Ok(None),
+        }
+        let mut seated = self.seated.lock();
+        match self.local.take_seat(handle) {
+            Ok(reservation) => {
+                Self::note_seated(&mut seated, handle.id, nonce, self.settings.room.max_players);
+                Ok(Some(Placement::Here(reservation)))
+            }
+            Err(_) => {
+                // Full here (named joins, which Redis sees at renewal, took the seats).
+                drop(seated);
+                self.release_hold(&handle.name, nonce);
+                Ok(None)
+            }
+        }
     }
 
     /// A fresh, cluster-unique matchmade room name, `mm-<n>`.
@@ -492,6 +583,7 @@ impl ClusterDirectory {
         metrics::cluster_leases(leases.len());
         drop(leases);
         self.snapshots.lock().remove(&id);
+        self.seated.lock().remove(&id);
         metrics::cluster_lease_lost(reason);
         self.local.stop(id, close_code::TRY_AGAIN, why);
         if let Some(lease) = lease {
@@ -533,6 +625,7 @@ impl ClusterDirectory {
         let handle = &lease.handle;
         // A periodic snapshot not yet written is older than the final one: drop it.
         self.snapshots.lock().remove(&handle.id);
+        self.seated.lock().remove(&handle.id);
         let snapshot_ttl = Duration::from_secs(self.settings.cluster.snapshot_ttl_s);
         let mut kept = false;
         if let Ok(Some((tick, saved))) = self.local.world().send(HandOffRoom { id: handle.id }).await {
@@ -573,12 +666,15 @@ impl RoomDirectory for ClusterDirectory {
     }
 
     fn end_held_seat(&self, room: &str, nonce: u64, seated: bool) {
-        let (store, room, node) = (self.store.clone(), room.to_string(), self.node.clone());
-        // Not awaited: the handshake need not wait. Should it fail, the held seat
-        // expires with its token and the room looks one seat fuller until then.
-        actix::spawn(async move {
-            let _ = store.end_held_seat(&room, nonce, seated.then_some(node.as_str())).await;
-        });
+        match self.local.find(room).filter(|_| seated) {
+            // Seated: the next renewal counts the player and releases the hold together.
+            // (A renewal between the seat and this call counts the player while the hold
+            // still stands: one seat too many, until the renewal after.)
+            Some(handle) => {
+                Self::note_seated(&mut self.seated.lock(), handle.id, nonce, self.settings.room.max_players)
+            }
+            None => self.release_hold(room, nonce),
+        }
     }
 
     fn locate<'a>(&'a self, name: &'a str, uid: Option<RoomUid>) -> BoxFuture<'a, Result<Located, PlacementError>> {
@@ -618,6 +714,7 @@ impl RoomDirectory for ClusterDirectory {
             return false;
         }
         self.snapshots.lock().remove(&id);
+        self.seated.lock().remove(&id);
         let lease = {
             let mut leases = self.leases.lock();
             let lease = leases.remove(&id);

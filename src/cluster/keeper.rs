@@ -19,7 +19,6 @@ use crate::config::secs;
 use crate::metrics;
 use actix::ArbiterHandle;
 use futures_util::future::join_all;
-use std::sync::atomic::Ordering;
 use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant};
 use tokio::time::MissedTickBehavior;
@@ -109,13 +108,16 @@ async fn renew_all(dir: &ClusterDirectory) {
     let ttl = dir.lease_ttl();
     let renewals = leases.into_iter().map(|(id, lease)| async move {
         let sent = Instant::now();
-        let seats = lease.handle.shared.seats.load(Ordering::Acquire);
-        let tick = lease.handle.shared.tick.load(Ordering::Acquire);
-        let result = dir.store.renew(&lease.name, &dir.node, lease.fence, ttl, seats, tick).await;
-        (id, lease, sent, result)
+        let load = dir.take_load(&lease);
+        let result = dir.store.renew(&lease.name, &dir.node, lease.fence, ttl, load.clone()).await;
+        (id, lease, sent, load, result)
     });
-    for (id, lease, sent, result) in join_all(renewals).await {
+    for (id, lease, sent, load, result) in join_all(renewals).await {
         dir.note(&result);
+        if result.is_err() {
+            // Not known to have reached Redis: the next renewal releases those holds.
+            dir.untake_load(id, load);
+        }
         match result {
             Ok(true) => {
                 if let Some(l) = dir.leases.lock().get_mut(&id).filter(|l| l.fence == lease.fence) {

@@ -100,6 +100,19 @@ pub struct RoomRecord {
     pub matchmade: bool,
 }
 
+/// What an owner reports of a room at each lease renewal.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RoomLoad {
+    /// Seats taken in the room, as the owner counts them.
+    pub seats: usize,
+    /// The room's tick.
+    pub tick: u64,
+    /// Nonces of held seats whose players the owner has seated since its last
+    /// renewal: `seats` counts them now, so their holds are released in the same step
+    /// (read together with `seats`, so no seat is counted twice or not at all).
+    pub seated: Vec<u64>,
+}
+
 /// The outcome of a claim.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Claim {
@@ -137,25 +150,15 @@ pub enum SeatTaken {
     Gone,
 }
 
-/// The outcome of counting a seat in a room of one's own.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum OwnSeat {
-    /// Counted.
-    Counted,
-    /// The room is full, counting seats held for players on their way.
-    Full,
-    /// The lease is not this node's (with this fence) any more.
-    NotOurs,
-}
-
 static CLAIM: LazyLock<Script> = LazyLock::new(|| {
     Script::new(
         r"
 local owner = redis.call('HMGET', KEYS[1], 'node', 'url', 'pending', 'fence', 'uid')
 if owner[1] then
   if owner[1] == ARGV[2] and owner[3] == '1' then
-    -- Opened for this node by a matchmaker: start it under that lease.
-    redis.call('HSET', KEYS[1], 'pending', 0)
+    -- Opened for this node by a matchmaker: start it under that lease, as this node
+    -- describes itself (its URL, its room size).
+    redis.call('HSET', KEYS[1], 'pending', 0, 'url', ARGV[3], 'capacity', ARGV[5])
     redis.call('PEXPIRE', KEYS[1], ARGV[4])
     return {1, ARGV[2], ARGV[3], tonumber(owner[4]), tonumber(owner[5]), 0}
   end
@@ -193,6 +196,7 @@ local cur = redis.call('HMGET', KEYS[1], 'node', 'fence')
 if cur[1] ~= ARGV[1] or cur[2] ~= ARGV[2] then return 0 end
 {NOW_MS}
 redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now)
+for i = 6, #ARGV do redis.call('ZREM', KEYS[2], ARGV[i]) end
 redis.call('HSET', KEYS[1], 'seats', ARGV[4], 'tick', ARGV[5])
 redis.call('PEXPIRE', KEYS[1], ARGV[3])
 return 1
@@ -226,8 +230,9 @@ return 1
     )
 });
 
-/// Holds a seat for a player sent to another node's room: seats taken (the owner's
-/// count plus held seats still in time) must be under capacity.
+/// Holds a seat for a player: seats taken (the owner's count plus held seats still in
+/// time) must be under capacity. Held for players on their way from another node, and
+/// for players the owner seated since its last renewal, which then releases them.
 static SEAT: LazyLock<Script> = LazyLock::new(|| {
     Script::new(&format!(
         r"
@@ -243,42 +248,13 @@ return {{1, v[1], v[2]}}
     ))
 });
 
-/// Counts a seat the owner gives in its own room, under the same capacity check as
-/// [`SEAT`] (so the owner's joins and other nodes' held seats never exceed it).
-static OWN_SEAT: LazyLock<Script> = LazyLock::new(|| {
-    Script::new(&format!(
-        r"
-local v = redis.call('HMGET', KEYS[1], 'node', 'fence', 'seats', 'capacity')
-if v[1] ~= ARGV[1] or v[2] ~= ARGV[2] then return -1 end
-{NOW_MS}
-redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now)
-if tonumber(v[3]) + redis.call('ZCARD', KEYS[2]) >= tonumber(v[4]) then return 0 end
-redis.call('HINCRBY', KEYS[1], 'seats', 1)
-return 1
-"
-    ))
-});
-
-/// A player with a held seat arrived: the seat leaves the held set and, if the owner
-/// seated the player, joins the owner's count.
-static ARRIVED: LazyLock<Script> = LazyLock::new(|| {
-    Script::new(
-        r"
-if redis.call('ZREM', KEYS[2], ARGV[1]) == 1 and ARGV[2] ~= ''
-   and redis.call('HGET', KEYS[1], 'node') == ARGV[2] then
-  redis.call('HINCRBY', KEYS[1], 'seats', 1)
-end
-return 1
-",
-    )
-});
-
 /// Opens a new matchmade room's lease for another node, with the first player's seat
-/// held; the lease lasts as long as that seat unless the node claims it.
+/// held; unclaimed, the lease lapses like any other (`cluster.lease_ttl_s`). A name
+/// already in the index (a room waiting to be restored) is refused.
 static OPEN_FOR: LazyLock<Script> = LazyLock::new(|| {
     Script::new(&format!(
         r"
-if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
+if redis.call('EXISTS', KEYS[1]) == 1 or redis.call('HEXISTS', KEYS[2], ARGV[1]) == 1 then return 0 end
 local fence = redis.call('INCR', KEYS[3])
 local uid = redis.call('INCR', KEYS[4])
 redis.call('DEL', KEYS[5], KEYS[6])
@@ -287,8 +263,8 @@ redis.call('HSET', KEYS[1], 'node', ARGV[2], 'url', ARGV[3], 'fence', fence, 'ui
   'seats', 0, 'capacity', ARGV[5], 'tick', 0, 'matchmade', 1, 'pending', 1)
 redis.call('PEXPIRE', KEYS[1], ARGV[4])
 {NOW_MS}
-redis.call('ZADD', KEYS[6], now + tonumber(ARGV[4]), ARGV[6])
-redis.call('PEXPIRE', KEYS[6], ARGV[4])
+redis.call('ZADD', KEYS[6], now + tonumber(ARGV[7]), ARGV[6])
+redis.call('PEXPIRE', KEYS[6], ARGV[7])
 return 1
 "
     ))
@@ -476,16 +452,15 @@ impl Store {
         })
     }
 
-    /// Extends a lease this node holds with `fence`, publishing its load; false if the
-    /// lease is gone or another node's.
+    /// Extends a lease this node holds with `fence`, publishing the room's `load`;
+    /// false if the lease is gone or another node's.
     pub async fn renew(
         &self,
         name: &str,
         node: &str,
         fence: u64,
         ttl: Duration,
-        seats: usize,
-        tick: u64,
+        load: RoomLoad,
     ) -> Result<bool, StoreError> {
         let keys = [self.key(&["room", name]), self.key(&["held", name])];
         let node = node.to_string();
@@ -495,8 +470,9 @@ impl Store {
                 .arg(node)
                 .arg(fence)
                 .arg(ms(ttl))
-                .arg(seats)
-                .arg(tick)
+                .arg(load.seats)
+                .arg(load.tick)
+                .arg(&load.seated)
                 .invoke_async(&mut c)
                 .await?;
             Ok(ok == 1)
@@ -558,49 +534,26 @@ impl Store {
         })
     }
 
-    /// Counts a seat the owner (`node` with lease `fence`) gives in its own room.
-    pub async fn own_seat(&self, name: &str, node: &str, fence: u64) -> Result<OwnSeat, StoreError> {
-        let keys = [self.key(&["room", name]), self.key(&["held", name])];
-        let node = node.to_string();
-        let code: i64 = self
-            .run("own_seat", move |mut c| async move {
-                OWN_SEAT.key(&keys[..]).arg(node).arg(fence).invoke_async(&mut c).await
-            })
-            .await?;
-        Ok(match code {
-            1 => OwnSeat::Counted,
-            0 => OwnSeat::Full,
-            _ => OwnSeat::NotOurs,
-        })
+    /// Releases the seat held under `nonce` in room `name`: its player will not come,
+    /// or was placed in another room.
+    pub async fn release_hold(&self, name: &str, nonce: u64) -> Result<(), StoreError> {
+        let key = self.key(&["held", name]);
+        self.run("release_hold", move |mut c| async move { c.zrem(key, nonce).await }).await
     }
 
-    /// The player holding seat `nonce` in room `name` arrived, and was seated in it by
-    /// `owner` (the node running it) or not at all: the seat is no longer held. Seated,
-    /// it moves into the owner's count in the same step, so the room never looks
-    /// emptier than it is before the owner's next renewal reports it.
-    pub async fn end_held_seat(&self, name: &str, nonce: u64, owner: Option<&str>) -> Result<(), StoreError> {
-        let keys = [self.key(&["room", name]), self.key(&["held", name])];
-        let owner = owner.unwrap_or("").to_string();
-        self.run("seat_end", move |mut c| async move {
-            ARRIVED.key(&keys[..]).arg(nonce).arg(owner).invoke_async::<i64>(&mut c).await.map(drop)
-        })
-        .await
-    }
-
-    /// Opens the lease of new matchmade room `name` for `node` (at `url`), holding seat
-    /// `nonce` in it, for `ttl`: the node claims it when that player arrives. False if
-    /// the name is taken.
+    /// Opens the lease of new matchmade room `name` for `node` (at `url`) for
+    /// `lease_ttl`, holding seat `nonce` in it for `hold_ttl`: the node claims it when
+    /// that player arrives. False if the name is taken.
     pub async fn open_for(
         &self,
         name: &str,
-        node: &str,
-        url: &str,
+        (node, url): (&str, &str),
         capacity: usize,
         nonce: u64,
-        ttl: Duration,
+        (lease_ttl, hold_ttl): (Duration, Duration),
     ) -> Result<bool, StoreError> {
         let keys = self.creation_keys(name);
-        let args = (name.to_string(), node.to_string(), url.to_string(), ms(ttl), capacity, nonce);
+        let args = (name.to_string(), node.to_string(), url.to_string(), ms(lease_ttl), capacity, nonce, ms(hold_ttl));
         self.run("open_for", move |mut c| async move {
             let ok: i64 = OPEN_FOR.key(&keys[..]).arg(args).invoke_async(&mut c).await?;
             Ok(ok == 1)
