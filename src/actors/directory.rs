@@ -218,11 +218,18 @@ pub trait RoomDirectory: Send + Sync + 'static {
     /// when it has been empty for `room.empty_ttl_s`.
     fn dispose_if_unused(&self, id: RoomId) -> bool;
 
-    /// The player for whom seat `nonce` may be held in room `room` arrived here with its
-    /// seat token, and was `seated` in that room (else refused, or placed elsewhere):
-    /// the seat is held for it no more.
-    fn end_held_seat(&self, room: &str, nonce: u64, seated: bool) {
-        let _ = (room, nonce, seated);
+    /// Places a player whose seat token from another node's matchmaker names room `name`,
+    /// where seat `held` may be held for it: like `reserve(Some(name))`, and a seat
+    /// taken here replaces the hold (in a cluster, from the owner's next renewal).
+    fn reserve_held<'a>(&'a self, name: &'a str, held: u64) -> BoxFuture<'a, Result<Placement, PlacementError>> {
+        let _ = held;
+        self.reserve(Some(name))
+    }
+
+    /// Seat `nonce` held in room `room` will not be used: its player was refused, placed
+    /// in another room, or sent on without a seat token.
+    fn release_held_seat(&self, room: &str, nonce: u64) {
+        let _ = (room, nonce);
     }
 
     /// Takes room `id`'s latest snapshot (`cluster::RoomSnapshot` bytes). Called on the

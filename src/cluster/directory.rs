@@ -279,11 +279,17 @@ impl ClusterDirectory {
         }
     }
 
-    fn seat_here(&self, handle: &RoomHandle) -> Result<Placement, PlacementError> {
-        self.local.take_seat(handle).map(Placement::Here)
+    /// A seat in room `handle` here; for a player holding seat `held` in it, the seat
+    /// is taken and the hold noted for release under one lock (see `seated`).
+    fn seat_here(&self, handle: &RoomHandle, held: Option<u64>) -> Result<Placement, PlacementError> {
+        let Some(nonce) = held else { return self.local.take_seat(handle).map(Placement::Here) };
+        let mut seated = self.seated.lock();
+        let reservation = self.local.take_seat(handle)?;
+        Self::note_seated(&mut seated, handle.id, nonce, self.settings.room.max_players);
+        Ok(Placement::Here(reservation))
     }
 
-    async fn reserve_named(&self, name: &str) -> Result<Placement, PlacementError> {
+    async fn reserve_named(&self, name: &str, held: Option<u64>) -> Result<Placement, PlacementError> {
         check_room_name(name, self.settings.room.max_name_bytes)?;
         if !self.redis_up() {
             // No new placement while the directory is unreachable, not even into a room
@@ -292,11 +298,11 @@ impl ClusterDirectory {
             return Err(PlacementError::Unavailable("Redis unreachable".into()));
         }
         if let Some(handle) = self.local.find(name) {
-            return self.seat_here(&handle);
+            return self.seat_here(&handle, held);
         }
         let _claiming = self.claims.lock().await;
         match self.claim(name, name.starts_with("mm-")).await? {
-            Claimed::Here(handle) => self.seat_here(&handle),
+            Claimed::Here(handle) => self.seat_here(&handle, held),
             Claimed::Elsewhere(r) => Ok(Placement::Elsewhere(r)),
         }
     }
@@ -654,7 +660,7 @@ impl RoomDirectory for ClusterDirectory {
     fn reserve<'a>(&'a self, name: Option<&'a str>) -> BoxFuture<'a, Result<Placement, PlacementError>> {
         Box::pin(async move {
             match name {
-                Some(name) => self.reserve_named(name).await,
+                Some(name) => self.reserve_named(name, None).await,
                 None if !self.redis_up() => Err(PlacementError::Unavailable("Redis unreachable".into())),
                 None => self.reserve_any().await,
             }
@@ -665,16 +671,12 @@ impl RoomDirectory for ClusterDirectory {
         Box::pin(self.reserve_any_here_now())
     }
 
-    fn end_held_seat(&self, room: &str, nonce: u64, seated: bool) {
-        match self.local.find(room).filter(|_| seated) {
-            // Seated: the next renewal counts the player and releases the hold together.
-            // (A renewal between the seat and this call counts the player while the hold
-            // still stands: one seat too many, until the renewal after.)
-            Some(handle) => {
-                Self::note_seated(&mut self.seated.lock(), handle.id, nonce, self.settings.room.max_players)
-            }
-            None => self.release_hold(room, nonce),
-        }
+    fn reserve_held<'a>(&'a self, name: &'a str, held: u64) -> BoxFuture<'a, Result<Placement, PlacementError>> {
+        Box::pin(self.reserve_named(name, Some(held)))
+    }
+
+    fn release_held_seat(&self, room: &str, nonce: u64) {
+        self.release_hold(room, nonce);
     }
 
     fn locate<'a>(&'a self, name: &'a str, uid: Option<RoomUid>) -> BoxFuture<'a, Result<Located, PlacementError>> {

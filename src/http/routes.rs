@@ -339,18 +339,23 @@ async fn session_start(
         any_room = claim.any;
         arrived = Some(claim.nonce);
     }
-    let placed = match state.directory.reserve(room.as_deref()).await {
+    let placed = match (arrived, room.as_deref()) {
+        (Some(nonce), Some(name)) => state.directory.reserve_held(name, nonce).await,
+        (_, name) => state.directory.reserve(name).await,
+    };
+    let placed = match placed {
         // Join-or-create sent the player to a room that filled up meanwhile (the owner
         // let in a named join before this player came): any open room here will do.
         // Here, because the seat names its first room wherever the client is sent next.
         Err(PlacementError::RoomFull) if any_room => state.directory.reserve_any_here().await,
         placed => placed,
     };
-    // Only now: the seat held in Redis kept the room from filling while the player
-    // was on the way, and the seat just taken here counts it from now on.
+    // A hold the player did not use is released now (a used one, by the owner's next
+    // renewal, which counts the player instead).
     if let (Some(nonce), Some(room)) = (arrived, &room) {
-        let seated = matches!(&placed, Ok(Placement::Here(r)) if &*r.room.name == room.as_str());
-        state.directory.end_held_seat(room, nonce, seated);
+        if !matches!(&placed, Ok(Placement::Here(r)) if &*r.room.name == room.as_str()) {
+            state.directory.release_held_seat(room, nonce);
+        }
     }
     match placed {
         Ok(Placement::Here(r)) => Ok(SessionStart::Join { room: r.room, seat: Some(r.seat), name, resume: None }),
@@ -358,7 +363,7 @@ async fn session_start(
             if room.is_none() {
                 // Join-or-create held a seat there, but a 4421 reason carries no seat
                 // token: the client comes back with a plain join, so hold it for nobody.
-                state.directory.end_held_seat(&r.room, r.seat, false);
+                state.directory.release_held_seat(&r.room, r.seat);
             }
             metrics::handshake_rejected("wrong_node");
             refuse(close_code::WRONG_NODE, &r.ws_url())
