@@ -357,6 +357,10 @@ impl Settings {
         // left, so every Redis call must give up well within a sixth.
         let min_lease = (c.redis_timeout_ms as f64 / 1000.0) * 12.0;
         range("cluster.lease_ttl_s", c.lease_ttl_s, min_lease.max(0.3), 3600.0)?;
+        // A seat held for a player seated here is released by the next renewal: it must
+        // outlive a renewal period, with room to spare.
+        let min_seat = (c.lease_ttl_s / 3.0 + 1.0).ceil() as u64;
+        range("cluster.seat_ttl_s", c.seat_ttl_s, min_seat, 600)?;
         range("cluster.snapshot_interval_s", c.snapshot_interval_s, 0.05, 3600.0)?;
         range("cluster.snapshot_ttl_s", c.snapshot_ttl_s, 1, 30 * 86_400)?;
         range("cluster.max_snapshot_bytes", c.max_snapshot_bytes, 1024, 64 << 20)?;
@@ -414,5 +418,25 @@ mod tests {
         assert!(err.0.contains("tick.rate_hz"), "{err}");
         let err = Settings::load(None, env(&[("TICKCAST__TICK__RATE_HZ", "fast")])).unwrap_err();
         assert!(err.0.contains("rate_hz"), "{err}");
+    }
+
+    #[test]
+    fn in_a_cluster_a_held_seat_must_outlive_a_renewal_period() {
+        let cluster = |seat_ttl: &str| {
+            Settings::load(
+                None,
+                env(&[
+                    ("TICKCAST__CLUSTER__REDIS_URL", "redis://127.0.0.1:6379"),
+                    ("TICKCAST__SECURITY__TOKEN_SECRET", "s3cret"),
+                    ("TICKCAST__CLUSTER__LEASE_TTL_S", "12"),
+                    ("TICKCAST__CLUSTER__SEAT_TTL_S", seat_ttl),
+                ]),
+            )
+        };
+        let err = cluster("4").unwrap_err();
+        assert!(err.0.contains("cluster.seat_ttl_s"), "{err}");
+        assert!(cluster("5").is_ok());
+        // A single node has no renewals: any seat lifetime in range will do.
+        assert!(Settings::load(None, env(&[("TICKCAST__CLUSTER__SEAT_TTL_S", "1")])).is_ok());
     }
 }

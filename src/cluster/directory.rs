@@ -22,7 +22,7 @@ use crate::metrics;
 use crate::protocol::close_code;
 use futures_util::future::{join_all, BoxFuture};
 use parking_lot::Mutex;
-use std::collections::{HashMap, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant};
@@ -62,7 +62,7 @@ pub struct ClusterDirectory {
     /// Nonces of held seats whose players were seated in a room here since its last
     /// renewal, which releases them (see [`RoomLoad::seated`]). Locked while a seat is
     /// taken and while a renewal reads the room's count, so the two agree.
-    seated: Mutex<HashMap<RoomId, Vec<u64>>>,
+    seated: Mutex<HashMap<RoomId, HashSet<u64>>>,
     /// Expiry of every seat this node held in other nodes' rooms lately: at most
     /// `limits.max_connections` at once, like the seats it holds here.
     holds_out: Mutex<VecDeque<Instant>>,
@@ -285,7 +285,7 @@ impl ClusterDirectory {
         let Some(nonce) = held else { return self.local.take_seat(handle).map(Placement::Here) };
         let mut seated = self.seated.lock();
         let reservation = self.local.take_seat(handle)?;
-        Self::note_seated(&mut seated, handle.id, nonce, self.settings.room.max_players);
+        self.note_seated(&mut seated, handle, nonce);
         Ok(Placement::Here(reservation))
     }
 
@@ -334,10 +334,11 @@ impl ClusterDirectory {
         let rooms_of = |id: &str| leases_per_node.get(id).copied().unwrap_or(0);
         let nodes = self.store.nodes().await;
         self.note(&nodes);
+        let may_hold = self.may_hold_out();
         let mut candidates: Vec<(usize, bool, String, String)> = nodes
             .map_err(Self::unavailable)?
             .into_iter()
-            .filter(|node| node.id != self.node && rooms_of(&node.id).max(node.rooms) < node.max_rooms)
+            .filter(|node| may_hold && node.id != self.node && rooms_of(&node.id).max(node.rooms) < node.max_rooms)
             .map(|node| (rooms_of(&node.id), true, node.id, node.url))
             .collect();
         if self.local.len() < self.settings.room.max_rooms {
@@ -351,11 +352,17 @@ impl ClusterDirectory {
             // The lease is opened for that node, holding this player's seat, so the next
             // requests (on any node) see the room and fill it; the node claims the lease
             // when the player arrives.
-            let seat = self.budget_hold()?;
+            let seat = seat_nonce();
             let ttls = (self.lease_ttl(), self.seat_ttl());
             let opened = self.store.open_for(&name, (&node, &url), self.settings.room.max_players, seat, ttls).await;
             self.note(&opened);
-            if !opened.map_err(Self::unavailable)? {
+            if opened.is_err() {
+                // It may have run: the hold is for nobody.
+                self.release_hold(&name, seat);
+            }
+            if opened.map_err(Self::unavailable)? {
+                self.charge_hold_out();
+            } else {
                 // `mm-<n>` named by a client and waiting for its restore: not reused.
                 return Err(PlacementError::Unavailable(format!("room name {name} taken; retry")));
             }
@@ -403,11 +410,18 @@ impl ClusterDirectory {
                 }
                 continue;
             }
-            let seat = self.budget_hold()?;
+            if !self.may_hold_out() {
+                continue;
+            }
+            let seat = seat_nonce();
             let taken = self.store.take_seat(&room.name, seat, self.seat_ttl()).await;
             self.note(&taken);
+            if taken.is_err() {
+                self.release_hold(&room.name, seat); // it may have run
+            }
             if let SeatTaken::Yes { node, url } = taken.map_err(Self::unavailable)? {
                 if node != self.node {
+                    self.charge_hold_out();
                     return Ok(Some(Placement::Elsewhere(Redirect {
                         room: room.name.clone(),
                         node,
@@ -428,20 +442,24 @@ impl ClusterDirectory {
         Duration::from_secs(self.settings.cluster.seat_ttl_s)
     }
 
-    /// A nonce for one more seat held in another node's room, within this node's budget
-    /// of `limits.max_connections` held at once (a flood of matchmaking requests
-    /// cannot fill the cluster's rooms with seats for nobody).
-    fn budget_hold(&self) -> Result<u64, PlacementError> {
+    /// Whether this node may hold one more seat in another node's room: at most
+    /// `limits.max_connections` at once, as many as it may hold here, so a flood of
+    /// matchmaking requests cannot fill the cluster's rooms with seats for nobody.
+    /// Beyond it, join-or-create places players in rooms of this node only.
+    fn may_hold_out(&self) -> bool {
         let now = Instant::now();
         let mut out = self.holds_out.lock();
         while out.front().is_some_and(|until| *until <= now) {
             out.pop_front();
         }
-        if out.len() >= self.settings.limits.max_connections {
-            return Err(PlacementError::Unavailable("too many pending seat reservations".into()));
-        }
-        out.push_back(now + self.seat_ttl());
-        Ok(seat_nonce())
+        out.len() < self.settings.limits.max_connections
+    }
+
+    /// Counts a seat just held in another node's room against the budget, until its
+    /// hold expires (a little after Redis's expiry of it: the budget never forgets one
+    /// early).
+    fn charge_hold_out(&self) {
+        self.holds_out.lock().push_back(Instant::now() + self.seat_ttl());
     }
 
     /// Releases a seat held in `room` (not awaited: nobody waits on it; should it fail,
@@ -455,12 +473,15 @@ impl ClusterDirectory {
 
     /// Records that the player of held seat `nonce` was seated in room `id` here: the
     /// next renewal counts the player and releases the hold, in one step.
-    fn note_seated(seated: &mut HashMap<RoomId, Vec<u64>>, id: RoomId, nonce: u64, capacity: usize) {
-        let nonces = seated.entry(id).or_default();
-        // Bounded (renewals failing for long stop the room anyway): a hold not released
-        // here expires with its token.
-        if nonces.len() < capacity.saturating_mul(4).max(16) {
-            nonces.push(nonce);
+    fn note_seated(&self, seated: &mut HashMap<RoomId, HashSet<u64>>, room: &RoomHandle, nonce: u64) {
+        let nonces = seated.entry(room.id).or_default();
+        // A set: a seat token used twice (a reconnect within its life) is noted once.
+        // Bounded (renewals failing for long stop the room anyway): beyond the bound
+        // the hold is released at once.
+        if nonces.len() < self.settings.room.max_players.saturating_mul(4).max(16) {
+            nonces.insert(nonce);
+        } else {
+            self.release_hold(&room.name, nonce);
         }
     }
 
@@ -470,20 +491,23 @@ impl ClusterDirectory {
         RoomLoad {
             seats: lease.handle.shared.seats.load(Ordering::Acquire),
             tick: lease.handle.shared.tick.load(Ordering::Acquire),
-            seated: seated.remove(&lease.handle.id).unwrap_or_default(),
+            seated: seated.remove(&lease.handle.id).map(|s| s.into_iter().collect()).unwrap_or_default(),
         }
     }
 
-    /// Gives back the seated nonces of a renewal that did not reach Redis.
-    pub(super) fn untake_load(&self, id: RoomId, load: RoomLoad) {
-        if !self.leases.lock().contains_key(&id) {
-            return; // stopped or disposed meanwhile
-        }
-        let capacity = self.settings.room.max_players;
+    /// Gives back the seated nonces of a renewal that may not have reached Redis.
+    pub(super) fn untake_load(&self, lease: &Lease, load: RoomLoad) {
         let mut seated = self.seated.lock();
         for nonce in load.seated {
-            Self::note_seated(&mut seated, id, nonce, capacity);
+            self.note_seated(&mut seated, &lease.handle, nonce);
         }
+    }
+
+    /// Forgets the seated nonces of rooms no longer held here (a seat noted just as its
+    /// room stopped); their holds went with the lease.
+    pub(super) fn forget_seated_of_gone_rooms(&self) {
+        let held: HashSet<RoomId> = self.leases.lock().keys().copied().collect();
+        self.seated.lock().retain(|id, _| held.contains(id));
     }
 
     /// A seat in matchmade room `handle` of this node, held in Redis first (against
@@ -493,6 +517,9 @@ impl ClusterDirectory {
         let nonce = seat_nonce();
         let taken = self.store.take_seat(&handle.name, nonce, self.seat_ttl()).await;
         self.note(&taken);
+        if taken.is_err() {
+            self.release_hold(&handle.name, nonce); // it may have run
+        }
         match taken.map_err(Self::unavailable)? {
             SeatTaken::Yes { node, .. } if node == self.node => {}
             SeatTaken::Yes { .. } => {
@@ -505,7 +532,7 @@ impl ClusterDirectory {
         let mut seated = self.seated.lock();
         match self.local.take_seat(handle) {
             Ok(reservation) => {
-                Self::note_seated(&mut seated, handle.id, nonce, self.settings.room.max_players);
+                self.note_seated(&mut seated, handle, nonce);
                 Ok(Some(Placement::Here(reservation)))
             }
             Err(_) => {

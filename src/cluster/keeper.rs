@@ -104,6 +104,7 @@ where
 }
 
 async fn renew_all(dir: &ClusterDirectory) {
+    dir.forget_seated_of_gone_rooms();
     let leases: Vec<_> = dir.leases.lock().iter().map(|(id, l)| (*id, l.clone())).collect();
     let ttl = dir.lease_ttl();
     let renewals = leases.into_iter().map(|(id, lease)| async move {
@@ -114,9 +115,9 @@ async fn renew_all(dir: &ClusterDirectory) {
     });
     for (id, lease, sent, load, result) in join_all(renewals).await {
         dir.note(&result);
-        if result.is_err() {
+        if result.is_err() && dir.holds(id, lease.fence) {
             // Not known to have reached Redis: the next renewal releases those holds.
-            dir.untake_load(id, load);
+            dir.untake_load(&lease, load);
         }
         match result {
             Ok(true) => {

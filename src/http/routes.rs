@@ -350,10 +350,17 @@ async fn session_start(
         Err(PlacementError::RoomFull) if any_room => state.directory.reserve_any_here().await,
         placed => placed,
     };
-    // A hold the player did not use is released now (a used one, by the owner's next
-    // renewal, which counts the player instead).
+    // A hold the player will not use is released now: placed in another room, sent on,
+    // or the room is full. (A used one is released by the owner's next renewal, which
+    // counts the player instead; after a 503 the client comes back with the same seat,
+    // so the hold stays.)
     if let (Some(nonce), Some(room)) = (arrived, &room) {
-        if !matches!(&placed, Ok(Placement::Here(r)) if &*r.room.name == room.as_str()) {
+        let unused = match &placed {
+            Ok(Placement::Here(r)) => &*r.room.name != room.as_str(),
+            Ok(Placement::Elsewhere(_)) | Err(PlacementError::RoomFull) => true,
+            Err(_) => false,
+        };
+        if unused {
             state.directory.release_held_seat(room, nonce);
         }
     }
