@@ -224,10 +224,19 @@ impl ClusterDirectory {
                     handle: handle.clone(),
                     valid_until: sent + self.lease_ttl(),
                 };
-                let mut leases = self.leases.lock();
-                leases.insert(handle.id, lease);
-                metrics::cluster_leases(leases.len());
+                let load = restored.then(|| self.take_load(&lease));
+                {
+                    let mut leases = self.leases.lock();
+                    leases.insert(handle.id, lease);
+                    metrics::cluster_leases(leases.len());
+                }
                 tracing::info!(room = name, uid, fence, restored, "room lease claimed");
+                if let Some(load) = load {
+                    // The claim counts no seat, but the restored players hold theirs:
+                    // publish them now rather than at the first renewal (best effort).
+                    let renewed = self.store.renew(name, &self.node, fence, self.lease_ttl(), load).await;
+                    self.note(&renewed);
+                }
                 Ok(Claimed::Here(handle))
             }
             Err(e) => {
