@@ -316,10 +316,10 @@ impl ClusterDirectory {
         }
     }
 
-    /// Join-or-create across the cluster. Every seat of a matchmade room is counted in
-    /// Redis when it is given — the owner's own joins at once, other nodes' players as
-    /// seats held until they arrive — so the rooms every matchmaker reads are as full
-    /// as they really are, and a burst of joins fills rooms before opening new ones.
+    /// Join-or-create across the cluster. Every seat it gives is held in Redis at once
+    /// (for a player on the way to another node, or seated here until the next renewal
+    /// counts it), so the rooms every matchmaker reads are as full as they really are,
+    /// and a burst of joins fills rooms before opening new ones.
     async fn reserve_any(&self) -> Result<Placement, PlacementError> {
         if let Some(placed) = self.seat_in_open_room(&self.read_rooms().await?, false).await? {
             return Ok(placed);
@@ -423,12 +423,7 @@ impl ClusterDirectory {
                 continue;
             }
             let seat = seat_nonce();
-            let taken = self.store.take_seat(&room.name, seat, self.seat_ttl()).await;
-            self.note(&taken);
-            if taken.is_err() {
-                self.release_hold(&room.name, seat); // it may have run
-            }
-            if let SeatTaken::Yes { node, url } = taken.map_err(Self::unavailable)? {
+            if let SeatTaken::Yes { node, url } = self.hold_seat(&room.name, seat).await? {
                 if node != self.node {
                     self.charge_hold_out();
                     return Ok(Some(Placement::Elsewhere(Redirect {
@@ -471,6 +466,17 @@ impl ClusterDirectory {
         self.holds_out.lock().push_back(Instant::now() + self.seat_ttl());
     }
 
+    /// Holds seat `nonce` in `room`. A call that missed its deadline may still have run,
+    /// so its hold is released.
+    async fn hold_seat(&self, room: &str, nonce: u64) -> Result<SeatTaken, PlacementError> {
+        let taken = self.store.take_seat(room, nonce, self.seat_ttl()).await;
+        self.note(&taken);
+        if taken.is_err() {
+            self.release_hold(room, nonce);
+        }
+        taken.map_err(Self::unavailable)
+    }
+
     /// Releases a seat held in `room` (not awaited: nobody waits on it; should it fail,
     /// the hold expires with its token).
     fn release_hold(&self, room: &str, nonce: u64) {
@@ -480,8 +486,8 @@ impl ClusterDirectory {
         });
     }
 
-    /// Records that the player of held seat `nonce` was seated in room `id` here: the
-    /// next renewal counts the player and releases the hold, in one step.
+    /// Records that the player of held seat `nonce` was seated in `room` here: the next
+    /// renewal counts the player and releases the hold, in one step.
     fn note_seated(&self, seated: &mut HashMap<RoomId, HashSet<u64>>, room: &RoomHandle, nonce: u64) {
         let nonces = seated.entry(room.id).or_default();
         // A set: a seat token used twice (a reconnect within its life) is noted once.
@@ -524,12 +530,7 @@ impl ClusterDirectory {
     /// counts it; `None` if the room is full.
     async fn seat_counted_here(&self, handle: &RoomHandle) -> Result<Option<Placement>, PlacementError> {
         let nonce = seat_nonce();
-        let taken = self.store.take_seat(&handle.name, nonce, self.seat_ttl()).await;
-        self.note(&taken);
-        if taken.is_err() {
-            self.release_hold(&handle.name, nonce); // it may have run
-        }
-        match taken.map_err(Self::unavailable)? {
+        match self.hold_seat(&handle.name, nonce).await? {
             SeatTaken::Yes { node, .. } if node == self.node => {}
             SeatTaken::Yes { .. } => {
                 // The lease moved on (this room is being stopped): the hold is for nobody.
@@ -538,15 +539,10 @@ impl ClusterDirectory {
             }
             SeatTaken::Full | SeatTaken::Gone => return Ok(None),
         }
-        let mut seated = self.seated.lock();
-        match self.local.take_seat(handle) {
-            Ok(reservation) => {
-                self.note_seated(&mut seated, handle, nonce);
-                Ok(Some(Placement::Here(reservation)))
-            }
+        match self.seat_here(handle, Some(nonce)) {
+            Ok(placed) => Ok(Some(placed)),
             Err(_) => {
                 // Full here (named joins, which Redis sees at renewal, took the seats).
-                drop(seated);
                 self.release_hold(&handle.name, nonce);
                 Ok(None)
             }
