@@ -7,11 +7,12 @@
 //! - `P:room:<name>`: a room's **lease**, a hash (owner node, its url, fencing number,
 //!   uid, seats, capacity, tick, matchmade) expiring after `cluster.lease_ttl_s`
 //!   unless its owner renews it. A lease may be **opened for** another node by a
-//!   matchmaker (`pending` = 1, expiring with the seat that brought it): it names the
+//!   matchmaker (`pending` = 1, lapsing like any lease unless claimed): it names the
 //!   node that will run the room, and that node claims it when the player arrives.
-//! - `P:held:<name>`: seats matchmakers of other nodes hold in the room for players on
-//!   their way (a sorted set: seat nonce → expiry, Redis time). A room's seats taken
-//!   are its owner's count plus these, so every matchmaker sees seats in flight.
+//! - `P:held:<name>`: seats held in the room (a sorted set: seat nonce → expiry, Redis
+//!   time), for players on their way from another node's matchmaker and for players
+//!   the owner seated since its last renewal, which releases them. A room's seats
+//!   taken are its owner's count plus these, so every matchmaker sees seats in flight.
 //! - `P:rooms`: every known room name → its uid, including rooms whose lease expired
 //!   but whose snapshot waits to be restored.
 //! - `P:snap:<name>`: the room's latest snapshot, expiring after `cluster.snapshot_ttl_s`.
