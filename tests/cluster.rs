@@ -518,9 +518,7 @@ async fn a_player_who_joined_after_the_last_snapshot_cannot_take_over_a_restored
 #[tokio::test]
 async fn a_join_or_create_seat_whose_room_filled_meanwhile_is_placed_in_another_room() {
     let redis = Redis::start();
-    let two = [("TICKCAST__ROOM__MAX_PLAYERS", "2")];
-    let a = Node::start_with(&redis, "node-a", &two).await;
-    let b = Node::start_with(&redis, "node-b", &two).await;
+    let (a, b) = two_nodes_with_rooms_of(&redis, "2").await;
 
     // Dora opens a matchmade room on A (1 of 2 seats).
     let first = a.matchmake(None).await;
@@ -551,9 +549,7 @@ async fn a_join_or_create_seat_whose_room_filled_meanwhile_is_placed_in_another_
 #[tokio::test]
 async fn join_or_create_opens_each_new_room_on_the_node_running_the_fewest() {
     let redis = Redis::start();
-    let two = [("TICKCAST__ROOM__MAX_PLAYERS", "2")];
-    let a = Node::start_with(&redis, "node-a", &two).await;
-    let b = Node::start_with(&redis, "node-b", &two).await;
+    let (a, b) = two_nodes_with_rooms_of(&redis, "2").await;
     // Everyone asks node A. Rooms of two: every second player needs a new room, opened
     // on the node running the fewest (A on the first tie, then B).
     let mut players = Vec::new();
@@ -581,9 +577,7 @@ async fn join_or_create_opens_each_new_room_on_the_node_running_the_fewest() {
 #[tokio::test]
 async fn a_burst_of_join_or_create_on_two_nodes_fills_rooms_before_opening_new_ones() {
     let redis = Redis::start();
-    let four = [("TICKCAST__ROOM__MAX_PLAYERS", "4")];
-    let a = Node::start_with(&redis, "node-a", &four).await;
-    let b = Node::start_with(&redis, "node-b", &four).await;
+    let (a, b) = two_nodes_with_rooms_of(&redis, "4").await;
     // Three waves of 10 players, each asking at once (half of them each node) and then
     // connecting at once. The waves are 0.9 s apart, so the rooms the first wave opens
     // are renewed (every 1.3 s here) between the second and the third: renewals must

@@ -274,6 +274,12 @@ impl Drop for Node {
     }
 }
 
+/// Nodes "node-a" and "node-b" against `redis`, with rooms of `players` seats.
+pub async fn two_nodes_with_rooms_of(redis: &Redis, players: &str) -> (Node, Node) {
+    let rooms = [("TICKCAST__ROOM__MAX_PLAYERS", players)];
+    (Node::start_with(redis, "node-a", &rooms).await, Node::start_with(redis, "node-b", &rooms).await)
+}
+
 /// Opens a WebSocket to a cluster node, asking again while the upgrade is refused with
 /// 503: like [`Node::json`], a Redis call past its deadline on a loaded machine, which
 /// clients retry.
