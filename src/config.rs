@@ -64,6 +64,9 @@ pub struct ServerSettings {
     pub room_threads: usize,
     pub write_buffer_bytes: usize,
     pub socket_send_buffer_bytes: usize,
+    pub socket_notsent_lowat_bytes: usize,
+    pub max_request_head_bytes: usize,
+    pub public_origins: Vec<String>,
 }
 
 /// `tick.*`
@@ -107,6 +110,7 @@ pub struct LimitSettings {
     pub flood_grace_s: f64,
     pub max_connections: usize,
     pub max_connections_per_ip: usize,
+    pub max_http_connections_per_ip: usize,
     pub max_chat_bytes: usize,
 }
 
@@ -201,6 +205,14 @@ impl fmt::Display for ConfigSource {
     }
 }
 
+/// An origin in the config must be `scheme://host[:port]` with no path, as browsers send it.
+fn check_origin_syntax(key: &str, origin: &str) -> Result<(), ConfigError> {
+    if !(origin.starts_with("http://") || origin.starts_with("https://")) || origin.ends_with('/') {
+        return Err(ConfigError(format!("{key} entry {origin:?} must be scheme://host[:port] with no path")));
+    }
+    Ok(())
+}
+
 impl Settings {
     /// The embedded defaults alone (tests and examples start from here).
     pub fn defaults() -> Self {
@@ -228,6 +240,7 @@ impl Settings {
                 .separator("__")
                 .list_separator(",")
                 .with_list_parse_key("security.allowed_origins")
+                .with_list_parse_key("server.public_origins")
                 .with_list_parse_key("security.trusted_proxies")
                 .try_parsing(true)
                 .source(Some(env)),
@@ -257,6 +270,13 @@ impl Settings {
         range("server.room_threads", self.server.room_threads, 1, 64)?;
         range("server.write_buffer_bytes", self.server.write_buffer_bytes, 256, 16 << 20)?;
         range("server.socket_send_buffer_bytes", self.server.socket_send_buffer_bytes, 0, 64 << 20)?;
+        range("server.socket_notsent_lowat_bytes", self.server.socket_notsent_lowat_bytes, 0, 64 << 20)?;
+        // The largest legitimate head is a browser's upgrade with three tokens in the
+        // subprotocol list (~1 KiB); actix-http itself refuses heads past 128 KiB.
+        range("server.max_request_head_bytes", self.server.max_request_head_bytes, 1024, 128 << 10)?;
+        for origin in &self.server.public_origins {
+            check_origin_syntax("server.public_origins", origin)?;
+        }
         range("tick.rate_hz", self.tick.rate_hz, 1, 128)?;
         range("room.max_players", self.room.max_players, 1, 10_000)?;
         range("room.empty_ttl_s", self.room.empty_ttl_s, 0.0, 86_400.0)?;
@@ -276,6 +296,7 @@ impl Settings {
         range("limits.flood_grace_s", self.limits.flood_grace_s, 0.0, 3600.0)?;
         range("limits.max_connections", self.limits.max_connections, 1, 10_000_000)?;
         range("limits.max_connections_per_ip", self.limits.max_connections_per_ip, 1, 10_000_000)?;
+        range("limits.max_http_connections_per_ip", self.limits.max_http_connections_per_ip, 1, 10_000_000)?;
         range("limits.max_chat_bytes", self.limits.max_chat_bytes, 0, 4096)?;
         range("heartbeat.interval_s", self.heartbeat.interval_s, 0.05, 3600.0)?;
         range("heartbeat.timeout_s", self.heartbeat.timeout_s, self.heartbeat.interval_s, 3600.0)?;
@@ -283,11 +304,7 @@ impl Settings {
         range("security.max_player_name_bytes", self.security.max_player_name_bytes, 1, 64)?;
         range("security.mint_per_minute", self.security.mint_per_minute, 1, 1_000_000)?;
         for origin in &self.security.allowed_origins {
-            if !(origin.starts_with("http://") || origin.starts_with("https://")) || origin.ends_with('/') {
-                return Err(ConfigError(format!(
-                    "security.allowed_origins entry {origin:?} must be scheme://host[:port] with no path"
-                )));
-            }
+            check_origin_syntax("security.allowed_origins", origin)?;
         }
         if !self.admin.token.is_empty() {
             self.admin

@@ -122,6 +122,22 @@ pub fn control_dropped() {
 pub fn event_refused() {
     counter!("tickcast_events_refused_total").increment(1);
 }
+/// A session's connection ended without a close handshake (the peer reset or dropped
+/// it), by what the socket said: not a protocol error, and no close code was sent.
+pub fn session_dropped(reason: &'static str) {
+    counter!("tickcast_sessions_dropped_total", "reason" => reason).increment(1);
+}
+/// An HTTP answer of the application, by status (404s of unknown paths included).
+pub fn http_response(status: u16) {
+    counter!("tickcast_http_responses_total", "status" => status.to_string()).increment(1);
+}
+/// A TCP connection ended, by outcome: `upgraded` (it was a session), `served` (it
+/// carried requests), `idle` (it sent nothing), `incomplete_request` (its head never
+/// completed: timed out, malformed or too large for actix-http), `refused_per_ip`
+/// (over `limits.max_http_connections_per_ip`).
+pub fn http_connection_closed(outcome: &'static str) {
+    counter!("tickcast_http_connections_closed_total", "outcome" => outcome).increment(1);
+}
 /// A WebSocket handshake was refused, by reason.
 pub fn handshake_rejected(reason: &'static str) {
     counter!("tickcast_handshake_rejections_total", "reason" => reason).increment(1);

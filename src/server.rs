@@ -9,9 +9,10 @@ use crate::config::Settings;
 use crate::game::{arena_factory, GameFactory};
 use crate::http::socket::SocketHandle;
 use crate::http::tokens::{Authenticator, GuestAuthenticator, TokenKeys};
-use crate::http::{admin, routes, AppState};
+use crate::http::{admin, request_limits, routes, AppState};
 use crate::protocol::close_code;
 use actix::{Actor, Arbiter};
+use actix_web::middleware::from_fn;
 use actix_web::{web, App, HttpServer};
 use std::io;
 use std::net::SocketAddr;
@@ -133,6 +134,10 @@ impl Server {
         app_state.node = node;
         app_state.public_url = public_url;
         app_state.cluster = cluster_directory.clone();
+        let own_url = settings.cluster.enabled().then(|| app_state.public_url.clone()).flatten();
+        app_state.own_origins =
+            crate::http::handshake::own_origins(addr, &settings.server.public_origins, own_url.as_deref());
+        tracing::info!(origins = ?app_state.own_origins, "pages from these origins may connect (and security.allowed_origins)");
         let state = web::Data::new(app_state);
         // Matchmade seats nobody came for go back to their rooms.
         let sweeper_state = state.clone();
@@ -146,21 +151,33 @@ impl Server {
 
         let app_state = state.clone();
         let send_buffer = settings.server.socket_send_buffer_bytes;
-        let mut http = HttpServer::new(move || App::new().app_data(app_state.clone()).configure(routes::configure))
-            .client_request_timeout(Duration::from_millis(settings.server.request_timeout_ms))
-            .client_disconnect_timeout(Duration::from_millis(settings.server.disconnect_timeout_ms))
-            .shutdown_timeout(settings.server.shutdown_grace_s.max(1))
-            .h1_write_buffer_size(settings.server.write_buffer_bytes)
-            .tcp_nodelay(true)
-            .on_connect(move |conn, ext| {
-                if let Some(socket) = SocketHandle::from_connection(conn) {
-                    if send_buffer > 0 {
-                        socket.set_send_buffer(send_buffer);
-                    }
-                    ext.insert(socket);
-                }
-            })
-            .disable_signals();
+        let notsent_lowat = settings.server.socket_notsent_lowat_bytes;
+        let http_connections = state.http_connections.clone();
+        let mut http = HttpServer::new(move || {
+            App::new()
+                .app_data(app_state.clone())
+                .wrap(from_fn(request_limits::limit_requests))
+                .configure(routes::configure)
+        })
+        .client_request_timeout(Duration::from_millis(settings.server.request_timeout_ms))
+        .client_disconnect_timeout(Duration::from_millis(settings.server.disconnect_timeout_ms))
+        .shutdown_timeout(settings.server.shutdown_grace_s.max(1))
+        .h1_write_buffer_size(settings.server.write_buffer_bytes)
+        .tcp_nodelay(true)
+        .on_connect(move |conn, ext| {
+            let Some(socket) = SocketHandle::from_connection(conn) else { return };
+            if send_buffer > 0 {
+                socket.set_send_buffer(send_buffer);
+            }
+            if notsent_lowat > 0 {
+                socket.set_notsent_lowat(notsent_lowat);
+            }
+            if let Some(accepted) = http_connections.admit(socket.clone()) {
+                ext.insert(accepted);
+                ext.insert(socket);
+            }
+        })
+        .disable_signals();
         if settings.server.workers > 0 {
             http = http.workers(settings.server.workers);
         }
@@ -176,10 +193,15 @@ impl Server {
             None
         } else {
             let admin_state = state.clone();
-            let bound = HttpServer::new(move || App::new().app_data(admin_state.clone()).configure(admin::configure))
-                .workers(1)
-                .disable_signals()
-                .bind(&settings.admin.bind);
+            let bound = HttpServer::new(move || {
+                App::new()
+                    .app_data(admin_state.clone())
+                    .wrap(from_fn(request_limits::limit_requests))
+                    .configure(admin::configure)
+            })
+            .workers(1)
+            .disable_signals()
+            .bind(&settings.admin.bind);
             match bound {
                 Ok(server) => {
                     admin_addr = server.addrs().first().copied();

@@ -308,3 +308,50 @@ async fn after_a_resume_the_ack_restarts_and_a_dropped_player_stops_moving() {
         }
     }
 }
+
+/// With the default socket settings, a client that stops reading (but keeps writing, so
+/// its heartbeat stays alive) is evicted by the stall timer, and the kernel holds only a
+/// bounded backlog for it meanwhile (the campaign saw 4 MiB per client when the kernel
+/// autotuned the send buffer and kept accepting unread updates).
+#[tokio::test]
+async fn stalled_readers_with_default_socket_settings_cost_bounded_kernel_memory_and_are_evicted() {
+    use tokio::io::AsyncWriteExt;
+    const STALLED: usize = 12;
+    const MAX_KERNEL_QUEUE: u64 = 256 << 10;
+    let mut s = settings();
+    s.limits.stall_timeout_s = 1.0;
+    let server = start_churn(s, 200);
+    let mut honest = server.join("honest", Some("deaf")).await;
+    let token = server.token("deaf").await;
+    let mut readers = Vec::new();
+    for _ in 0..STALLED {
+        let r = stalled_reader(&server, "deaf", &token, 4096).await;
+        let port = r.local_addr().unwrap().port();
+        readers.push((r, port));
+    }
+    let mut max_queue = 0u64;
+    let mut gone = 0;
+    for _ in 0..2000 {
+        honest.next_update().await;
+        for (r, _) in readers.iter_mut() {
+            let _ = r.write_all(&RAW_PING).await;
+        }
+        gone = 0;
+        for (_, port) in &readers {
+            match server_send_queue(server.addr.port(), *port) {
+                Some(q) => max_queue = max_queue.max(q),
+                None => gone += 1,
+            }
+        }
+        assert!(max_queue <= MAX_KERNEL_QUEUE, "the kernel queued {max_queue} bytes for one stalled reader");
+        let evicted = server.admin_sessions().await.iter().filter(|r| r["connected"] == false).count();
+        if evicted == STALLED && gone == STALLED {
+            break;
+        }
+    }
+    assert_eq!(gone, STALLED, "every stalled reader's connection was torn down");
+    let (_, metrics) = http(server.addr, "GET", "/metrics", &[], "").await;
+    let evictions: f64 = metric_value(&metrics, "tickcast_evictions_total").unwrap_or(0.0);
+    assert_eq!(evictions as usize, STALLED, "each was evicted by the stall timer, not the heartbeat");
+    honest.next_update().await;
+}

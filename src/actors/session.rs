@@ -185,9 +185,22 @@ impl SessionActor {
                     metrics::bytes_sent(wire);
                     act.pump(ctx);
                 }
-                Err(_) => ctx.stop(),
+                Err(_) => act.peer_gone(ctx),
             }
         }));
+    }
+
+    /// The connection ended under us without a close handshake (a reset, a FIN, a
+    /// failed write): nothing to answer and nobody to answer to. Counted as a drop by
+    /// how the peer left, not as a protocol error.
+    fn peer_gone(&mut self, ctx: &mut Context<Self>) {
+        if !self.closing {
+            let how = self.socket.as_ref().map_or("lost", SocketHandle::how_peer_left);
+            metrics::session_dropped(how);
+            self.closing = true;
+        }
+        self.link.close();
+        ctx.stop();
     }
 
     /// Sends a Notice then a close frame, and stops once the connection has taken them;
@@ -406,6 +419,7 @@ impl StreamHandler<Result<AggregatedMessage, ProtocolError>> for SessionActor {
                 // The client closed: answer with a close frame and end.
                 self.close(close_code::NORMAL, "bye", ctx);
             }
+            Err(e) if peer_went_away(&e) => self.peer_gone(ctx),
             Err(e) => {
                 let (code, reason) = if self.oversized.load(Ordering::Acquire) {
                     (close_code::TOO_BIG, "frame too big")
@@ -424,9 +438,19 @@ impl StreamHandler<Result<AggregatedMessage, ProtocolError>> for SessionActor {
         // The client's side ended. If we are closing (after a read error, say), the close
         // path stops the actor once its close frame is out; otherwise the peer is gone.
         if !self.closing {
-            ctx.stop();
+            self.peer_gone(ctx);
         }
     }
+}
+
+/// True when the read side ended because the connection did (the HTTP layer reports a
+/// reset or an EOF mid-stream as an incomplete payload), not because of a bad frame.
+fn peer_went_away(e: &ProtocolError) -> bool {
+    let ProtocolError::Io(io) = e else { return false };
+    matches!(
+        io.get_ref().and_then(|inner| inner.downcast_ref::<actix_web::error::PayloadError>()),
+        Some(actix_web::error::PayloadError::Incomplete(_))
+    ) || matches!(io.kind(), std::io::ErrorKind::ConnectionReset | std::io::ErrorKind::BrokenPipe)
 }
 
 /// Maps a WebSocket protocol error to a close code and reason.

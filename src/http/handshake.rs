@@ -14,6 +14,8 @@ use std::net::{IpAddr, SocketAddr};
 pub enum HandshakeError {
     /// Not a WebSocket upgrade (method, Upgrade or Connection header): 400.
     NotUpgrade(&'static str),
+    /// An upgrade over HTTP/1.0 (RFC 6455 §4.1 requires HTTP/1.1 or later): 505.
+    HttpVersion,
     /// `Sec-WebSocket-Version` is not 13: 426.
     BadVersion,
     /// `Sec-WebSocket-Key` is not base64 of 16 bytes: 400.
@@ -41,6 +43,7 @@ impl HandshakeError {
             | HandshakeError::NoSubprotocol
             | HandshakeError::BadRequest(_) => StatusCode::BAD_REQUEST,
             HandshakeError::BadVersion => StatusCode::UPGRADE_REQUIRED,
+            HandshakeError::HttpVersion => StatusCode::HTTP_VERSION_NOT_SUPPORTED,
             HandshakeError::OriginRefused(_) => StatusCode::FORBIDDEN,
             HandshakeError::TooManyConnections | HandshakeError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             HandshakeError::TooManyFromIp => StatusCode::TOO_MANY_REQUESTS,
@@ -52,6 +55,7 @@ impl HandshakeError {
         match self {
             HandshakeError::NotUpgrade(_) => "not_upgrade",
             HandshakeError::BadVersion => "version",
+            HandshakeError::HttpVersion => "http_version",
             HandshakeError::BadKey => "key",
             HandshakeError::OriginRefused(_) => "origin",
             HandshakeError::NoSubprotocol => "subprotocol",
@@ -77,6 +81,7 @@ impl fmt::Display for HandshakeError {
         match self {
             HandshakeError::NotUpgrade(why) => write!(f, "not a WebSocket upgrade: {why}"),
             HandshakeError::BadVersion => f.write_str("unsupported Sec-WebSocket-Version (13 required)"),
+            HandshakeError::HttpVersion => f.write_str("a WebSocket upgrade needs HTTP/1.1"),
             HandshakeError::BadKey => f.write_str("invalid Sec-WebSocket-Key header"),
             HandshakeError::OriginRefused(o) => write!(f, "origin not allowed: {o}"),
             HandshakeError::NoSubprotocol => write!(f, "subprotocol {SUBPROTOCOL} must be offered"),
@@ -91,6 +96,9 @@ impl fmt::Display for HandshakeError {
 /// Checks method, Upgrade/Connection headers, version and key (RFC 6455 §4.2.1).
 pub fn check_upgrade(req: &HttpRequest) -> Result<(), HandshakeError> {
     use actix_http::ws::{verify_handshake, HandshakeError as H};
+    if req.version() < actix_web::http::Version::HTTP_11 {
+        return Err(HandshakeError::HttpVersion);
+    }
     verify_handshake(req.head()).map_err(|e| match e {
         H::GetMethodRequired => HandshakeError::NotUpgrade("method must be GET"),
         H::NoWebsocketUpgrade => HandshakeError::NotUpgrade("Upgrade: websocket expected"),
@@ -100,24 +108,46 @@ pub fn check_upgrade(req: &HttpRequest) -> Result<(), HandshakeError> {
     })
 }
 
-/// The origin the request was made to: scheme + `Host` header.
-fn own_origin(req: &HttpRequest) -> Option<String> {
-    let host = req.headers().get(header::HOST)?.to_str().ok()?;
-    let scheme = req.connection_info().scheme().to_string();
-    Some(format!("{scheme}://{host}"))
+/// The origins of this server's own pages. A browser names the page's origin in
+/// `Origin`; the server's own is allowed without listing it, but only for addresses it
+/// is configured to serve: `server.public_origins`, its bound address (with `localhost`
+/// for a loopback or wildcard bind) and, in a cluster, `cluster.public_url`. Never the
+/// request's `Host` header, which a DNS-rebinding page controls.
+pub fn own_origins(bound: SocketAddr, public_origins: &[String], public_url: Option<&str>) -> Vec<String> {
+    let port = bound.port();
+    let with_port = |host: &str| if port == 80 { format!("http://{host}") } else { format!("http://{host}:{port}") };
+    let mut own: Vec<String> = public_origins.to_vec();
+    let ip = bound.ip();
+    if ip.is_unspecified() || ip.is_loopback() {
+        own.extend(["localhost", "127.0.0.1", "[::1]"].map(with_port));
+    }
+    if !ip.is_unspecified() {
+        let host = match ip {
+            IpAddr::V4(v4) => v4.to_string(),
+            IpAddr::V6(v6) => format!("[{v6}]"),
+        };
+        own.push(with_port(&host));
+    }
+    if let Some(url) = public_url {
+        if let Some(rest) = url.strip_prefix("wss://") {
+            own.push(format!("https://{rest}"));
+        } else if let Some(rest) = url.strip_prefix("ws://") {
+            own.push(format!("http://{rest}"));
+        }
+    }
+    own.sort();
+    own.dedup();
+    own
 }
 
-/// Checks `Origin` against the allow-list and the server's own origin. `None` when the
-/// header is absent and allowed to be.
+/// Checks `Origin` against `allowed` (which holds the server's own origins too, see
+/// [`own_origins`]). A missing header is allowed unless `require`.
 pub fn check_origin(req: &HttpRequest, allowed: &[String], require: bool) -> Result<(), HandshakeError> {
     let Some(origin) = req.headers().get(header::ORIGIN) else {
         return if require { Err(HandshakeError::OriginRefused("(none)".into())) } else { Ok(()) };
     };
     let origin = origin.to_str().map_err(|_| HandshakeError::OriginRefused("(not text)".into()))?;
     if allowed.iter().any(|a| a.eq_ignore_ascii_case(origin)) {
-        return Ok(());
-    }
-    if own_origin(req).is_some_and(|own| own.eq_ignore_ascii_case(origin)) {
         return Ok(());
     }
     Err(HandshakeError::OriginRefused(origin.chars().take(100).collect()))
@@ -174,6 +204,21 @@ pub fn client_ip(peer: Option<SocketAddr>, forwarded_for: Option<&str>, trusted:
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn own_origins_come_from_configuration_not_from_host() {
+        let loopback = own_origins("127.0.0.1:8080".parse().unwrap(), &[], None);
+        assert!(loopback.contains(&"http://127.0.0.1:8080".to_string()));
+        assert!(loopback.contains(&"http://localhost:8080".to_string()));
+        let public = own_origins(
+            "10.0.0.5:80".parse().unwrap(),
+            &["https://play.example.com".into()],
+            Some("wss://node1.example.com"),
+        );
+        assert_eq!(public, ["http://10.0.0.5", "https://node1.example.com", "https://play.example.com"]);
+        let v6 = own_origins("[2001:db8::1]:9000".parse().unwrap(), &[], None);
+        assert_eq!(v6, ["http://[2001:db8::1]:9000"]);
+    }
 
     #[test]
     fn forwarded_for_only_from_trusted_proxies() {

@@ -1,10 +1,12 @@
 //! The HTTP side: routes, handshake checks, tokens, connection limits, and the
 //! connection plumbing (socket handle, metered body) under each session.
 
+pub mod accept;
 pub mod admin;
 pub mod connections;
 pub mod frame_guard;
 pub mod handshake;
+pub mod request_limits;
 pub mod routes;
 pub mod seats;
 pub mod socket;
@@ -38,6 +40,11 @@ pub struct AppState {
     pub keys: TokenKeys,
     /// Connection limits.
     pub connections: Arc<ConnectionLimits>,
+    /// TCP connections per IP that are not sessions (slots are taken in `on_connect`).
+    pub http_connections: Arc<accept::HttpConnections>,
+    /// The origins this server's own pages have (`server.public_origins`, the bound
+    /// address, `cluster.public_url`); never taken from the request's `Host`.
+    pub own_origins: Vec<String>,
     /// `POST /api/session` per IP.
     pub mint_limiter: DefaultKeyedRateLimiter<IpAddr>,
     /// Player names banned by an admin (until restart).
@@ -56,10 +63,11 @@ pub struct AppState {
 }
 
 impl AppState {
-    /// Origins allowed besides the server's own: `security.allowed_origins`, and in a
-    /// cluster the other nodes' origins (a page served by one node plays on another).
+    /// Origins allowed: the server's own, `security.allowed_origins`, and in a cluster
+    /// the other nodes' origins (a page served by one node plays on another).
     pub fn allowed_origins(&self) -> Vec<String> {
-        let mut allowed = self.settings.security.allowed_origins.clone();
+        let mut allowed = self.own_origins.clone();
+        allowed.extend(self.settings.security.allowed_origins.iter().cloned());
         if let Some(cluster) = &self.cluster {
             allowed.extend(cluster.peer_origins());
         }
@@ -84,6 +92,10 @@ impl AppState {
         );
         let connections =
             ConnectionLimits::new(settings.limits.max_connections, settings.limits.max_connections_per_ip);
+        let http_connections = accept::HttpConnections::new(
+            settings.limits.max_http_connections_per_ip,
+            settings.security.trusted_proxies.clone(),
+        );
         AppState {
             mint_limiter: RateLimiter::keyed(Quota::per_minute(per_minute)),
             matchmake_limiter: RateLimiter::keyed(Quota::per_minute(matchmake_per_minute)),
@@ -97,6 +109,8 @@ impl AppState {
             auth,
             keys,
             connections,
+            http_connections,
+            own_origins: Vec::new(),
             bans: Mutex::default(),
         }
     }

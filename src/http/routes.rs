@@ -1,6 +1,7 @@
 //! HTTP routes: the demo page, health, metrics, the rooms and session APIs, and the
 //! WebSocket endpoint where a player's session starts.
 
+use super::accept::AcceptedConnection;
 use super::frame_guard::GuardedPayload;
 use super::handshake::{self, check_origin, check_subprotocols, check_upgrade, client_ip, HandshakeError};
 use super::socket::{MeteredBody, SocketHandle};
@@ -33,7 +34,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route("/api/session", web::method(actix_web::http::Method::OPTIONS).to(preflight))
         .route("/api/matchmake", web::get().to(matchmake_route))
         .route("/api/matchmake", web::method(actix_web::http::Method::OPTIONS).to(preflight))
-        .route("/ws", web::get().to(ws_route));
+        // Every method: a POST is refused by the handshake check (400), as documented.
+        .route("/ws", web::route().to(ws_route));
 }
 
 async fn asset(content_type: &'static str, body: &'static str) -> HttpResponse {
@@ -269,6 +271,9 @@ async fn ws_upgrade(
     let metered = link.clone();
     let response = response.map_body(|_, body| BoxBody::new(MeteredBody::new(body, metered))).map_into_boxed_body();
     let socket = req.conn_data::<SocketHandle>().cloned();
+    if let Some(conn) = req.conn_data::<AcceptedConnection>() {
+        conn.upgraded();
+    }
     let mut session = SessionActor::new(ws, stream, start, state.settings.clone(), state.world.clone(), link, socket);
     session.hold(slot, oversized);
     session.start();

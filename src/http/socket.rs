@@ -30,6 +30,73 @@ impl SocketHandle {
         let _ = self.0.set_send_buffer_size(bytes);
     }
 
+    /// Sets `TCP_NOTSENT_LOWAT` (`server.socket_notsent_lowat_bytes`): the kernel then
+    /// refuses writes once that many bytes wait unsent, so a client that stops reading
+    /// costs at most about that much kernel memory (plus what is in flight) and its
+    /// backlog reaches the session's stall timer at once, while bytes in flight to an
+    /// honest client on a long link are not limited (unlike a small `SO_SNDBUF`).
+    pub fn set_notsent_lowat(&self, bytes: usize) {
+        let _ = self.0.set_tcp_notsent_lowat(bytes.min(u32::MAX as usize) as u32);
+    }
+
+    /// The peer's address.
+    pub fn peer_ip(&self) -> Option<std::net::IpAddr> {
+        self.0.peer_addr().ok()?.as_socket().map(|a| a.ip())
+    }
+
+    /// Bytes the kernel has received from the peer on this connection; `None` where
+    /// the kernel does not say.
+    pub fn bytes_received(&self) -> Option<u64> {
+        let (info, len) = self.tcp_info()?;
+        let end = std::mem::offset_of!(libc::tcp_info, tcpi_bytes_received) + std::mem::size_of::<u64>();
+        (len >= end).then_some(info.tcpi_bytes_received)
+    }
+
+    /// How the peer ended a connection that ended without a close handshake: `"reset"`
+    /// (it sent RST: the kernel closed the socket) or `"eof"` (it sent FIN).
+    pub fn how_peer_left(&self) -> &'static str {
+        // Linux's TCP states: 7 = TCP_CLOSE (after a reset), 8 = TCP_CLOSE_WAIT (after FIN).
+        match self.tcp_info().map(|(info, _)| info.tcpi_state) {
+            Some(7) => "reset",
+            Some(8) => "eof",
+            _ => "lost",
+        }
+    }
+
+    /// The kernel's `TCP_INFO` for the socket and how many bytes of it were filled.
+    fn tcp_info(&self) -> Option<(libc::tcp_info, usize)> {
+        use std::os::fd::AsRawFd;
+        // SAFETY: TCP_INFO fills at most `len` bytes of a plain C struct we own (zeroed,
+        // so fields an older kernel leaves out read 0); the descriptor is ours (a dup)
+        // and open for as long as `self`.
+        unsafe {
+            let mut info: libc::tcp_info = std::mem::zeroed();
+            let mut len = std::mem::size_of::<libc::tcp_info>() as libc::socklen_t;
+            let rc = libc::getsockopt(
+                self.0.as_raw_fd(),
+                libc::IPPROTO_TCP,
+                libc::TCP_INFO,
+                (&mut info as *mut libc::tcp_info).cast(),
+                &mut len,
+            );
+            (rc == 0).then_some((info, len as usize))
+        }
+    }
+
+    /// Answers a connection that is refused before the HTTP layer reads anything: writes
+    /// `response` (a whole small HTTP response, which fits an empty send buffer) and
+    /// shuts the socket down, so the HTTP layer sees it end and drops it.
+    pub fn refuse(&self, response: &[u8]) {
+        use std::io::Write;
+        let _ = (&*self.0).write(response);
+        let _ = self.0.shutdown(std::net::Shutdown::Both);
+    }
+
+    /// Ends the connection gracefully (FIN both ways), whoever else holds it.
+    pub fn shut_down(&self) {
+        let _ = self.0.shutdown(std::net::Shutdown::Both);
+    }
+
     /// Resets the connection: `SO_LINGER` 0 drops unsent bytes and sends RST on close;
     /// the shutdown wakes the HTTP layer, which then drops the connection.
     pub fn reset(&self) {

@@ -395,3 +395,36 @@ pub async fn stalled_reader(server: &TestServer, room: &str, token: &str, rcvbuf
     assert!(head.starts_with(b"HTTP/1.1 101"), "{}", String::from_utf8_lossy(&head));
     s
 }
+
+/// Bytes the kernel holds in the send queue of the server's end of the connection
+/// between `server_port` and `client_port` on loopback (`tx_queue` of /proc/net/tcp:
+/// unsent plus unacknowledged), or `None` when that connection is gone.
+pub fn server_send_queue(server_port: u16, client_port: u16) -> Option<u64> {
+    let table = std::fs::read_to_string("/proc/net/tcp").ok()?;
+    let port = |addr: &str| addr.rsplit_once(':').and_then(|(_, p)| u16::from_str_radix(p, 16).ok());
+    table.lines().skip(1).find_map(|line| {
+        let f: Vec<&str> = line.split_whitespace().collect();
+        let (local, remote, queues) = (f.get(1)?, f.get(2)?, f.get(4)?);
+        if port(local)? != server_port || port(remote)? != client_port {
+            return None;
+        }
+        u64::from_str_radix(queues.split(':').next()?, 16).ok()
+    })
+}
+
+/// A masked client ping frame (RFC 6455 §5.5.2) with an empty payload: what a stalled
+/// reader that still writes sends to keep its heartbeat alive.
+pub const RAW_PING: [u8; 6] = [0x89, 0x80, 1, 2, 3, 4];
+
+/// The value of the first sample of `name` (with any labels: pass `name{label="x"}` to
+/// pick one) in Prometheus text, or `None` when it is absent.
+pub fn metric_value(metrics: &str, name: &str) -> Option<f64> {
+    metrics.lines().find_map(|l| {
+        let rest = l.strip_prefix(name)?;
+        let value = if rest.starts_with('{') && !name.contains('{') { rest.rsplit_once(' ')?.1 } else { rest.trim() };
+        if !(rest.starts_with(' ') || rest.starts_with('{')) {
+            return None;
+        }
+        value.trim().parse().ok()
+    })
+}
