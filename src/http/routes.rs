@@ -267,10 +267,10 @@ async fn ws_upgrade(
         .map_err(|_| HandshakeError::NotUpgrade("upgrade failed"))?;
     let max = settings.limits.max_message_bytes;
     let stream = stream.max_frame_size(max).aggregate_continuations().max_continuation_size(max);
-    let link = Arc::new(MemberLink::new());
+    let socket = req.conn_data::<SocketHandle>().cloned();
+    let link = Arc::new(MemberLink::with_socket(socket.clone()));
     let metered = link.clone();
     let response = response.map_body(|_, body| BoxBody::new(MeteredBody::new(body, metered))).map_into_boxed_body();
-    let socket = req.conn_data::<SocketHandle>().cloned();
     if let Some(conn) = req.conn_data::<AcceptedConnection>() {
         conn.upgraded();
     }

@@ -52,6 +52,14 @@ impl SocketHandle {
         (len >= end).then_some(info.tcpi_bytes_received)
     }
 
+    /// What the kernel says of the bytes sent: how many the peer has acknowledged in
+    /// all, and whether any wait unsent or unacknowledged now.
+    pub fn send_progress(&self) -> Option<(u64, bool)> {
+        let (info, len) = self.tcp_info()?;
+        let end = std::mem::offset_of!(libc::tcp_info, tcpi_notsent_bytes) + std::mem::size_of::<u32>();
+        (len >= end).then_some((info.tcpi_bytes_acked, info.tcpi_unacked > 0 || info.tcpi_notsent_bytes > 0))
+    }
+
     /// How the peer ended a connection that ended without a close handshake: `"reset"`
     /// (it sent RST: the kernel closed the socket) or `"eof"` (it sent FIN).
     pub fn how_peer_left(&self) -> &'static str {
