@@ -85,6 +85,12 @@ pub struct RoomSettings {
     pub reconnect_grace_s: f64,
     pub max_rooms: usize,
     pub max_name_bytes: usize,
+    /// Rooms one client IP, and one token identity, may create per minute.
+    pub create_per_minute: u32,
+    /// Rooms created from one client IP that may be open at once on this node.
+    pub max_open_per_ip: usize,
+    /// An empty room nobody ever stayed in this long is disposed after this.
+    pub abandoned_ttl_s: f64,
 }
 
 /// `sync.*`
@@ -283,6 +289,9 @@ impl Settings {
         range("room.reconnect_grace_s", self.room.reconnect_grace_s, 0.0, 3600.0)?;
         range("room.max_rooms", self.room.max_rooms, 1, 1_000_000)?;
         range("room.max_name_bytes", self.room.max_name_bytes, 1, 100)?;
+        range("room.create_per_minute", self.room.create_per_minute, 1, 1_000_000)?;
+        range("room.max_open_per_ip", self.room.max_open_per_ip, 1, 1_000_000)?;
+        range("room.abandoned_ttl_s", self.room.abandoned_ttl_s, 0.0, 86_400.0)?;
         range("sync.history_ticks", self.sync.history_ticks, 2, 4096)?;
         range("sync.max_baseline_age_ticks", self.sync.max_baseline_age_ticks, 1, self.sync.history_ticks as u64)?;
         range("sync.max_events_per_tick", self.sync.max_events_per_tick, 1, 65_536)?;
@@ -435,6 +444,19 @@ mod tests {
         assert!(err.0.contains("tick.rate_hz"), "{err}");
         let err = Settings::load(None, env(&[("TICKCAST__TICK__RATE_HZ", "fast")])).unwrap_err();
         assert!(err.0.contains("rate_hz"), "{err}");
+    }
+
+    #[test]
+    fn room_creation_limits_are_validated() {
+        let err = Settings::load(None, env(&[("TICKCAST__ROOM__CREATE_PER_MINUTE", "0")])).unwrap_err();
+        assert!(err.0.contains("room.create_per_minute"), "{err}");
+        let err = Settings::load(None, env(&[("TICKCAST__ROOM__MAX_OPEN_PER_IP", "0")])).unwrap_err();
+        assert!(err.0.contains("room.max_open_per_ip"), "{err}");
+        let err = Settings::load(None, env(&[("TICKCAST__ROOM__ABANDONED_TTL_S", "-1")])).unwrap_err();
+        assert!(err.0.contains("room.abandoned_ttl_s"), "{err}");
+        let s = Settings::defaults();
+        assert_eq!((s.room.create_per_minute, s.room.max_open_per_ip), (30, 20));
+        assert!(s.room.abandoned_ttl_s <= s.room.empty_ttl_s);
     }
 
     #[test]

@@ -142,6 +142,11 @@ pub fn http_connection_closed(outcome: &'static str) {
 pub fn handshake_rejected(reason: &'static str) {
     counter!("tickcast_handshake_rejections_total", "reason" => reason).increment(1);
 }
+/// A `GET /api/matchmake` placement was refused, by reason (`max_rooms`,
+/// `max_open_per_ip`, `create_per_minute`, `room_full`, …).
+pub fn matchmake_rejected(reason: &'static str) {
+    counter!("tickcast_matchmake_rejections_total", "reason" => reason).increment(1);
+}
 /// Players currently seated, per the directory.
 pub fn set_players(n: usize) {
     gauge!("tickcast_players").set(n as f64);

@@ -617,3 +617,26 @@ async fn a_burst_of_join_or_create_on_two_nodes_fills_rooms_before_opening_new_o
         p.assert_keeps_ticking().await;
     }
 }
+
+#[tokio::test]
+async fn a_room_opened_for_another_node_counts_against_its_requester_on_the_asking_node() {
+    let redis = Redis::start();
+    // Rooms of one seat, so each join-or-create opens a room; held seats last the test.
+    let env = [
+        ("TICKCAST__ROOM__MAX_PLAYERS", "1"),
+        ("TICKCAST__ROOM__MAX_OPEN_PER_IP", "2"),
+        ("TICKCAST__CLUSTER__SEAT_TTL_S", "600"),
+    ];
+    let a = Node::start_with(&redis, "node-a", &env).await;
+    let b = Node::start_with(&redis, "node-b", &env).await;
+    // A opens the first room here, the second on B (the node running fewer): a pending
+    // lease, whose room A never sees end, counted against this client's IP on A.
+    assert_eq!(a.matchmake(None).await["node"], "node-a");
+    assert_eq!(a.matchmake(None).await["node"], "node-b");
+    // So the third room, which A would open here, is refused, naming the limit.
+    let (status, body) = a.get("/api/matchmake").await;
+    assert_eq!(status, 429, "{body}");
+    assert!(body.contains("room.max_open_per_ip"), "{body}");
+    // B counts its own requests: it opens a room for the same address.
+    assert_eq!(b.matchmake(None).await["node"], "node-b");
+}

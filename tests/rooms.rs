@@ -205,3 +205,148 @@ async fn matchmaking_api_refuses_bad_names_and_forged_seats() {
     assert_eq!(code, close_code::UNAUTHORIZED);
     assert!(reason.starts_with("seat refused"), "{reason}");
 }
+
+/// Settings under which tests on loopback stand for several client IPs: 127.0.0.1 is a
+/// trusted proxy, so each request's `X-Forwarded-For` is its client's address.
+fn behind_proxy() -> tickcast::config::Settings {
+    let mut s = settings();
+    s.security.trusted_proxies = vec!["127.0.0.1".parse().unwrap()];
+    s.security.matchmake_per_minute = 10_000;
+    s
+}
+
+const ADDR_A: Option<&str> = Some("10.0.0.1");
+const ADDR_B: Option<&str> = Some("10.0.0.2");
+
+#[tokio::test]
+async fn one_ip_keeps_at_most_max_open_per_ip_rooms_it_created_and_still_joins_others() {
+    let mut s = behind_proxy();
+    s.room.max_open_per_ip = 3;
+    s.room.empty_ttl_s = 0.2;
+    s.room.reconnect_grace_s = 0.0;
+    let server = start(s);
+    // Address A creates rooms in a loop, staying in each: exactly three are let through.
+    let mut owners = Vec::new();
+    for i in 0..3 {
+        owners.push(server.join_from(&format!("a{i}"), Some(&format!("own{i}")), ADDR_A).await);
+    }
+    for room in [Some("own3"), Some("own4"), None] {
+        let (status, reason) = server.refused_upgrade("a", room, ADDR_A).await;
+        assert_eq!(status, 429, "{room:?}: {reason}");
+        assert!(reason.contains("room.max_open_per_ip"), "{reason}");
+    }
+    for query in ["?room=own3", ""] {
+        let (status, body) = server.matchmake_from(query, ADDR_A).await;
+        assert_eq!(status, 429, "{query}: {body}");
+        assert!(body.contains("room.max_open_per_ip"), "{body}");
+    }
+    // Joining rooms that exist costs nothing, from A too, and B is not affected.
+    let joined = server.join_from("a-joins", Some("own0"), ADDR_A).await;
+    assert_eq!(joined.welcome.as_ref().unwrap().room, "own0");
+    let (status, body) = server.matchmake_from("?room=own1", ADDR_A).await;
+    assert_eq!(status, 200, "{body}");
+    let _b = server.join_from("b", Some("theirs"), ADDR_B).await;
+    let mut names = server.room_names().await;
+    names.sort();
+    assert_eq!(names, ["own0", "own1", "own2", "theirs"]);
+    assert!(server.metric("tickcast_handshake_rejections_total{reason=\"max_open_per_ip\"}").await >= 3.0);
+    assert!(server.metric("tickcast_matchmake_rejections_total{reason=\"max_open_per_ip\"}").await >= 2.0);
+    // A's count drops when one of its rooms is disposed: it may create one again.
+    let mut leaving = owners.pop().unwrap();
+    leaving.send(&ClientMessage::Leave).await;
+    leaving.expect_close().await;
+    server.until_room_gone("own2").await;
+    let again = server.join_from("a3", Some("own3"), ADDR_A).await;
+    assert_eq!(again.welcome.as_ref().unwrap().room, "own3");
+    let (status, reason) = server.refused_upgrade("a", Some("own4"), ADDR_A).await;
+    assert_eq!((status, reason.contains("room.max_open_per_ip")), (429, true), "{reason}");
+}
+
+#[tokio::test]
+async fn creating_rooms_faster_than_create_per_minute_is_refused_per_ip_and_per_token() {
+    let mut s = behind_proxy();
+    s.room.create_per_minute = 2;
+    let server = start(s);
+    // Ada at address A creates two rooms, leaving each at once: the rate counts
+    // creations, not rooms still open.
+    for room in ["fast0", "fast1"] {
+        let mut c = server.join_from("ada", Some(room), ADDR_A).await;
+        c.send(&ClientMessage::Leave).await;
+        c.expect_close().await;
+    }
+    // A third creation is refused: from A whoever asks, and for Ada's name from anywhere.
+    for (name, addr) in [("ada", ADDR_A), ("bob", ADDR_A), ("ada", ADDR_B)] {
+        let (status, reason) = server.refused_upgrade(name, Some("fast2"), addr).await;
+        assert_eq!(status, 429, "{name} {addr:?}: {reason}");
+        assert!(reason.contains("room.create_per_minute"), "{reason}");
+    }
+    let (status, body) = server.matchmake_from("?room=fast2", ADDR_A).await;
+    assert_eq!(status, 429, "{body}");
+    assert!(body.contains("room.create_per_minute"), "{body}");
+    // Bob at B creates one; Ada at A joins it and matchmakes into it: joins cost nothing.
+    let _bob = server.join_from("bob", Some("bobs"), ADDR_B).await;
+    let ada = server.join_from("ada", Some("bobs"), ADDR_A).await;
+    assert_eq!(ada.welcome.as_ref().unwrap().room, "bobs");
+    let (status, body) = server.matchmake_from("?room=bobs", ADDR_A).await;
+    assert_eq!(status, 200, "{body}");
+    assert!(!server.room_names().await.contains(&"fast2".to_string()));
+    assert!(server.metric("tickcast_handshake_rejections_total{reason=\"create_per_minute\"}").await >= 3.0);
+    assert!(server.metric("tickcast_matchmake_rejections_total{reason=\"create_per_minute\"}").await >= 1.0);
+}
+
+#[tokio::test]
+async fn at_max_rooms_a_new_room_gets_503_naming_room_max_rooms_not_the_connection_limit() {
+    let mut s = settings();
+    s.room.max_rooms = 2;
+    let server = start(s);
+    let _a = server.join("a", Some("one")).await;
+    let _b = server.join("b", Some("two")).await;
+    for room in [Some("three"), None] {
+        let (status, reason) = server.refused_upgrade("c", room, None).await;
+        assert_eq!(status, 503, "{reason}");
+        assert!(reason.contains("room.max_rooms") && !reason.contains("connection limit"), "{reason}");
+    }
+    for query in ["?room=three", ""] {
+        let (status, _, body) = matchmake(&server, query).await;
+        assert_eq!(status, 503, "{body}");
+        assert!(body.contains("room.max_rooms"), "{body}");
+    }
+    // The rooms that exist still take players.
+    let c = server.join("c", Some("one")).await;
+    assert_eq!(c.welcome.as_ref().unwrap().room, "one");
+    assert!(server.metric("tickcast_handshake_rejections_total{reason=\"max_rooms\"}").await >= 2.0);
+    assert!(server.metric("tickcast_matchmake_rejections_total{reason=\"max_rooms\"}").await >= 2.0);
+}
+
+#[tokio::test]
+async fn a_room_nobody_stayed_in_is_disposed_after_abandoned_ttl_while_a_played_one_is_kept() {
+    let mut s = settings();
+    s.room.empty_ttl_s = 3600.0;
+    s.room.abandoned_ttl_s = 2.0;
+    s.room.reconnect_grace_s = 0.0;
+    s.cluster.seat_ttl_s = 600;
+    let server = start(s.clone());
+    // A stays in "played" for abandoned_ttl_s worth of ticks, then leaves.
+    let mut a = server.join("a", Some("played")).await;
+    let stayed = a.welcome.as_ref().unwrap().tick + (s.room.abandoned_ttl_s * s.tick.rate_hz as f64) as u64 + 1;
+    while a.next_update().await.0.tick < stayed {}
+    a.send(&ClientMessage::Leave).await;
+    a.expect_close().await;
+    // B opens "abandoned" and leaves at once.
+    let mut b = server.join("b", Some("abandoned")).await;
+    b.send(&ClientMessage::Leave).await;
+    b.expect_close().await;
+    // A seat held by the matchmaker keeps "held" open although nobody came yet.
+    let (status, held, body) = matchmake(&server, "?room=held").await;
+    assert_eq!(status, 200, "{body}");
+    server.until_room_gone("abandoned").await;
+    let mut names = server.room_names().await;
+    names.sort();
+    assert_eq!(names, ["held", "played"], "the played room keeps room.empty_ttl_s");
+    // The held seat still takes its player in.
+    let token = server.token("c").await;
+    let seat = format!("tickcast.seat.{}", held["seat"].as_str().unwrap());
+    let mut c =
+        Client::connect(held["url"].as_str().unwrap(), &[&format!("tickcast.token.{token}"), &seat]).await.unwrap();
+    assert_eq!(c.expect_welcome().await.room, "held");
+}

@@ -8,6 +8,8 @@
 //! return futures; the local one answers at once. The lock is held only for map
 //! operations, never across an await or a message send that could wait.
 
+use super::creation::CreationLimits;
+pub use super::creation::Requester;
 use super::room::{RestoredMembers, RoomActor, RoomParts, StopRoom};
 use super::world::{AddRoom, RemoveRoom, WorldActor};
 use crate::cluster::SnapshotPlayer;
@@ -22,6 +24,7 @@ use parking_lot::Mutex;
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::fmt;
+use std::net::IpAddr;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock, Weak};
 
@@ -104,6 +107,12 @@ pub enum PlacementError {
     BadName(String),
     /// This node hosts `room.max_rooms` rooms already (HTTP 503).
     TooManyRooms,
+    /// The requester's IP created `room.max_open_per_ip` rooms that are still open
+    /// (HTTP 429).
+    TooManyOpenRooms,
+    /// The requester (its IP, or its token's identity) created rooms faster than
+    /// `room.create_per_minute` (HTTP 429).
+    CreatingTooFast,
     /// The cluster directory (Redis) cannot be reached: no new placements (HTTP 503).
     Unavailable(String),
 }
@@ -113,8 +122,28 @@ impl fmt::Display for PlacementError {
         match self {
             PlacementError::RoomFull => f.write_str("room is full"),
             PlacementError::BadName(why) => write!(f, "invalid room name: {why}"),
-            PlacementError::TooManyRooms => f.write_str("server hosts its maximum number of rooms"),
+            PlacementError::TooManyRooms => {
+                f.write_str("server hosts its maximum number of rooms (room.max_rooms): try again later")
+            }
+            PlacementError::TooManyOpenRooms => {
+                f.write_str("too many open rooms created from this address (room.max_open_per_ip)")
+            }
+            PlacementError::CreatingTooFast => f.write_str("rooms created too fast (room.create_per_minute)"),
             PlacementError::Unavailable(why) => write!(f, "cluster directory unavailable: {why}"),
+        }
+    }
+}
+
+impl PlacementError {
+    /// A short label for metrics (handshake and matchmaking refusals).
+    pub fn label(&self) -> &'static str {
+        match self {
+            PlacementError::RoomFull => "room_full",
+            PlacementError::BadName(_) => "bad_request",
+            PlacementError::TooManyRooms => "max_rooms",
+            PlacementError::TooManyOpenRooms => "max_open_per_ip",
+            PlacementError::CreatingTooFast => "create_per_minute",
+            PlacementError::Unavailable(_) => "unavailable",
         }
     }
 }
@@ -191,13 +220,18 @@ pub enum Located {
 pub trait RoomDirectory: Send + Sync + 'static {
     /// Places a player: a seat in room `name` (created on demand), or with `None`
     /// join-or-create matchmaking (the fullest matchmade room with a free seat, else a
-    /// new one). In a cluster the room may be on another node.
-    fn reserve<'a>(&'a self, name: Option<&'a str>) -> BoxFuture<'a, Result<Placement, PlacementError>>;
+    /// new one). In a cluster the room may be on another node. A room created for it
+    /// is counted against `who` (`room.create_per_minute`, `room.max_open_per_ip`).
+    fn reserve<'a>(
+        &'a self,
+        name: Option<&'a str>,
+        who: &'a Requester,
+    ) -> BoxFuture<'a, Result<Placement, PlacementError>>;
 
     /// Join-or-create restricted to this node: a player already connected here whose
     /// seat's room filled up meanwhile. `RoomFull` when no room can take it here.
-    fn reserve_any_here(&self) -> BoxFuture<'_, Result<Placement, PlacementError>> {
-        self.reserve(None)
+    fn reserve_any_here<'a>(&'a self, who: &'a Requester) -> BoxFuture<'a, Result<Placement, PlacementError>> {
+        self.reserve(None, who)
     }
 
     /// Finds room `name` (the one a resume token names, when `uid` is given) without
@@ -215,15 +249,21 @@ pub trait RoomDirectory: Send + Sync + 'static {
     fn local_rooms(&self) -> Vec<RoomHandle>;
 
     /// Removes room `id` if no seat is taken; true if it was removed. Called by the room
-    /// when it has been empty for `room.empty_ttl_s`.
+    /// when it has been empty for `room.empty_ttl_s` (`room.abandoned_ttl_s` if nobody
+    /// ever stayed in it).
     fn dispose_if_unused(&self, id: RoomId) -> bool;
 
     /// Places a player whose seat token from another node's matchmaker names room `name`,
-    /// where seat `held` may be held for it: like `reserve(Some(name))`, and a seat
+    /// where seat `held` may be held for it: like `reserve(Some(name), who)`, and a seat
     /// taken here replaces the hold (in a cluster, from the owner's next renewal).
-    fn reserve_held<'a>(&'a self, name: &'a str, held: u64) -> BoxFuture<'a, Result<Placement, PlacementError>> {
+    fn reserve_held<'a>(
+        &'a self,
+        name: &'a str,
+        held: u64,
+        who: &'a Requester,
+    ) -> BoxFuture<'a, Result<Placement, PlacementError>> {
         let _ = held;
-        self.reserve(Some(name))
+        self.reserve(Some(name), who)
     }
 
     /// Seat `nonce` held in room `room` will not be used: its player was refused, placed
@@ -275,11 +315,17 @@ pub struct RoomSpec {
     pub matchmade: bool,
     /// A snapshot to continue from.
     pub restore: Option<Restore>,
+    /// Who the room is created for: checked against and counted in the creation limits.
+    /// `None` for rooms nobody asked to create here (restores, adoptions, pending leases
+    /// another node's matchmaker opened and counted).
+    pub creator: Option<Requester>,
 }
 
 struct Entry {
     handle: RoomHandle,
     matchmade: bool,
+    /// The IP whose open rooms this one counts in, until it is removed.
+    creator_ip: Option<IpAddr>,
 }
 
 struct Rooms {
@@ -300,6 +346,7 @@ pub struct LocalDirectory {
     keys: TokenKeys,
     node: String,
     snapshot_every_ticks: Option<u64>,
+    creation: CreationLimits,
 }
 
 impl LocalDirectory {
@@ -319,6 +366,7 @@ impl LocalDirectory {
             .cluster
             .enabled()
             .then(|| ((settings.cluster.snapshot_interval_s * settings.tick.rate_hz as f64).round() as u64).max(1));
+        let creation = CreationLimits::new(settings.room.create_per_minute, settings.room.max_open_per_ip);
         Arc::new_cyclic(|me| LocalDirectory {
             me: me.clone(),
             outer: OnceLock::new(),
@@ -330,6 +378,7 @@ impl LocalDirectory {
             keys,
             node,
             snapshot_every_ticks,
+            creation,
         })
     }
 
@@ -363,6 +412,12 @@ impl LocalDirectory {
         self.settings.room.max_players
     }
 
+    /// The room-creation limits (the cluster directory checks them before it claims a
+    /// lease, and counts the pending leases it opens for other nodes in them).
+    pub fn creation(&self) -> &CreationLimits {
+        &self.creation
+    }
+
     /// The facts a game is created with for room `name`.
     pub fn room_info(&self, name: &str) -> RoomInfo {
         RoomInfo {
@@ -382,7 +437,8 @@ impl LocalDirectory {
         self.len() == 0
     }
 
-    /// Creates a room: its game (or the restored one), its actor, its world entry.
+    /// Creates a room: its game (or the restored one), its actor, its world entry. A
+    /// room with a `creator` is refused beyond that requester's limits, and counted.
     pub fn create(&self, spec: RoomSpec) -> Result<RoomHandle, PlacementError> {
         let mut rooms = self.rooms.lock();
         if let Some(entry) = rooms.by_name.get(&spec.name) {
@@ -392,10 +448,15 @@ impl LocalDirectory {
     }
 
     fn create_locked(&self, rooms: &mut Rooms, spec: RoomSpec) -> Result<RoomHandle, PlacementError> {
+        // The requester's own limits first: a client at its cap is told so, not that
+        // the server is full.
+        if let Some(who) = &spec.creator {
+            self.creation.check(who)?;
+        }
         if rooms.by_name.len() >= self.settings.room.max_rooms {
             return Err(PlacementError::TooManyRooms);
         }
-        let RoomSpec { name, uid, epoch, matchmade, restore } = spec;
+        let RoomSpec { name, uid, epoch, matchmade, restore, creator } = spec;
         let id = rooms.next_id;
         rooms.next_id += 1;
         let uid = uid.unwrap_or(id);
@@ -452,7 +513,11 @@ impl LocalDirectory {
             snapshot_every_ticks: self.snapshot_every_ticks,
         });
         let handle = RoomHandle { id, uid, name: name.clone(), addr, shared };
-        rooms.by_name.insert(name, Entry { handle: handle.clone(), matchmade });
+        if let Some(who) = &creator {
+            self.creation.created(who);
+        }
+        let creator_ip = creator.and_then(|who| who.ip);
+        rooms.by_name.insert(name, Entry { handle: handle.clone(), matchmade, creator_ip });
         tracing::info!(room = %handle.name, id, uid, restored = start_tick > 0, "room created");
         Ok(handle)
     }
@@ -493,6 +558,9 @@ impl LocalDirectory {
         let mut rooms = self.rooms.lock();
         let name = rooms.by_name.iter().find(|(_, e)| e.handle.id == id).map(|(n, _)| n.clone())?;
         let entry = rooms.by_name.remove(&name)?;
+        if let Some(ip) = entry.creator_ip {
+            self.creation.closed(ip);
+        }
         // The world first, directly: the game must stop ticking now (its lease is going
         // to another node), not once the room has worked through its mailbox.
         self.world.do_send(RemoveRoom { id });
@@ -517,7 +585,7 @@ impl LocalDirectory {
             .collect()
     }
 
-    fn reserve_now(&self, name: Option<&str>) -> Result<Reservation, PlacementError> {
+    fn reserve_now(&self, name: Option<&str>, who: &Requester) -> Result<Reservation, PlacementError> {
         // One lock over choosing and taking, so simultaneous joins fill a room exactly.
         let mut rooms = self.rooms.lock();
         let handle = match name {
@@ -526,8 +594,14 @@ impl LocalDirectory {
                 match rooms.by_name.get(name) {
                     Some(entry) => entry.handle.clone(),
                     None => {
-                        let spec =
-                            RoomSpec { name: Arc::from(name), uid: None, epoch: 0, matchmade: false, restore: None };
+                        let spec = RoomSpec {
+                            name: Arc::from(name),
+                            uid: None,
+                            epoch: 0,
+                            matchmade: false,
+                            restore: None,
+                            creator: Some(who.clone()),
+                        };
                         self.create_locked(&mut rooms, spec)?
                     }
                 }
@@ -549,6 +623,7 @@ impl LocalDirectory {
                         epoch: 0,
                         matchmade: true,
                         restore: None,
+                        creator: Some(who.clone()),
                     };
                     self.create_locked(&mut rooms, spec)?
                 }
@@ -559,8 +634,12 @@ impl LocalDirectory {
 }
 
 impl RoomDirectory for LocalDirectory {
-    fn reserve<'a>(&'a self, name: Option<&'a str>) -> BoxFuture<'a, Result<Placement, PlacementError>> {
-        let placed = self.reserve_now(name).map(Placement::Here);
+    fn reserve<'a>(
+        &'a self,
+        name: Option<&'a str>,
+        who: &'a Requester,
+    ) -> BoxFuture<'a, Result<Placement, PlacementError>> {
+        let placed = self.reserve_now(name, who).map(Placement::Here);
         Box::pin(std::future::ready(placed))
     }
 
@@ -589,7 +668,9 @@ impl RoomDirectory for LocalDirectory {
         if rooms.by_name[&name].handle.shared.seats.load(Ordering::Acquire) != 0 {
             return false;
         }
-        rooms.by_name.remove(&name);
+        if let Some(ip) = rooms.by_name.remove(&name).and_then(|e| e.creator_ip) {
+            self.creation.closed(ip);
+        }
         tracing::info!(room = %name, id, "room disposed");
         true
     }

@@ -5,7 +5,9 @@
 //! - [`session::SessionActor`] is one WebSocket connection (HTTP worker threads).
 //! - [`directory`] places players in rooms; [`link`] is the lock-free write state a room
 //!   and a session share.
+//! - [`creation`] limits who may create rooms, and how many.
 
+pub mod creation;
 pub mod directory;
 pub mod link;
 pub mod room;

@@ -218,6 +218,8 @@ struct Member {
     grace_until: Option<Instant>,
     /// The room incarnation it joined in: a resume must name the same one.
     epoch: u64,
+    /// The tick its current session started at (join or resume).
+    connected_tick: u64,
 }
 
 /// Everything a room is made of.
@@ -266,6 +268,10 @@ pub struct RoomActor {
     /// Every event of every tick from here on is still in `event_log`.
     events_complete_from: u64,
     empty_since: Option<Instant>,
+    /// Some player stayed connected for `room.abandoned_ttl_s` (or the room was
+    /// restored: it was played before). Until then an empty room is disposed after
+    /// `abandoned_ttl_s`, so rooms opened and left at once do not pile up.
+    played: bool,
     scratch: [Vec<u8>; 3],
     bodies: Vec<((u64, bool), Bytes)>,
 }
@@ -275,6 +281,7 @@ impl RoomActor {
     pub fn new(parts: RoomParts) -> Self {
         let RoomParts { id, uid, epoch, name, schema, settings, world, directory, shared, keys, restored } = parts;
         let history_ticks = settings.sync.history_ticks;
+        let played = restored.is_some();
         let (members, next_player, last_tick) = match restored {
             Some(r) => {
                 let grace_until = Instant::now() + crate::config::secs(settings.room.reconnect_grace_s);
@@ -292,6 +299,7 @@ impl RoomActor {
                             joined_tick: r.tick,
                             grace_until: Some(grace_until),
                             epoch: player.epoch,
+                            connected_tick: r.tick,
                         };
                         (player.id, m)
                     })
@@ -318,6 +326,7 @@ impl RoomActor {
             event_log: VecDeque::new(),
             events_complete_from: last_tick,
             empty_since: None,
+            played,
             scratch: Default::default(),
             bodies: Vec::new(),
         }
@@ -501,12 +510,24 @@ impl RoomActor {
             tracing::debug!(room = %self.name, player, "grace window over");
             self.remove(player);
         }
+        if !self.played {
+            // Counted in ticks, which the room sees in order with its members' comings
+            // and goings (a session that saw this tick's frame ends after it is counted).
+            let ticks = (self.settings.room.abandoned_ttl_s * self.settings.tick.rate_hz as f64).ceil() as u64;
+            let last_tick = self.last_tick;
+            self.played = self
+                .members
+                .values()
+                .any(|m| m.session.is_some() && last_tick.saturating_sub(m.connected_tick) >= ticks);
+        }
         if !self.members.is_empty() || self.shared.seats.load(Ordering::Acquire) != 0 {
             self.empty_since = None;
             return;
         }
         let since = *self.empty_since.get_or_insert(now);
-        if now.duration_since(since) >= crate::config::secs(self.settings.room.empty_ttl_s) {
+        let room = &self.settings.room;
+        let ttl = if self.played { room.empty_ttl_s } else { room.abandoned_ttl_s.min(room.empty_ttl_s) };
+        if now.duration_since(since) >= crate::config::secs(ttl) {
             let disposed = self.directory.upgrade().is_none_or(|d| d.dispose_if_unused(self.id));
             if disposed {
                 self.world.do_send(RemoveRoom { id: self.id });
@@ -569,6 +590,7 @@ impl Handler<Join> for RoomActor {
             m.inputs = inputs.clone();
             m.grace_until = None;
             m.joined_tick = self.last_tick;
+            m.connected_tick = self.last_tick;
             self.world.do_send(ReplaceInputs { room: self.id, player, inputs: inputs.clone() });
             let welcome = self.welcome(player, claim.epoch);
             return MessageResult(Ok(Joined { player, inputs, welcome }));
@@ -591,6 +613,7 @@ impl Handler<Join> for RoomActor {
                 joined_tick: self.last_tick,
                 grace_until: None,
                 epoch: self.epoch,
+                connected_tick: self.last_tick,
             },
         );
         self.shared.connected.fetch_add(1, Ordering::AcqRel);

@@ -12,8 +12,8 @@
 use super::snapshot::RoomSnapshot;
 use super::store::{Claim, NodeInfo, RoomLoad, RoomRecord, SeatTaken, Store, StoreError};
 use crate::actors::directory::{
-    check_room_name, seat_nonce, LocalDirectory, Located, Placement, PlacementError, Redirect, Restore, RoomDirectory,
-    RoomHandle, RoomId, RoomListing, RoomSpec, RoomUid,
+    check_room_name, seat_nonce, LocalDirectory, Located, Placement, PlacementError, Redirect, Requester, Restore,
+    RoomDirectory, RoomHandle, RoomId, RoomListing, RoomSpec, RoomUid,
 };
 use crate::actors::room::EncodeSnapshot;
 use crate::actors::world::HandOffRoom;
@@ -179,13 +179,19 @@ impl ClusterDirectory {
     }
 
     /// Claims `name` (restoring its snapshot if it has one) and starts it here, or says
-    /// where it runs. The caller holds `self.claims`.
-    async fn claim(&self, name: &str, matchmade: bool) -> Result<Claimed, PlacementError> {
+    /// where it runs. A room started afresh for a `creator` is checked against its
+    /// creation limits before the claim (a refused one costs Redis nothing) and counted
+    /// in them; a restored one is not (it was created before). The caller holds
+    /// `self.claims`, which makes the check and the count one step.
+    async fn claim(&self, name: &str, matchmade: bool, creator: Option<&Requester>) -> Result<Claimed, PlacementError> {
         if let Some(handle) = self.local.find(name) {
             return Ok(Claimed::Here(handle));
         }
         if self.draining.load(Ordering::Acquire) {
             return Err(PlacementError::Unavailable("node shutting down".into()));
+        }
+        if let Some(who) = creator {
+            self.local.creation().check(who)?;
         }
         if self.local.len() >= self.settings.room.max_rooms {
             return Err(PlacementError::TooManyRooms);
@@ -213,9 +219,10 @@ impl ClusterDirectory {
             None
         };
         let restored = restore.is_some();
+        let creator = if restored { None } else { creator.cloned() };
         // The fence is the room's epoch: resume tokens of players who joined under an
         // earlier lease are honoured only for players the snapshot holds (room.rs).
-        let spec = RoomSpec { name: Arc::from(name), uid: Some(uid), epoch: fence, matchmade, restore };
+        let spec = RoomSpec { name: Arc::from(name), uid: Some(uid), epoch: fence, matchmade, restore, creator };
         match self.local.create(spec) {
             Ok(handle) => {
                 let lease = Lease {
@@ -298,7 +305,7 @@ impl ClusterDirectory {
         Ok(Placement::Here(reservation))
     }
 
-    async fn reserve_named(&self, name: &str, held: Option<u64>) -> Result<Placement, PlacementError> {
+    async fn reserve_named(&self, name: &str, held: Option<u64>, who: &Requester) -> Result<Placement, PlacementError> {
         check_room_name(name, self.settings.room.max_name_bytes)?;
         if !self.redis_up() {
             // No new placement while the directory is unreachable, not even into a room
@@ -310,7 +317,10 @@ impl ClusterDirectory {
             return self.seat_here(&handle, held);
         }
         let _claiming = self.claims.lock().await;
-        match self.claim(name, name.starts_with("mm-")).await? {
+        // A player holding a seat from a matchmaker is not charged for the room: the node
+        // whose matchmaker opened it (a pending lease for this one) counted it there.
+        let creator = held.is_none().then_some(who);
+        match self.claim(name, name.starts_with("mm-"), creator).await? {
             Claimed::Here(handle) => self.seat_here(&handle, held),
             Claimed::Elsewhere(r) => Ok(Placement::Elsewhere(r)),
         }
@@ -320,7 +330,7 @@ impl ClusterDirectory {
     /// (for a player on the way to another node, or seated here until the next renewal
     /// counts it), so the rooms every matchmaker reads are as full as they really are,
     /// and a burst of joins fills rooms before opening new ones.
-    async fn reserve_any(&self) -> Result<Placement, PlacementError> {
+    async fn reserve_any(&self, who: &Requester) -> Result<Placement, PlacementError> {
         if let Some(placed) = self.seat_in_open_room(&self.read_rooms().await?, false).await? {
             return Ok(placed);
         }
@@ -332,6 +342,8 @@ impl ClusterDirectory {
         if let Some(placed) = self.seat_in_open_room(&records, true).await? {
             return Ok(placed);
         }
+        // A new room is counted against the requester here, wherever it opens.
+        self.local.creation().check(who)?;
         // No open room: a new one, on the live node that runs the fewest rooms (this one
         // on a tie). Counted from the leases just read (rooms opened for a node and not
         // yet claimed included), not from the registry's load figures, which are up to
@@ -371,13 +383,16 @@ impl ClusterDirectory {
             }
             if opened.map_err(Self::unavailable)? {
                 self.charge_hold_out();
+                // That node's disposal of the room is not seen here: it counts among the
+                // requester's open rooms while the seat held for it lasts.
+                self.local.creation().created_elsewhere(who, Instant::now() + self.seat_ttl());
             } else {
                 // `mm-<n>` named by a client and waiting for its restore: not reused.
                 return Err(PlacementError::Unavailable(format!("room name {name} taken; retry")));
             }
             return Ok(Placement::Elsewhere(Redirect { room: name, node, base_url: url, seat }));
         }
-        match self.claim(&name, true).await? {
+        match self.claim(&name, true, Some(who)).await? {
             Claimed::Here(handle) => self.seat_counted_here(&handle).await?.ok_or(PlacementError::RoomFull),
             Claimed::Elsewhere(r) => Ok(Placement::Elsewhere(r)),
         }
@@ -406,7 +421,7 @@ impl ClusterDirectory {
                     Some(handle) => Some(handle),
                     // Opened for this node by another's matchmaker, its first player still
                     // on the way: start it now. (Or our room just stopped: skipped.)
-                    None if holding_claims => match self.claim(&room.name, true).await {
+                    None if holding_claims => match self.claim(&room.name, true, None).await {
                         Ok(Claimed::Here(handle)) => Some(handle),
                         _ => None,
                     },
@@ -557,7 +572,7 @@ impl ClusterDirectory {
     }
 
     /// Join-or-create on this node only (see [`RoomDirectory::reserve_any_here`]).
-    async fn reserve_any_here_now(&self) -> Result<Placement, PlacementError> {
+    async fn reserve_any_here_now(&self, who: &Requester) -> Result<Placement, PlacementError> {
         if !self.redis_up() {
             return Err(PlacementError::Unavailable("Redis unreachable".into()));
         }
@@ -571,7 +586,7 @@ impl ClusterDirectory {
             return Err(PlacementError::RoomFull);
         }
         let name = self.next_matchmade_name().await?;
-        match self.claim(&name, true).await? {
+        match self.claim(&name, true, Some(who)).await? {
             Claimed::Here(handle) => self.seat_counted_here(&handle).await?.ok_or(PlacementError::RoomFull),
             Claimed::Elsewhere(_) => Err(PlacementError::RoomFull),
         }
@@ -589,7 +604,8 @@ impl ClusterDirectory {
             (Some(lease), _) => Ok(Located::Elsewhere(self.redirect(name, lease.node, lease.url)?)),
             (None, Some(orphan_uid)) if matches(orphan_uid) => {
                 let _claiming = self.claims.lock().await;
-                match self.claim(name, name.starts_with("mm-")).await? {
+                // Restoring an orphan: no creation, nobody charged.
+                match self.claim(name, name.starts_with("mm-"), None).await? {
                     Claimed::Here(handle) if matches(handle.uid) => Ok(Located::Here(handle)),
                     Claimed::Here(_) => Ok(Located::Gone),
                     Claimed::Elsewhere(r) => Ok(Located::Elsewhere(r)),
@@ -606,7 +622,7 @@ impl ClusterDirectory {
             return false;
         }
         let _claiming = self.claims.lock().await;
-        matches!(self.claim(name, name.starts_with("mm-")).await, Ok(Claimed::Here(_)))
+        matches!(self.claim(name, name.starts_with("mm-"), None).await, Ok(Claimed::Here(_)))
     }
 
     /// True while this node holds room `id`'s lease with `fence`.
@@ -689,22 +705,31 @@ impl ClusterDirectory {
 }
 
 impl RoomDirectory for ClusterDirectory {
-    fn reserve<'a>(&'a self, name: Option<&'a str>) -> BoxFuture<'a, Result<Placement, PlacementError>> {
+    fn reserve<'a>(
+        &'a self,
+        name: Option<&'a str>,
+        who: &'a Requester,
+    ) -> BoxFuture<'a, Result<Placement, PlacementError>> {
         Box::pin(async move {
             match name {
-                Some(name) => self.reserve_named(name, None).await,
+                Some(name) => self.reserve_named(name, None, who).await,
                 None if !self.redis_up() => Err(PlacementError::Unavailable("Redis unreachable".into())),
-                None => self.reserve_any().await,
+                None => self.reserve_any(who).await,
             }
         })
     }
 
-    fn reserve_any_here(&self) -> BoxFuture<'_, Result<Placement, PlacementError>> {
-        Box::pin(self.reserve_any_here_now())
+    fn reserve_any_here<'a>(&'a self, who: &'a Requester) -> BoxFuture<'a, Result<Placement, PlacementError>> {
+        Box::pin(self.reserve_any_here_now(who))
     }
 
-    fn reserve_held<'a>(&'a self, name: &'a str, held: u64) -> BoxFuture<'a, Result<Placement, PlacementError>> {
-        Box::pin(self.reserve_named(name, Some(held)))
+    fn reserve_held<'a>(
+        &'a self,
+        name: &'a str,
+        held: u64,
+        who: &'a Requester,
+    ) -> BoxFuture<'a, Result<Placement, PlacementError>> {
+        Box::pin(self.reserve_named(name, Some(held), who))
     }
 
     fn release_held_seat(&self, room: &str, nonce: u64) {

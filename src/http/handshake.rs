@@ -3,6 +3,7 @@
 //! (bad token, full room) are not here: they complete the upgrade and close with a 4xxx
 //! code, because a browser cannot read the status of a refused upgrade.
 
+use crate::actors::directory::PlacementError;
 use crate::protocol::{RESUME_PREFIX, SEAT_PREFIX, SUBPROTOCOL, TOKEN_PREFIX};
 use actix_web::http::{header, StatusCode};
 use actix_web::{HttpRequest, HttpResponse};
@@ -30,8 +31,11 @@ pub enum HandshakeError {
     TooManyConnections,
     /// Too many connections from this IP: 429.
     TooManyFromIp,
-    /// No placement possible now (room limit, or the cluster directory unreachable): 503.
+    /// No placement possible now (the cluster directory unreachable): 503.
     Unavailable(String),
+    /// A room-creation limit: `room.max_rooms` (503), `room.max_open_per_ip` or
+    /// `room.create_per_minute` (429). The reason names the limit.
+    RoomLimit(PlacementError),
 }
 
 impl HandshakeError {
@@ -47,6 +51,7 @@ impl HandshakeError {
             HandshakeError::OriginRefused(_) => StatusCode::FORBIDDEN,
             HandshakeError::TooManyConnections | HandshakeError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             HandshakeError::TooManyFromIp => StatusCode::TOO_MANY_REQUESTS,
+            HandshakeError::RoomLimit(e) => placement_status(e),
         }
     }
 
@@ -63,6 +68,7 @@ impl HandshakeError {
             HandshakeError::TooManyConnections => "max_connections",
             HandshakeError::TooManyFromIp => "max_connections_per_ip",
             HandshakeError::Unavailable(_) => "unavailable",
+            HandshakeError::RoomLimit(e) => e.label(),
         }
     }
 
@@ -89,7 +95,19 @@ impl fmt::Display for HandshakeError {
             HandshakeError::TooManyConnections => f.write_str("server is at its connection limit"),
             HandshakeError::TooManyFromIp => f.write_str("too many connections from this address"),
             HandshakeError::Unavailable(why) => write!(f, "no room can be placed now: {why}"),
+            HandshakeError::RoomLimit(e) => e.fmt(f),
         }
+    }
+}
+
+/// The HTTP status of a placement refusal, on `/ws` before the upgrade and on
+/// `/api/matchmake`: a limit of the requester's own is 429, the server's 503.
+pub fn placement_status(e: &PlacementError) -> StatusCode {
+    match e {
+        PlacementError::RoomFull => StatusCode::CONFLICT,
+        PlacementError::BadName(_) => StatusCode::BAD_REQUEST,
+        PlacementError::TooManyOpenRooms | PlacementError::CreatingTooFast => StatusCode::TOO_MANY_REQUESTS,
+        PlacementError::TooManyRooms | PlacementError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
     }
 }
 

@@ -3,11 +3,13 @@
 
 use super::accept::AcceptedConnection;
 use super::frame_guard::GuardedPayload;
-use super::handshake::{self, check_origin, check_subprotocols, check_upgrade, client_ip, HandshakeError};
+use super::handshake::{
+    self, check_origin, check_subprotocols, check_upgrade, client_ip, placement_status, HandshakeError,
+};
 use super::socket::{MeteredBody, SocketHandle};
 use super::tokens::{check_player_name, unix_now, SeatClaim};
 use super::AppState;
-use crate::actors::directory::{check_room_name, Located, Placement, PlacementError};
+use crate::actors::directory::{check_room_name, Located, Placement, PlacementError, Requester};
 use crate::actors::link::MemberLink;
 use crate::actors::session::{SessionActor, SessionStart};
 use crate::metrics;
@@ -17,6 +19,7 @@ use actix_web::body::BoxBody;
 use actix_web::http::header;
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde::Deserialize;
+use std::net::IpAddr;
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 
@@ -101,7 +104,8 @@ async fn matchmake_route(req: HttpRequest, state: web::Data<AppState>) -> HttpRe
     use actix_web::http::StatusCode;
     let sec = &state.settings.security;
     let forwarded = req.headers().get("x-forwarded-for").and_then(|v| v.to_str().ok());
-    if let Some(ip) = client_ip(req.peer_addr(), forwarded, &sec.trusted_proxies) {
+    let ip = client_ip(req.peer_addr(), forwarded, &sec.trusted_proxies);
+    if let Some(ip) = ip {
         if state.matchmake_limiter.check_key(&ip).is_err() {
             return cors(&req, &state, text(StatusCode::TOO_MANY_REQUESTS, "too many matchmaking requests"));
         }
@@ -130,7 +134,8 @@ async fn matchmake_route(req: HttpRequest, state: web::Data<AppState>) -> HttpRe
         (Some(_), _) => {
             return cors(&req, &state, text(StatusCode::BAD_REQUEST, "resume=1 needs a room"));
         }
-        (None, room) => match placement_answer(&req, &state, room.as_deref()).await {
+        // No token here: a room it creates counts against the IP alone.
+        (None, room) => match placement_answer(&req, &state, room.as_deref(), &Requester::new(ip, None)).await {
             Ok(answer) => answer,
             Err(res) => return cors(&req, &state, res),
         },
@@ -147,9 +152,10 @@ async fn placement_answer(
     req: &HttpRequest,
     state: &AppState,
     room: Option<&str>,
+    who: &Requester,
 ) -> Result<(String, String, String, u64), HttpResponse> {
     use actix_web::http::StatusCode;
-    let placed = state.directory.reserve(room).await;
+    let placed = state.directory.reserve(room, who).await;
     match placed {
         Ok(Placement::Here(reservation)) => {
             let room = reservation.room.name.to_string();
@@ -161,12 +167,8 @@ async fn placement_answer(
         }
         Ok(Placement::Elsewhere(r)) => Ok((r.room.clone(), r.node.clone(), r.ws_url(), r.seat)),
         Err(e) => {
-            let status = match e {
-                PlacementError::RoomFull => StatusCode::CONFLICT,
-                PlacementError::BadName(_) => StatusCode::BAD_REQUEST,
-                PlacementError::TooManyRooms | PlacementError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
-            };
-            Err(text(status, e.to_string()))
+            metrics::matchmake_rejected(e.label());
+            Err(text(placement_status(&e), e.to_string()))
         }
     }
 }
@@ -262,7 +264,7 @@ async fn ws_upgrade(
     let ip = client_ip(req.peer_addr(), forwarded, &sec.trusted_proxies);
     let slot = state.connections.acquire(ip)?;
 
-    let start = session_start(state, &offered, query.room.as_deref()).await?;
+    let start = session_start(state, &offered, query.room.as_deref(), ip).await?;
     let (response, ws, stream) = actix_ws::handle_with_protocols(req, payload, &[SUBPROTOCOL])
         .map_err(|_| HandshakeError::NotUpgrade("upgrade failed"))?;
     let max = settings.limits.max_message_bytes;
@@ -285,6 +287,7 @@ async fn session_start(
     state: &AppState,
     offered: &handshake::Offered,
     room: Option<&str>,
+    ip: Option<IpAddr>,
 ) -> Result<SessionStart, HandshakeError> {
     let refuse = |code: u16, reason: &str| Ok(SessionStart::Refuse { code, reason: reason.to_string() });
     if let Some(token) = &offered.resume {
@@ -307,9 +310,14 @@ async fn session_start(
             Err(e) => Err(HandshakeError::Unavailable(e.to_string())),
         };
     }
+    // Who a room this session creates counts against: its IP, and its token's identity.
+    let mut who = Requester::new(ip, None);
     let name = match (&offered.token, state.settings.security.require_token) {
         (Some(token), _) => match state.auth.verify(token) {
-            Ok(identity) => identity.name,
+            Ok(identity) => {
+                who = Requester::new(ip, Some(&identity));
+                identity.name
+            }
             Err(e) => {
                 metrics::handshake_rejected("token");
                 return refuse(close_code::UNAUTHORIZED, &format!("{e}: get a new token"));
@@ -345,14 +353,14 @@ async fn session_start(
         arrived = Some(claim.nonce);
     }
     let placed = match (arrived, room.as_deref()) {
-        (Some(nonce), Some(name)) => state.directory.reserve_held(name, nonce).await,
-        (_, name) => state.directory.reserve(name).await,
+        (Some(nonce), Some(name)) => state.directory.reserve_held(name, nonce, &who).await,
+        (_, name) => state.directory.reserve(name, &who).await,
     };
     let placed = match placed {
         // Join-or-create sent the player to a room that filled up meanwhile (the owner
         // let in a named join before this player came): any open room here will do.
         // Here, because the seat names its first room wherever the client is sent next.
-        Err(PlacementError::RoomFull) if any_room => state.directory.reserve_any_here().await,
+        Err(PlacementError::RoomFull) if any_room => state.directory.reserve_any_here(&who).await,
         placed => placed,
     };
     // A hold the player will not use is released now: placed in another room, sent on,
@@ -385,7 +393,9 @@ async fn session_start(
             refuse(close_code::ROOM_FULL, "room is full")
         }
         Err(PlacementError::BadName(why)) => Err(HandshakeError::BadRequest(format!("invalid room name: {why}"))),
-        Err(PlacementError::TooManyRooms) => Err(HandshakeError::TooManyConnections),
+        Err(
+            e @ (PlacementError::TooManyRooms | PlacementError::TooManyOpenRooms | PlacementError::CreatingTooFast),
+        ) => Err(HandshakeError::RoomLimit(e)),
         Err(e @ PlacementError::Unavailable(_)) => Err(HandshakeError::Unavailable(e.to_string())),
     }
 }

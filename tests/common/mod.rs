@@ -140,6 +140,61 @@ impl TestServer {
         c
     }
 
+    /// Like [`TestServer::join`], the upgrade request carrying `X-Forwarded-For:
+    /// <forwarded_for>` (which a server trusting 127.0.0.1 as a proxy takes as the
+    /// client's IP: how tests, all on loopback, stand for several addresses).
+    pub async fn join_from(&self, name: &str, room: Option<&str>, forwarded_for: Option<&str>) -> Client {
+        let token = self.token(name).await;
+        let mut c = Client::connect_from(&self.ws_url(room), &[&format!("tickcast.token.{token}")], forwarded_for)
+            .await
+            .expect("connect");
+        c.expect_welcome().await;
+        c
+    }
+
+    /// Connects a player named `name` to `room` expecting a refusal before the upgrade:
+    /// its HTTP status and reason. Panics if the upgrade succeeds.
+    pub async fn refused_upgrade(&self, name: &str, room: Option<&str>, forwarded_for: Option<&str>) -> (u16, String) {
+        let token = self.token(name).await;
+        match Client::connect_from(&self.ws_url(room), &[&format!("tickcast.token.{token}")], forwarded_for).await {
+            Err(tokio_tungstenite::tungstenite::Error::Http(r)) => {
+                let reason = r.body().as_deref().map(String::from_utf8_lossy).unwrap_or_default();
+                (r.status().as_u16(), reason.trim().to_string())
+            }
+            Err(e) => panic!("expected an HTTP refusal, got {e}"),
+            Ok(_) => panic!("expected a refusal before the upgrade, it was upgraded"),
+        }
+    }
+
+    /// `GET /api/matchmake<query>` with `X-Forwarded-For` if given: status and body.
+    pub async fn matchmake_from(&self, query: &str, forwarded_for: Option<&str>) -> (u16, String) {
+        let headers: Vec<(&str, &str)> = forwarded_for.map(|ip| ("X-Forwarded-For", ip)).into_iter().collect();
+        http(self.addr, "GET", &format!("/api/matchmake{query}"), &headers, "").await
+    }
+
+    /// The value of the metric line starting with `series` (0 when absent).
+    pub async fn metric(&self, series: &str) -> f64 {
+        let (_, text) = http(self.addr, "GET", "/metrics", &[], "").await;
+        text.lines().find_map(|l| l.strip_prefix(series).and_then(|v| v.trim().parse().ok())).unwrap_or(0.0)
+    }
+
+    /// Names of the rooms `GET /api/rooms` lists.
+    pub async fn room_names(&self) -> Vec<String> {
+        let (status, body) = http(self.addr, "GET", "/api/rooms", &[], "").await;
+        assert_eq!(status, 200, "{body}");
+        let rooms: Vec<serde_json::Value> = serde_json::from_str(&body).expect("json");
+        rooms.iter().filter_map(|r| r["name"].as_str().map(str::to_string)).collect()
+    }
+
+    /// Waits (polling, up to PATIENCE) until room `name` is no longer listed.
+    pub async fn until_room_gone(&self, name: &str) {
+        let deadline = tokio::time::Instant::now() + PATIENCE;
+        while self.room_names().await.iter().any(|n| n == name) {
+            assert!(tokio::time::Instant::now() < deadline, "room {name} never disposed");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
     /// `GET /admin/sessions` as JSON rows.
     pub async fn admin_sessions(&self) -> Vec<serde_json::Value> {
         let auth = format!("Bearer {ADMIN_TOKEN}");
@@ -234,7 +289,19 @@ impl Client {
 
     /// Opens a WebSocket offering `tickcast.v1` plus `extra` subprotocol entries.
     pub async fn connect(url: &str, extra: &[&str]) -> Result<Client, tokio_tungstenite::tungstenite::Error> {
+        Self::connect_from(url, extra, None).await
+    }
+
+    /// Like [`Client::connect`], with `X-Forwarded-For: <forwarded_for>` if given.
+    pub async fn connect_from(
+        url: &str,
+        extra: &[&str],
+        forwarded_for: Option<&str>,
+    ) -> Result<Client, tokio_tungstenite::tungstenite::Error> {
         let mut req = url.into_client_request()?;
+        if let Some(ip) = forwarded_for {
+            req.headers_mut().insert("X-Forwarded-For", HeaderValue::from_str(ip).unwrap());
+        }
         let mut protocols = vec!["tickcast.v1".to_string()];
         protocols.extend(extra.iter().map(|s| s.to_string()));
         req.headers_mut().insert("Sec-WebSocket-Protocol", HeaderValue::from_str(&protocols.join(", ")).unwrap());
