@@ -429,7 +429,9 @@ async fn the_load_generator_follows_matchmaking_answers_across_two_nodes() {
     // targets[i % 2] for room load-(i % 3), so every room is asked for on both nodes and
     // half of its players learn from one node that the room runs on the other. Joins
     // 100 ms apart: the first asker of each room (A, B, A) claims it well before the next.
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_tickcast-loadgen"))
+    // The load generator is its own workspace crate: cargo builds it (if need be) and runs it.
+    let out = std::process::Command::new(env!("CARGO"))
+        .args(["run", "--quiet", "--locked", "-p", "tickcast-loadgen", "--"])
         .args(["--url", &a.ws_url(None), "--url", &b.ws_url(None), "--matchmake", "--rooms", "3"])
         .args(["--clients", "12", "--ramp", "10", "--duration", "1", "--warmup", "0.5", "--room-prefix", "lg-"])
         .arg("--json")

@@ -11,11 +11,11 @@
 //! bytes on the wire match tickcast's for the same room size.
 //!
 //! ```text
-//! cargo bench --bench floor -- --bind 127.0.0.1:9090 --rate 20
+//! cargo run --release -p tickcast-loadgen --bin tickcast-floor -- --bind 127.0.0.1:9090 --rate 20
 //! tickcast-loadgen --url ws://127.0.0.1:9090/ws --floor --clients 1000 --duration 15
 //! ```
 //!
-//! Run without `--bind` (as plain `cargo bench` does) it prints how to use it and exits.
+//! Run without `--bind` it prints how to use it and exits.
 
 use clap::Parser;
 use parking_lot::Mutex;
@@ -194,12 +194,21 @@ fn send(c: &Conn, frame: &[u8]) -> bool {
     }
 }
 
+/// `Sec-WebSocket-Accept` for `key` (RFC 6455 §4.2.2): base64 of SHA-1 of the key and the
+/// protocol's GUID.
+fn accept_key(key: &str) -> String {
+    use base64::Engine;
+    use sha1::Digest;
+    let digest = sha1::Sha1::new().chain_update(key).chain_update("258EAFA5-E914-47DA-95CA-C5AB0DC85B11").finalize();
+    base64::engine::general_purpose::STANDARD.encode(digest)
+}
+
 /// Upgrades the connection, sends Welcome, joins the room, then reads and drops input.
 async fn session(stream: TcpStream, rooms: Rooms, mut welcome: Welcome) {
     let Ok(Ok((room, key))) = tokio::time::timeout(Duration::from_secs(10), read_request(&stream)).await else {
         return;
     };
-    let accept = tokio_tungstenite::tungstenite::handshake::derive_accept_key(key.as_bytes());
+    let accept = accept_key(&key);
     let mut out = format!(
         "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
          Sec-WebSocket-Accept: {accept}\r\nSec-WebSocket-Protocol: {SUBPROTOCOL}\r\n\r\n"

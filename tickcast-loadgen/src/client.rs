@@ -307,6 +307,15 @@ fn is_refusal_notice(payload: &[u8]) -> bool {
     matches!(ServerMessage::decode(payload), Ok(ServerMessage::Notice(n)) if n.code != 0)
 }
 
+/// `Sec-WebSocket-Accept` for `key` (RFC 6455 §4.2.2): base64 of SHA-1 of the key and the
+/// protocol's GUID.
+fn accept_key(key: &str) -> String {
+    use base64::Engine;
+    use sha1::Digest;
+    let digest = sha1::Sha1::new().chain_update(key).chain_update("258EAFA5-E914-47DA-95CA-C5AB0DC85B11").finalize();
+    base64::engine::general_purpose::STANDARD.encode(digest)
+}
+
 fn ws_key(index: usize) -> String {
     use base64::Engine;
     let mut bytes = [0u8; 16];
@@ -356,7 +365,7 @@ async fn handshake(
     if !status.starts_with("HTTP/1.1 101") {
         return Err(io::Error::other(format!("upgrade refused: {status}")));
     }
-    let accept = tokio_tungstenite::tungstenite::handshake::derive_accept_key(key.as_bytes());
+    let accept = accept_key(&key);
     let accepted = head.lines().any(|l| {
         l.split_once(':').is_some_and(|(k, v)| k.eq_ignore_ascii_case("sec-websocket-accept") && v.trim() == accept)
     });

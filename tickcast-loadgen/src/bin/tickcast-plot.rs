@@ -3,12 +3,12 @@
 //! as a flat line in the same colour.
 //!
 //! ```text
-//! cargo bench --bench capacity_plot -- docs/benchmarks/capacity.csv docs/benchmarks/capacity.svg
+//! cargo run --release -p tickcast-loadgen --bin tickcast-plot -- docs/benchmarks/capacity.csv docs/benchmarks/capacity.svg
 //! ```
 //!
 //! Input: the CSV `scripts/bench-capacity` writes (a header row naming the columns; this
-//! reads `server`, `rate_hz`, `connected` and `p99_ms`). Without arguments (as plain
-//! `cargo bench` runs it) it prints how to use it and exits.
+//! reads `server`, `rate_hz`, `connected` and `p99_ms`). Without arguments it prints how
+//! to use it and exits.
 
 use plotters::prelude::*;
 use std::collections::BTreeMap;
@@ -16,11 +16,11 @@ use std::collections::BTreeMap;
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).filter(|a| !a.starts_with("--")).collect();
     let [csv, svg] = &args[..] else {
-        println!("capacity_plot: run with CSV_PATH SVG_PATH (see scripts/bench-capacity)");
+        println!("tickcast-plot: run with CSV_PATH SVG_PATH (see scripts/bench-capacity)");
         return;
     };
     if let Err(e) = plot(csv, svg) {
-        eprintln!("capacity_plot: {e}");
+        eprintln!("tickcast-plot: {e}");
         std::process::exit(1);
     }
 }

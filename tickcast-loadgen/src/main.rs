@@ -1,5 +1,5 @@
 //! `tickcast-loadgen`: real WebSocket players against a tickcast server (or the floor
-//! broadcaster in `benches/floor.rs`), reporting what a game cares about: tick→client
+//! broadcaster, `tickcast-floor`), reporting what a game cares about: tick→client
 //! latency, delivery ratio, gaps, bytes per client and per moving entity, disconnects.
 //!
 //! ```text
@@ -32,13 +32,9 @@
 //! close to the owning node, and the report says how many clients each node took, how
 //! many 4421 redirects were followed, and the matchmaking errors by HTTP status.
 
-#[path = "tickcast-loadgen/client.rs"]
 mod client;
-#[path = "tickcast-loadgen/matchmake.rs"]
 mod matchmake;
-#[path = "tickcast-loadgen/stats.rs"]
 mod stats;
-#[path = "tickcast-loadgen/tokens.rs"]
 mod tokens;
 
 use clap::Parser;
@@ -83,7 +79,7 @@ struct Args {
     /// Do not mint tokens (server run with TICKCAST__SECURITY__REQUIRE_TOKEN=false, or the floor).
     #[arg(long)]
     no_token: bool,
-    /// Target is the floor broadcaster (benches/floor.rs): implies --no-token.
+    /// Target is the floor broadcaster (`tickcast-floor`): implies --no-token.
     #[arg(long)]
     floor: bool,
     /// Room names are this prefix and a number.
