@@ -132,6 +132,48 @@ impl TestServer {
         v["token"].as_str().expect("token").to_string()
     }
 
+    /// `POST /api/session` as if from client IP `ip` (through a trusted proxy: the
+    /// server must list 127.0.0.1 in `security.trusted_proxies`): the token, or the
+    /// refusal's status and body.
+    pub async fn token_from(&self, name: &str, ip: &str) -> Result<String, (u16, String)> {
+        let body = format!("{{\"name\":\"{name}\"}}");
+        let headers = [("Content-Type", "application/json"), ("X-Forwarded-For", ip)];
+        let (status, text) = http(self.addr, "POST", "/api/session", &headers, &body).await;
+        if status != 200 {
+            return Err((status, text));
+        }
+        let v: serde_json::Value = serde_json::from_str(&text).expect("json");
+        Ok(v["token"].as_str().expect("token").to_string())
+    }
+
+    /// Opens a session in `room` with session token `token`.
+    pub async fn connect_token(&self, room: Option<&str>, token: &str) -> Client {
+        Client::connect(&self.ws_url(room), &[&format!("tickcast.token.{token}")]).await.expect("connect")
+    }
+
+    /// Opens a session resuming with `resume_token`.
+    pub async fn connect_resume(&self, resume_token: &str) -> Client {
+        Client::connect(&self.ws_url(None), &[&format!("tickcast.resume.{resume_token}")]).await.expect("connect")
+    }
+
+    /// `POST /admin/kick` of `player` in `room`, with or without a ban; the JSON answer.
+    pub async fn admin_kick(&self, room: &str, player: u32, ban: bool) -> serde_json::Value {
+        let auth = format!("Bearer {ADMIN_TOKEN}");
+        let headers = [("Authorization", auth.as_str()), ("Content-Type", "application/json")];
+        let body = format!(r#"{{"room":"{room}","player":{player},"ban":{ban}}}"#);
+        let (status, text) = http(self.admin.expect("admin API on"), "POST", "/admin/kick", &headers, &body).await;
+        assert_eq!(status, 200, "{text}");
+        serde_json::from_str(&text).expect("json")
+    }
+
+    /// Seats taken in `room`, from `GET /api/rooms` (0 when the room is not listed).
+    pub async fn seats(&self, room: &str) -> u64 {
+        let (status, body) = http(self.addr, "GET", "/api/rooms", &[], "").await;
+        assert_eq!(status, 200, "{body}");
+        let rooms: Vec<serde_json::Value> = serde_json::from_str(&body).expect("json");
+        rooms.iter().find(|r| r["name"] == room).and_then(|r| r["players"].as_u64()).unwrap_or(0)
+    }
+
     /// Connects a player named `name` to `room` (None: matchmaking) and reads Welcome.
     pub async fn join(&self, name: &str, room: Option<&str>) -> Client {
         let token = self.token(name).await;
@@ -234,7 +276,26 @@ impl Client {
 
     /// Opens a WebSocket offering `tickcast.v1` plus `extra` subprotocol entries.
     pub async fn connect(url: &str, extra: &[&str]) -> Result<Client, tokio_tungstenite::tungstenite::Error> {
+        Self::connect_with(url, extra, &[]).await
+    }
+
+    /// Like [`Client::connect`] as if from client IP `ip`, through a trusted proxy
+    /// (`X-Forwarded-For`; the server must trust 127.0.0.1).
+    pub async fn connect_from(url: &str, extra: &[&str], ip: &str) -> Client {
+        Self::connect_with(url, extra, &[("X-Forwarded-For", ip)]).await.expect("connect")
+    }
+
+    /// Like [`Client::connect`] with extra request headers.
+    pub async fn connect_with(
+        url: &str,
+        extra: &[&str],
+        headers: &[(&str, &str)],
+    ) -> Result<Client, tokio_tungstenite::tungstenite::Error> {
         let mut req = url.into_client_request()?;
+        for (k, v) in headers {
+            let name = tokio_tungstenite::tungstenite::http::HeaderName::from_bytes(k.as_bytes()).unwrap();
+            req.headers_mut().insert(name, HeaderValue::from_str(v).unwrap());
+        }
         let mut protocols = vec!["tickcast.v1".to_string()];
         protocols.extend(extra.iter().map(|s| s.to_string()));
         req.headers_mut().insert("Sec-WebSocket-Protocol", HeaderValue::from_str(&protocols.join(", ")).unwrap());
@@ -315,7 +376,11 @@ impl Client {
     /// Reads until the connection closes; returns the close code and reason (a Notice
     /// before it is skipped).
     pub async fn expect_close(&mut self) -> (u16, String) {
+        // Bounded as a whole: a session that is never closed keeps sending updates, and
+        // must fail the test rather than hang it.
+        let deadline = tokio::time::Instant::now() + PATIENCE;
         loop {
+            assert!(tokio::time::Instant::now() < deadline, "the session was not closed");
             if let Received::Closed { code, reason } = self.recv().await {
                 return (code, reason);
             }
@@ -331,6 +396,23 @@ impl Client {
                 Received::Notice { .. } | Received::Pong { .. } => continue,
                 other => panic!("expected the session to be refused, got {other:?}"),
             }
+        }
+    }
+
+    /// Reads until an event matching `pred` has arrived (or panics after PATIENCE).
+    pub async fn until_event(&mut self, mut pred: impl FnMut(&Event) -> bool) {
+        let deadline = tokio::time::Instant::now() + PATIENCE;
+        while !self.events.iter().any(&mut pred) {
+            assert!(tokio::time::Instant::now() < deadline, "event never arrived");
+            self.next_update().await;
+        }
+    }
+
+    /// Reads `n` more updates (skipping pongs): the session is still open and served.
+    /// Panics on a close. Says nothing about which ticks they carry.
+    pub async fn still_playing(&mut self, n: usize) {
+        for _ in 0..n {
+            self.next_update().await;
         }
     }
 
