@@ -108,6 +108,8 @@ pub struct LimitSettings {
     pub max_connections: usize,
     pub max_connections_per_ip: usize,
     pub max_chat_bytes: usize,
+    /// Frames one fragmented client message may have (the first and its continuations).
+    pub max_fragments_per_message: usize,
 }
 
 /// `heartbeat.*`
@@ -277,6 +279,7 @@ impl Settings {
         range("limits.max_connections", self.limits.max_connections, 1, 10_000_000)?;
         range("limits.max_connections_per_ip", self.limits.max_connections_per_ip, 1, 10_000_000)?;
         range("limits.max_chat_bytes", self.limits.max_chat_bytes, 0, 4096)?;
+        range("limits.max_fragments_per_message", self.limits.max_fragments_per_message, 1, 65_536)?;
         range("heartbeat.interval_s", self.heartbeat.interval_s, 0.05, 3600.0)?;
         range("heartbeat.timeout_s", self.heartbeat.timeout_s, self.heartbeat.interval_s, 3600.0)?;
         range("security.token_ttl_s", self.security.token_ttl_s, 1, 30 * 86_400)?;

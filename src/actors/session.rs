@@ -92,6 +92,7 @@ pub struct SessionActor {
     close_timer: Option<SpawnHandle>,
     slot: Option<ConnectionSlot>,
     oversized: Arc<AtomicBool>,
+    fragmented: Arc<AtomicBool>,
     rate: InputRateLimit,
 }
 
@@ -129,6 +130,7 @@ impl SessionActor {
             close_timer: None,
             slot: None,
             oversized: Arc::default(),
+            fragmented: Arc::default(),
             rate: InputRateLimit::new(settings_rate.0, settings_rate.1, secs(settings_rate.2), Instant::now()),
         }
     }
@@ -138,6 +140,13 @@ impl SessionActor {
     pub fn hold(&mut self, slot: ConnectionSlot, oversized: Arc<AtomicBool>) {
         self.slot = Some(slot);
         self.oversized = oversized;
+    }
+
+    /// Keeps the flag the frame guard raises when a message has more than
+    /// `limits.max_fragments_per_message` frames, so the session closes with 1009
+    /// "too many fragments" rather than a generic protocol error.
+    pub fn watch_fragments(&mut self, fragmented: Arc<AtomicBool>) {
+        self.fragmented = fragmented;
     }
 
     fn queue_control(&mut self, msg: Outgoing, ctx: &mut Context<Self>) {
@@ -409,6 +418,8 @@ impl StreamHandler<Result<AggregatedMessage, ProtocolError>> for SessionActor {
             Err(e) => {
                 let (code, reason) = if self.oversized.load(Ordering::Acquire) {
                     (close_code::TOO_BIG, "frame too big")
+                } else if self.fragmented.load(Ordering::Acquire) {
+                    (close_code::TOO_BIG, "too many fragments")
                 } else {
                     protocol_error_close(&e)
                 };

@@ -223,14 +223,17 @@ async fn ws_route(req: HttpRequest, payload: web::Payload, state: web::Data<AppS
     use actix_web::FromRequest;
     // Put the frame-header guard between the connection and actix-ws (see frame_guard).
     let oversized = Arc::new(AtomicBool::new(false));
-    let guarded = GuardedPayload::new(payload.into_inner(), state.settings.limits.max_message_bytes, oversized.clone());
+    let fragmented = Arc::new(AtomicBool::new(false));
+    let limits = &state.settings.limits;
+    let guarded = GuardedPayload::new(payload.into_inner(), limits.max_message_bytes, oversized.clone())
+        .max_fragments(limits.max_fragments_per_message, fragmented.clone());
     let boxed: actix_http::BoxedPayloadStream = Box::pin(guarded);
     let mut inner = actix_web::dev::Payload::Stream { payload: boxed };
     let payload = match web::Payload::from_request(&req, &mut inner).await {
         Ok(p) => p,
         Err(e) => return HttpResponse::InternalServerError().body(e.to_string()),
     };
-    match ws_upgrade(&req, payload, &state, oversized).await {
+    match ws_upgrade(&req, payload, &state, oversized, fragmented).await {
         Ok(res) => res,
         Err(e) => {
             metrics::handshake_rejected(e.label());
@@ -245,6 +248,7 @@ async fn ws_upgrade(
     payload: web::Payload,
     state: &AppState,
     oversized: Arc<AtomicBool>,
+    fragmented: Arc<AtomicBool>,
 ) -> Result<HttpResponse, HandshakeError> {
     let settings = &state.settings;
     let sec = &settings.security;
@@ -271,6 +275,7 @@ async fn ws_upgrade(
     let socket = req.conn_data::<SocketHandle>().cloned();
     let mut session = SessionActor::new(ws, stream, start, state.settings.clone(), state.world.clone(), link, socket);
     session.hold(slot, oversized);
+    session.watch_fragments(fragmented);
     session.start();
     Ok(response)
 }
