@@ -127,6 +127,19 @@ pub struct SessionEnded {
     pub left: bool,
 }
 
+/// The session of a player that sent Leave asks the room to remove it **before** it
+/// answers the client: once the client has its close 1000 `left`, no resume token of
+/// that player works any more. The room answers once the player is gone (its Left event
+/// queued, its seat freed); the session's later [`SessionEnded`] then finds nothing.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct LeaveRoom {
+    /// The player.
+    pub player: PlayerId,
+    /// The leaving session's link (ignored if a newer session owns the player).
+    pub link: Arc<MemberLink>,
+}
+
 /// Closes a player's session with the given code (admin kick, tests). Answers the
 /// player's name, or `None` if the player is not in the room.
 #[derive(Message)]
@@ -615,6 +628,23 @@ impl Handler<SessionEnded> for RoomActor {
             }
             m.grace_until = Some(Instant::now() + crate::config::secs(self.settings.room.reconnect_grace_s));
         }
+    }
+}
+
+impl Handler<LeaveRoom> for RoomActor {
+    type Result = ();
+    fn handle(&mut self, msg: LeaveRoom, _: &mut Context<Self>) {
+        let Some(m) = self.members.get_mut(&msg.player) else { return };
+        if !Arc::ptr_eq(&m.link, &msg.link) {
+            return; // a resume took the player over before the Leave arrived: it stays
+        }
+        // The session closes itself with 1000 "left" once answered: detach it here so
+        // remove() sends it no close of its own, and count it out of `connected` once.
+        if m.session.take().is_some() {
+            m.link.close();
+            self.shared.connected.fetch_sub(1, Ordering::AcqRel);
+        }
+        self.remove(msg.player);
     }
 }
 

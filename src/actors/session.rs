@@ -11,7 +11,7 @@
 
 use super::directory::RoomHandle;
 use super::link::{ws_frame_len, MemberLink};
-use super::room::{Join, Joined, SessionEnded, ToSession};
+use super::room::{Join, Joined, LeaveRoom, SessionEnded, ToSession};
 use super::world::{ChatLine, WorldActor};
 use crate::config::{secs, Settings};
 use crate::http::connections::ConnectionSlot;
@@ -312,7 +312,17 @@ impl SessionActor {
             }
             ClientMessage::Leave => {
                 self.left = true;
-                self.close(close_code::NORMAL, "left", ctx);
+                let (Some(room), Some(player)) = (&self.room, self.player) else {
+                    return self.close(close_code::NORMAL, "left", ctx);
+                };
+                // The room removes the player first, then the client hears "left": a
+                // resume right after the close finds no player (4401), never the old one.
+                // Waiting is safe for the same reason as the Join's: the room answers from
+                // its own thread without waiting on anybody. A gone room removed it anyway.
+                let leave = LeaveRoom { player, link: self.link.clone() };
+                ctx.wait(room.addr.send(leave).into_actor(self).map(|_, act, ctx| {
+                    act.close(close_code::NORMAL, "left", ctx);
+                }));
             }
             ClientMessage::Chat { text } => {
                 if text.len() > self.settings.limits.max_chat_bytes {
