@@ -38,3 +38,37 @@ async fn no_resume_token_works_after_leave_even_at_once() {
     assert_eq!(members[0]["connected"], true);
     watcher.still_playing(3).await;
 }
+
+/// Join (R1), resume with R1 (R2): R1 is dead from then on and cannot take the player
+/// from R2's holder; R2 resumes once, and is then dead in turn.
+#[tokio::test]
+async fn only_the_newest_resume_token_resumes() {
+    let server = start(settings());
+    let mut first = server.join("ada", Some("newest")).await;
+    let id = first.player_id();
+    let r1 = first.welcome.as_ref().unwrap().resume_token.clone();
+
+    let mut second = server.connect_resume(&r1).await;
+    let r2 = second.expect_welcome().await.resume_token;
+    assert_eq!(second.player_id(), id);
+    assert_eq!(first.expect_close().await.0, close_code::REPLACED);
+
+    for _ in 0..3 {
+        let mut stale = server.connect_resume(&r1).await;
+        let (code, reason) = stale.expect_refused().await;
+        assert_eq!(code, close_code::UNAUTHORIZED, "{reason}");
+        assert_eq!(reason, "resume refused: token replaced by a newer one");
+    }
+    second.still_playing(3).await;
+    assert_eq!(server.member("newest", id).await.unwrap()["connected"], true);
+
+    let mut third = server.connect_resume(&r2).await;
+    assert_eq!(third.expect_welcome().await.player_id, id);
+    assert_eq!(second.expect_close().await.0, close_code::REPLACED);
+    for stale in [&r1, &r2] {
+        let (code, _) = server.connect_resume(stale).await.expect_refused().await;
+        assert_eq!(code, close_code::UNAUTHORIZED);
+    }
+    third.still_playing(3).await;
+    assert_eq!(server.seats("newest").await, 1, "one player throughout");
+}

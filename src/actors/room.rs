@@ -14,7 +14,7 @@
 //!
 //! Runs on a room arbiter: never blocks, never waits on a session (`try_send` only).
 
-use super::directory::{RoomDirectory, RoomId, RoomShared, RoomUid, SeatGuard};
+use super::directory::{seat_nonce, RoomDirectory, RoomId, RoomShared, RoomUid, SeatGuard};
 use super::link::{now_ms, MemberLink};
 use super::world::{PlayerDisconnected, PlayerJoin, PlayerLeave, RemoveRoom, ReplaceInputs, SavedGame, WorldActor};
 use crate::cluster::{RoomSnapshot, SnapshotPlayer};
@@ -231,6 +231,11 @@ struct Member {
     grace_until: Option<Instant>,
     /// The room incarnation it joined in: a resume must name the same one.
     epoch: u64,
+    /// The nonce of the last resume token issued to it: only that token resumes. `None`
+    /// for a member restored from a cluster snapshot, which does not know the nonces
+    /// issued since it was written: the first resume of the right epoch is honoured and
+    /// pins the nonce from then on.
+    resume_nonce: Option<u64>,
 }
 
 /// Everything a room is made of.
@@ -305,6 +310,7 @@ impl RoomActor {
                             joined_tick: r.tick,
                             grace_until: Some(grace_until),
                             epoch: player.epoch,
+                            resume_nonce: None,
                         };
                         (player.id, m)
                     })
@@ -336,7 +342,7 @@ impl RoomActor {
         }
     }
 
-    fn welcome(&self, player: PlayerId, epoch: u64) -> Welcome {
+    fn welcome(&self, player: PlayerId, epoch: u64, nonce: u64) -> Welcome {
         Welcome {
             protocol: PROTOCOL_VERSION,
             player_id: player,
@@ -344,7 +350,7 @@ impl RoomActor {
             tick_rate_hz: self.settings.tick.rate_hz as u16,
             tick: self.last_tick,
             resume_token: self.keys.mint_resume(
-                &ResumeClaim { room_id: self.uid, room: self.name.to_string(), player, epoch },
+                &ResumeClaim { room_id: self.uid, room: self.name.to_string(), player, epoch, nonce },
                 unix_now(),
                 RESUME_TOKEN_TTL_S,
             ),
@@ -571,6 +577,16 @@ impl Handler<Join> for RoomActor {
                     reason: "resume refused: player no longer in room".into(),
                 }));
             };
+            // Every resume token but the newest is dead: a token that leaked, or one a
+            // resume already used, cannot take the player from its current holder.
+            if m.resume_nonce.is_some_and(|n| n != claim.nonce) {
+                return MessageResult(Err(JoinRefused {
+                    code: close_code::UNAUTHORIZED,
+                    reason: "resume refused: token replaced by a newer one".into(),
+                }));
+            }
+            let nonce = seat_nonce();
+            m.resume_nonce = Some(nonce);
             if let Some(old) = m.session.take() {
                 m.link.close();
                 old.do_send(ToSession::Close { code: close_code::REPLACED, reason: "resumed elsewhere".into() });
@@ -583,7 +599,7 @@ impl Handler<Join> for RoomActor {
             m.grace_until = None;
             m.joined_tick = self.last_tick;
             self.world.do_send(ReplaceInputs { room: self.id, player, inputs: inputs.clone() });
-            let welcome = self.welcome(player, claim.epoch);
+            let welcome = self.welcome(player, claim.epoch, nonce);
             return MessageResult(Ok(Joined { player, inputs, welcome }));
         }
         let Some(seat) = msg.seat else {
@@ -593,7 +609,8 @@ impl Handler<Join> for RoomActor {
         let player = self.next_player;
         self.next_player += 1;
         self.world.do_send(PlayerJoin { room: self.id, player, name: msg.name.clone(), inputs: inputs.clone() });
-        let welcome = self.welcome(player, self.epoch);
+        let nonce = seat_nonce();
+        let welcome = self.welcome(player, self.epoch, nonce);
         self.members.insert(
             player,
             Member {
@@ -604,6 +621,7 @@ impl Handler<Join> for RoomActor {
                 joined_tick: self.last_tick,
                 grace_until: None,
                 epoch: self.epoch,
+                resume_nonce: Some(nonce),
             },
         );
         self.shared.connected.fetch_add(1, Ordering::AcqRel);

@@ -5,8 +5,9 @@
 //! `tickcast.resume.<t>`), never in URLs, so they are unpadded base64url with a `.`
 //! separator: characters browsers accept in a subprotocol name. The built-in format is
 //! `base64url(payload) "." base64url(HMAC-SHA256(secret, payload))`, payload being
-//! `g|<expiry unix s>|<name>` for a guest and `r|<expiry>|<room id>|<room>|<player>|<nonce>`
-//! for a resume. MACs are compared in constant time.
+//! `g|<expiry unix s>|<name>` for a guest and `r|<expiry>|<room id>|<room>|<player>|<epoch>|<nonce>`
+//! for a resume (the nonce: chosen by the room, which honours only the newest token it
+//! issued to the player). MACs are compared in constant time.
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
@@ -64,6 +65,9 @@ pub struct ResumeClaim {
     /// someone new: the epoch tells that player's token from the one who held the id
     /// before the node died.
     pub epoch: u64,
+    /// Chosen by the room for this token; the room honours only the nonce of the last
+    /// token it issued to the player, so a token replaced by a newer one is dead.
+    pub nonce: u64,
 }
 
 /// What a seat reservation from `/api/matchmake` names.
@@ -158,11 +162,7 @@ impl TokenKeys {
 
     /// A resume token for `claim`, valid `ttl_s` seconds from `now`.
     pub fn mint_resume(&self, claim: &ResumeClaim, now: u64, ttl_s: u64) -> String {
-        // A nonce makes every Welcome's token distinct, even within one second.
-        let mut nonce = [0u8; 6];
-        let _ = getrandom::fill(&mut nonce);
-        let nonce = URL_SAFE_NO_PAD.encode(nonce);
-        let ResumeClaim { room_id, room, player, epoch } = claim;
+        let ResumeClaim { room_id, room, player, epoch, nonce } = claim;
         self.sign(&format!("r|{}|{room_id}|{room}|{player}|{epoch}|{nonce}", now + ttl_s))
     }
 
@@ -170,11 +170,12 @@ impl TokenKeys {
     pub fn verify_resume(&self, token: &str, now: u64) -> Result<ResumeClaim, TokenError> {
         let fields = self.open(token, "r", now)?;
         match fields.as_slice() {
-            [room_id, room, player, epoch, _nonce] => Ok(ResumeClaim {
+            [room_id, room, player, epoch, nonce] => Ok(ResumeClaim {
                 room_id: room_id.parse().map_err(|_| TokenError::Malformed)?,
                 room: room.clone(),
                 player: player.parse().map_err(|_| TokenError::Malformed)?,
                 epoch: epoch.parse().map_err(|_| TokenError::Malformed)?,
+                nonce: nonce.parse().map_err(|_| TokenError::Malformed)?,
             }),
             _ => Err(TokenError::Malformed),
         }
@@ -252,7 +253,7 @@ mod tests {
     #[test]
     fn resume_tokens_round_trip() {
         let keys = TokenKeys::new("");
-        let claim = ResumeClaim { room_id: 7, room: "lobby".into(), player: 3, epoch: 12 };
+        let claim = ResumeClaim { room_id: 7, room: "lobby".into(), player: 3, epoch: 12, nonce: u64::MAX };
         let t = keys.mint_resume(&claim, 5, 10);
         assert_eq!(keys.verify_resume(&t, 6), Ok(claim));
     }
