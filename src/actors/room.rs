@@ -19,6 +19,7 @@ use super::link::{now_ms, MemberLink};
 use super::world::{PlayerDisconnected, PlayerJoin, PlayerLeave, RemoveRoom, ReplaceInputs, SavedGame, WorldActor};
 use crate::cluster::{RoomSnapshot, SnapshotPlayer};
 use crate::config::Settings;
+use crate::http::connections::SubjectSlot;
 use crate::http::tokens::{unix_now, ResumeClaim, TokenKeys};
 use crate::metrics;
 use crate::protocol::{close_code, codec, Event, PlayerId, PlayerInfo, Schema, Welcome, PROTOCOL_VERSION};
@@ -26,6 +27,7 @@ use crate::sync::{encode_delta, encode_events, encode_snapshot, EntityState, His
 use actix::{Actor, ActorContext, Addr, Context, Handler, Message, MessageResult, Recipient};
 use bytes::Bytes;
 use std::collections::{BTreeMap, VecDeque};
+use std::net::IpAddr;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Weak};
 use std::time::Instant;
@@ -93,6 +95,14 @@ pub struct Join {
     pub seat: Option<SeatGuard>,
     /// The player to resume, from a verified resume token.
     pub resume: Option<ResumeClaim>,
+    /// The token subject (`Identity::subject`) of a new player, what an admin ban keys
+    /// on; `None` on resume (the member keeps its own) or without a token.
+    pub subject: Option<String>,
+    /// The client's IP (a ban also bans it for `security.ban_ip_s`).
+    pub ip: Option<IpAddr>,
+    /// The new player's count against `security.max_sessions_per_token`, kept by the
+    /// member until it is removed.
+    pub slot: Option<SubjectSlot>,
 }
 
 /// A successful join.
@@ -140,10 +150,22 @@ pub struct LeaveRoom {
     pub link: Arc<MemberLink>,
 }
 
-/// Closes a player's session with the given code (admin kick, tests). Answers the
-/// player's name, or `None` if the player is not in the room.
+/// Who [`ClosePlayer`] closed: what an admin ban needs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClosedMember {
+    /// Display name.
+    pub name: String,
+    /// Token subject; `None` for a player restored from a cluster snapshot (the
+    /// snapshot does not carry it) or one that joined without a token.
+    pub subject: Option<String>,
+    /// The client IP of its last session, if known.
+    pub ip: Option<IpAddr>,
+}
+
+/// Closes a player's session with the given code (admin kick, tests). Answers who was
+/// closed, or `None` if the player is not in the room.
 #[derive(Message)]
-#[rtype(result = "Option<String>")]
+#[rtype(result = "Option<ClosedMember>")]
 pub struct ClosePlayer {
     /// The player.
     pub player: PlayerId,
@@ -236,6 +258,12 @@ struct Member {
     /// issued since it was written: the first resume of the right epoch is honoured and
     /// pins the nonce from then on.
     resume_nonce: Option<u64>,
+    /// Token subject (admin bans), if known.
+    subject: Option<String>,
+    /// Client IP of its last session, if known.
+    ip: Option<IpAddr>,
+    /// Counts it against its subject's `security.max_sessions_per_token` until removed.
+    _slot: Option<SubjectSlot>,
 }
 
 /// Everything a room is made of.
@@ -311,6 +339,9 @@ impl RoomActor {
                             grace_until: Some(grace_until),
                             epoch: player.epoch,
                             resume_nonce: None,
+                            subject: None,
+                            ip: None,
+                            _slot: None,
                         };
                         (player.id, m)
                     })
@@ -587,6 +618,9 @@ impl Handler<Join> for RoomActor {
             }
             let nonce = seat_nonce();
             m.resume_nonce = Some(nonce);
+            if msg.ip.is_some() {
+                m.ip = msg.ip;
+            }
             if let Some(old) = m.session.take() {
                 m.link.close();
                 old.do_send(ToSession::Close { code: close_code::REPLACED, reason: "resumed elsewhere".into() });
@@ -622,6 +656,9 @@ impl Handler<Join> for RoomActor {
                 grace_until: None,
                 epoch: self.epoch,
                 resume_nonce: Some(nonce),
+                subject: msg.subject,
+                ip: msg.ip,
+                _slot: msg.slot,
             },
         );
         self.shared.connected.fetch_add(1, Ordering::AcqRel);
@@ -667,9 +704,10 @@ impl Handler<LeaveRoom> for RoomActor {
 }
 
 impl Handler<ClosePlayer> for RoomActor {
-    type Result = Option<String>;
-    fn handle(&mut self, msg: ClosePlayer, _: &mut Context<Self>) -> Option<String> {
-        let name = self.members.get(&msg.player)?.name.clone();
+    type Result = Option<ClosedMember>;
+    fn handle(&mut self, msg: ClosePlayer, _: &mut Context<Self>) -> Option<ClosedMember> {
+        let m = self.members.get(&msg.player)?;
+        let closed = ClosedMember { name: m.name.clone(), subject: m.subject.clone(), ip: m.ip };
         if msg.remove {
             if let Some(m) = self.members.get_mut(&msg.player) {
                 if let Some(s) = m.session.take() {
@@ -682,7 +720,7 @@ impl Handler<ClosePlayer> for RoomActor {
         } else {
             self.detach(msg.player, msg.code, &msg.reason);
         }
-        Some(name)
+        Some(closed)
     }
 }
 

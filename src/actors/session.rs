@@ -14,7 +14,7 @@ use super::link::{ws_frame_len, MemberLink};
 use super::room::{Join, Joined, LeaveRoom, SessionEnded, ToSession};
 use super::world::{ChatLine, WorldActor};
 use crate::config::{secs, Settings};
-use crate::http::connections::ConnectionSlot;
+use crate::http::connections::{ConnectionSlot, SubjectSlot};
 use crate::http::socket::SocketHandle;
 use crate::limits::{InputRateLimit, RateVerdict};
 use crate::metrics;
@@ -42,6 +42,9 @@ const CLOSE_TIMEOUT: Duration = Duration::from_secs(2);
 const MAX_CLOSE_REASON: usize = 123;
 
 /// How the session starts.
+// Made once per connection and moved once into the actor: boxing the bigger variant
+// would buy nothing.
+#[allow(clippy::large_enum_variant)]
 pub enum SessionStart {
     /// Join (or resume) a player in a room.
     Join {
@@ -53,6 +56,12 @@ pub enum SessionStart {
         name: String,
         /// Player to resume, from its verified resume token.
         resume: Option<crate::http::tokens::ResumeClaim>,
+        /// The token subject of a new player (`None` on resume, or without a token).
+        subject: Option<String>,
+        /// The client's IP.
+        ip: Option<std::net::IpAddr>,
+        /// The new player's count against `security.max_sessions_per_token`.
+        slot: Option<SubjectSlot>,
     },
     /// The upgrade completed only to tell the client why it cannot play (a browser
     /// cannot read the status of a refused upgrade): send a Notice, close, stop.
@@ -349,8 +358,9 @@ impl Actor for SessionActor {
         metrics::session_opened();
         match self.start.take() {
             Some(SessionStart::Refuse { code, reason }) => self.close(code, &reason, ctx),
-            Some(SessionStart::Join { room, seat, name, resume }) => {
-                let join = Join { session: ctx.address().recipient(), link: self.link.clone(), name, seat, resume };
+            Some(SessionStart::Join { room, seat, name, resume, subject, ip, slot }) => {
+                let session = ctx.address().recipient();
+                let join = Join { session, link: self.link.clone(), name, seat, resume, subject, ip, slot };
                 self.room = Some(room.clone());
                 // Waiting here is safe: nothing has been written yet and the room answers
                 // from its own thread without waiting on anybody.

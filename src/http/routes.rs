@@ -16,6 +16,7 @@ use actix_web::body::BoxBody;
 use actix_web::http::header;
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde::Deserialize;
+use std::net::IpAddr;
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 
@@ -189,6 +190,10 @@ async fn session_route(req: HttpRequest, body: web::Bytes, state: web::Data<AppS
     let sec = &state.settings.security;
     let forwarded = req.headers().get("x-forwarded-for").and_then(|v| v.to_str().ok());
     if let Some(ip) = client_ip(req.peer_addr(), forwarded, &sec.trusted_proxies) {
+        // A banned guest must not mint itself a new subject from the same address.
+        if state.bans.ip_banned(ip) {
+            return cors(&req, &state, text(StatusCode::FORBIDDEN, "this address is banned by an admin"));
+        }
         if state.mint_limiter.check_key(&ip).is_err() {
             return cors(&req, &state, text(StatusCode::TOO_MANY_REQUESTS, "too many session requests"));
         }
@@ -264,7 +269,7 @@ async fn ws_upgrade(
     let ip = client_ip(req.peer_addr(), forwarded, &sec.trusted_proxies);
     let slot = state.connections.acquire(ip)?;
 
-    let start = session_start(state, &offered, query.room.as_deref()).await?;
+    let start = session_start(state, &offered, query.room.as_deref(), ip).await?;
     let (response, ws, stream) = actix_ws::handle_with_protocols(req, payload, &[SUBPROTOCOL])
         .map_err(|_| HandshakeError::NotUpgrade("upgrade failed"))?;
     let max = settings.limits.max_message_bytes;
@@ -285,8 +290,13 @@ async fn session_start(
     state: &AppState,
     offered: &handshake::Offered,
     room: Option<&str>,
+    ip: Option<IpAddr>,
 ) -> Result<SessionStart, HandshakeError> {
     let refuse = |code: u16, reason: &str| Ok(SessionStart::Refuse { code, reason: reason.to_string() });
+    if ip.is_some_and(|ip| state.bans.ip_banned(ip)) {
+        metrics::handshake_rejected("banned");
+        return refuse(close_code::KICKED, "banned by an admin");
+    }
     if let Some(token) = &offered.resume {
         let claim = match state.keys.verify_resume(token, unix_now()) {
             Ok(c) => c,
@@ -296,9 +306,15 @@ async fn session_start(
             }
         };
         return match state.directory.locate(&claim.room, Some(claim.room_id)).await {
-            Ok(Located::Here(room)) => {
-                Ok(SessionStart::Join { room, seat: None, name: String::new(), resume: Some(claim) })
-            }
+            Ok(Located::Here(room)) => Ok(SessionStart::Join {
+                room,
+                seat: None,
+                name: String::new(),
+                resume: Some(claim),
+                subject: None,
+                ip,
+                slot: None,
+            }),
             Ok(Located::Elsewhere(r)) => {
                 metrics::handshake_rejected("wrong_node");
                 refuse(close_code::WRONG_NODE, &r.ws_url())
@@ -307,9 +323,9 @@ async fn session_start(
             Err(e) => Err(HandshakeError::Unavailable(e.to_string())),
         };
     }
-    let name = match (&offered.token, state.settings.security.require_token) {
+    let (name, subject) = match (&offered.token, state.settings.security.require_token) {
         (Some(token), _) => match state.auth.verify(token) {
-            Ok(identity) => identity.name,
+            Ok(identity) => (identity.name, Some(identity.subject)),
             Err(e) => {
                 metrics::handshake_rejected("token");
                 return refuse(close_code::UNAUTHORIZED, &format!("{e}: get a new token"));
@@ -319,12 +335,25 @@ async fn session_start(
             metrics::handshake_rejected("token");
             return refuse(close_code::UNAUTHORIZED, "token required: POST /api/session");
         }
-        (None, false) => "guest".to_string(),
+        (None, false) => ("guest".to_string(), None),
     };
-    if state.bans.lock().contains(&name) {
+    if subject.as_deref().is_some_and(|s| state.bans.subject_banned(s)) {
         metrics::handshake_rejected("banned");
         return refuse(close_code::KICKED, "banned by an admin");
     }
+    // Counted before placement, so a refused subject takes no seat. The slot goes with
+    // the player into the room and is freed when the player is removed.
+    let slot = match &subject {
+        Some(s) => match state.subjects.acquire(s) {
+            Some(slot) => Some(slot),
+            None => {
+                metrics::handshake_rejected("sessions_per_token");
+                return refuse(close_code::TOO_MANY_SESSIONS, "too many sessions for this token");
+            }
+        },
+        None => None,
+    };
+    let joining = |room, seat| SessionStart::Join { room, seat, name, resume: None, subject, ip, slot };
     // A seat from /api/matchmake: held here if the room is here, else it names the room.
     let mut room = room.map(str::to_string);
     let mut any_room = false;
@@ -338,7 +367,7 @@ async fn session_start(
             }
         };
         if let Some(r) = state.seats.take(claim.nonce, &claim.room) {
-            return Ok(SessionStart::Join { room: r.room, seat: Some(r.seat), name, resume: None });
+            return Ok(joining(r.room, Some(r.seat)));
         }
         room = Some(claim.room);
         any_room = claim.any;
@@ -370,7 +399,7 @@ async fn session_start(
         }
     }
     match placed {
-        Ok(Placement::Here(r)) => Ok(SessionStart::Join { room: r.room, seat: Some(r.seat), name, resume: None }),
+        Ok(Placement::Here(r)) => Ok(joining(r.room, Some(r.seat))),
         Ok(Placement::Elsewhere(r)) => {
             if room.is_none() {
                 // Join-or-create held a seat there, but a 4421 reason carries no seat
