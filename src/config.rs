@@ -118,6 +118,8 @@ pub struct LimitSettings {
     pub max_connections_per_ip: usize,
     pub max_http_connections_per_ip: usize,
     pub max_chat_bytes: usize,
+    /// Frames one fragmented client message may have (the first and its continuations).
+    pub max_fragments_per_message: usize,
 }
 
 /// `heartbeat.*`
@@ -141,6 +143,12 @@ pub struct SecuritySettings {
     pub max_player_name_bytes: usize,
     pub mint_per_minute: u32,
     pub matchmake_per_minute: u32,
+    /// Players one token subject may hold on this node (connected or in grace).
+    pub max_sessions_per_token: usize,
+    /// How long an admin ban also bans the member's client IP (0: the subject only).
+    pub ban_ip_s: u64,
+    /// Most banned subjects kept (the oldest ban is dropped beyond), and as many IPs.
+    pub max_bans: usize,
 }
 
 /// `admin.*`
@@ -307,11 +315,15 @@ impl Settings {
         range("limits.max_connections_per_ip", self.limits.max_connections_per_ip, 1, 10_000_000)?;
         range("limits.max_http_connections_per_ip", self.limits.max_http_connections_per_ip, 1, 10_000_000)?;
         range("limits.max_chat_bytes", self.limits.max_chat_bytes, 0, 4096)?;
+        range("limits.max_fragments_per_message", self.limits.max_fragments_per_message, 1, 65_536)?;
         range("heartbeat.interval_s", self.heartbeat.interval_s, 0.05, 3600.0)?;
         range("heartbeat.timeout_s", self.heartbeat.timeout_s, self.heartbeat.interval_s, 3600.0)?;
         range("security.token_ttl_s", self.security.token_ttl_s, 1, 30 * 86_400)?;
         range("security.max_player_name_bytes", self.security.max_player_name_bytes, 1, 64)?;
         range("security.mint_per_minute", self.security.mint_per_minute, 1, 1_000_000)?;
+        range("security.max_sessions_per_token", self.security.max_sessions_per_token, 1, 100_000)?;
+        range("security.ban_ip_s", self.security.ban_ip_s, 0, 30 * 86_400)?;
+        range("security.max_bans", self.security.max_bans, 1, 10_000_000)?;
         for origin in &self.security.allowed_origins {
             check_origin_syntax("security.allowed_origins", origin)?;
         }
@@ -444,6 +456,16 @@ mod tests {
         assert!(err.0.contains("tick.rate_hz"), "{err}");
         let err = Settings::load(None, env(&[("TICKCAST__TICK__RATE_HZ", "fast")])).unwrap_err();
         assert!(err.0.contains("rate_hz"), "{err}");
+        for (var, key) in [
+            ("TICKCAST__LIMITS__MAX_FRAGMENTS_PER_MESSAGE", "limits.max_fragments_per_message"),
+            ("TICKCAST__SECURITY__MAX_SESSIONS_PER_TOKEN", "security.max_sessions_per_token"),
+            ("TICKCAST__SECURITY__MAX_BANS", "security.max_bans"),
+        ] {
+            let err = Settings::load(None, env(&[(var, "0")])).unwrap_err();
+            assert!(err.0.contains(key), "{err}");
+        }
+        let err = Settings::load(None, env(&[("TICKCAST__SECURITY__BAN_IP_S", "99999999")])).unwrap_err();
+        assert!(err.0.contains("security.ban_ip_s"), "{err}");
     }
 
     #[test]

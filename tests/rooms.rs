@@ -267,19 +267,25 @@ async fn creating_rooms_faster_than_create_per_minute_is_refused_per_ip_and_per_
     let mut s = behind_proxy();
     s.room.create_per_minute = 2;
     let server = start(s);
-    // Ada at address A creates two rooms, leaving each at once: the rate counts
-    // creations, not rooms still open.
+    // Ada at address A creates two rooms with one token, leaving each at once: the rate
+    // counts creations, not rooms still open.
+    let ada_token = server.token("ada").await;
     for room in ["fast0", "fast1"] {
-        let mut c = server.join_from("ada", Some(room), ADDR_A).await;
+        let mut c = server.join_with_token_from(&ada_token, Some(room), ADDR_A).await;
         c.send(&ClientMessage::Leave).await;
         c.expect_close().await;
     }
-    // A third creation is refused: from A whoever asks, and for Ada's name from anywhere.
-    for (name, addr) in [("ada", ADDR_A), ("bob", ADDR_A), ("ada", ADDR_B)] {
-        let (status, reason) = server.refused_upgrade(name, Some("fast2"), addr).await;
-        assert_eq!(status, 429, "{name} {addr:?}: {reason}");
+    // A third creation is refused: from A whoever asks, and with Ada's token (its
+    // subject) from anywhere.
+    let bob_token = server.token("bob").await;
+    for (who, token, addr) in [("ada", &ada_token, ADDR_A), ("bob", &bob_token, ADDR_A), ("ada", &ada_token, ADDR_B)] {
+        let (status, reason) = server.refused_upgrade_with_token(token, Some("fast2"), addr).await;
+        assert_eq!(status, 429, "{who} {addr:?}: {reason}");
         assert!(reason.contains("room.create_per_minute"), "{reason}");
     }
+    // A new token under Ada's name is a new subject: a name spends nobody's budget.
+    let fresh = server.join_from("ada", Some("fast3"), Some("10.9.9.9")).await;
+    assert_eq!(fresh.welcome.as_ref().unwrap().room, "fast3");
     let (status, body) = server.matchmake_from("?room=fast2", ADDR_A).await;
     assert_eq!(status, 429, "{body}");
     assert!(body.contains("room.create_per_minute"), "{body}");

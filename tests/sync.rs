@@ -183,6 +183,7 @@ async fn resume_after_grace_or_with_a_forged_token_is_refused_with_4401() {
 async fn admin_disconnect_keeps_the_player_for_resume_and_kick_removes_it() {
     let server = start(settings());
     let mut a = server.join("ada", Some("adm")).await;
+    let spare = server.token("bob").await;
     a.next_update().await;
     let id = a.player_id();
     assert_eq!(server.admin_post("disconnect", &format!(r#"{{"room":"adm","player":{id}}}"#)).await, 200);
@@ -195,10 +196,14 @@ async fn admin_disconnect_keeps_the_player_for_resume_and_kick_removes_it() {
     let (code, _) = b.expect_close().await;
     assert_eq!(code, close_code::KICKED);
     assert!(server.member("adm", id).await.is_none(), "kicked player removed");
-    let token = server.token("ada").await;
-    let mut again = Client::connect(&server.ws_url(Some("adm")), &[&format!("tickcast.token.{token}")]).await.unwrap();
+    // The ban holds the kicked player's address too (security.ban_ip_s): a token minted
+    // before it, under another name, is refused, and no new one is minted.
+    let mut again = Client::connect(&server.ws_url(Some("adm")), &[&format!("tickcast.token.{spare}")]).await.unwrap();
     let (code, reason) = again.expect_close().await;
     assert_eq!((code, reason.as_str()), (close_code::KICKED, "banned by an admin"));
+    let body = r#"{"name":"ada"}"#;
+    let (status, _) = http(server.addr, "POST", "/api/session", &[("Content-Type", "application/json")], body).await;
+    assert_eq!(status, 403, "a banned address mints no token");
     let (status, _) = http(server.admin.unwrap(), "GET", "/admin/sessions", &[], "").await;
     assert_eq!(status, 401, "admin API needs its token");
 }
@@ -322,9 +327,10 @@ async fn stalled_readers_with_default_socket_settings_cost_bounded_kernel_memory
     s.limits.stall_timeout_s = 1.0;
     let server = start_churn(s, 200);
     let mut honest = server.join("honest", Some("deaf")).await;
-    let token = server.token("deaf").await;
     let mut readers = Vec::new();
-    for _ in 0..STALLED {
+    for i in 0..STALLED {
+        // A token each: one subject holds at most security.max_sessions_per_token players.
+        let token = server.token(&format!("deaf{i}")).await;
         let r = stalled_reader(&server, "deaf", &token, 4096).await;
         let port = r.local_addr().unwrap().port();
         readers.push((r, port));

@@ -31,12 +31,11 @@ impl Requester {
     }
 }
 
-/// The key room creation is rate-limited by for a token's identity. The display name
-/// for now: a guest token names whatever the client asked for, so this limit binds a
-/// game's own accounts more than guests (the per-IP limits bind everybody). Switch to a
-/// stable per-account subject here once [`Identity`] has one.
+/// The key room creation is rate-limited by for a token's identity: its subject, stable
+/// for a game's own accounts and new for every guest token (so for guests the per-IP
+/// limits are what bind, and nobody can spend another player's budget by taking its name).
 pub fn creator_key(identity: &Identity) -> String {
-    identity.name.clone()
+    identity.subject.clone()
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]

@@ -14,11 +14,12 @@
 //!
 //! Runs on a room arbiter: never blocks, never waits on a session (`try_send` only).
 
-use super::directory::{RoomDirectory, RoomId, RoomShared, RoomUid, SeatGuard};
+use super::directory::{seat_nonce, RoomDirectory, RoomId, RoomShared, RoomUid, SeatGuard};
 use super::link::{now_ms, MemberLink};
 use super::world::{PlayerDisconnected, PlayerJoin, PlayerLeave, RemoveRoom, ReplaceInputs, SavedGame, WorldActor};
 use crate::cluster::{RoomSnapshot, SnapshotPlayer};
 use crate::config::Settings;
+use crate::http::connections::SubjectSlot;
 use crate::http::tokens::{unix_now, ResumeClaim, TokenKeys};
 use crate::metrics;
 use crate::protocol::{close_code, codec, Event, PlayerId, PlayerInfo, Schema, Welcome, PROTOCOL_VERSION};
@@ -26,6 +27,7 @@ use crate::sync::{encode_delta, encode_events, encode_snapshot, EntityState, His
 use actix::{Actor, ActorContext, Addr, Context, Handler, Message, MessageResult, Recipient};
 use bytes::Bytes;
 use std::collections::{BTreeMap, VecDeque};
+use std::net::IpAddr;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Weak};
 use std::time::Instant;
@@ -93,6 +95,14 @@ pub struct Join {
     pub seat: Option<SeatGuard>,
     /// The player to resume, from a verified resume token.
     pub resume: Option<ResumeClaim>,
+    /// The token subject (`Identity::subject`) of a new player, what an admin ban keys
+    /// on; `None` on resume (the member keeps its own) or without a token.
+    pub subject: Option<String>,
+    /// The client's IP (a ban also bans it for `security.ban_ip_s`).
+    pub ip: Option<IpAddr>,
+    /// The new player's count against `security.max_sessions_per_token`, kept by the
+    /// member until it is removed.
+    pub slot: Option<SubjectSlot>,
 }
 
 /// A successful join.
@@ -127,10 +137,35 @@ pub struct SessionEnded {
     pub left: bool,
 }
 
-/// Closes a player's session with the given code (admin kick, tests). Answers the
-/// player's name, or `None` if the player is not in the room.
+/// The session of a player that sent Leave asks the room to remove it **before** it
+/// answers the client: once the client has its close 1000 `left`, no resume token of
+/// that player works any more. The room answers once the player is gone (its Left event
+/// queued, its seat freed); the session's later [`SessionEnded`] then finds nothing.
 #[derive(Message)]
-#[rtype(result = "Option<String>")]
+#[rtype(result = "()")]
+pub struct LeaveRoom {
+    /// The player.
+    pub player: PlayerId,
+    /// The leaving session's link (ignored if a newer session owns the player).
+    pub link: Arc<MemberLink>,
+}
+
+/// Who [`ClosePlayer`] closed: what an admin ban needs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClosedMember {
+    /// Display name.
+    pub name: String,
+    /// Token subject; `None` for a player restored from a cluster snapshot (the
+    /// snapshot does not carry it) or one that joined without a token.
+    pub subject: Option<String>,
+    /// The client IP of its last session, if known.
+    pub ip: Option<IpAddr>,
+}
+
+/// Closes a player's session with the given code (admin kick, tests). Answers who was
+/// closed, or `None` if the player is not in the room.
+#[derive(Message)]
+#[rtype(result = "Option<ClosedMember>")]
 pub struct ClosePlayer {
     /// The player.
     pub player: PlayerId,
@@ -220,6 +255,17 @@ struct Member {
     epoch: u64,
     /// The tick its current session started at (join or resume).
     connected_tick: u64,
+    /// The nonce of the last resume token issued to it: only that token resumes. `None`
+    /// for a member restored from a cluster snapshot, which does not know the nonces
+    /// issued since it was written: the first resume of the right epoch is honoured and
+    /// pins the nonce from then on.
+    resume_nonce: Option<u64>,
+    /// Token subject (admin bans), if known.
+    subject: Option<String>,
+    /// Client IP of its last session, if known.
+    ip: Option<IpAddr>,
+    /// Counts it against its subject's `security.max_sessions_per_token` until removed.
+    _slot: Option<SubjectSlot>,
 }
 
 /// Everything a room is made of.
@@ -300,6 +346,10 @@ impl RoomActor {
                             grace_until: Some(grace_until),
                             epoch: player.epoch,
                             connected_tick: r.tick,
+                            resume_nonce: None,
+                            subject: None,
+                            ip: None,
+                            _slot: None,
                         };
                         (player.id, m)
                     })
@@ -332,7 +382,7 @@ impl RoomActor {
         }
     }
 
-    fn welcome(&self, player: PlayerId, epoch: u64) -> Welcome {
+    fn welcome(&self, player: PlayerId, epoch: u64, nonce: u64) -> Welcome {
         Welcome {
             protocol: PROTOCOL_VERSION,
             player_id: player,
@@ -340,7 +390,7 @@ impl RoomActor {
             tick_rate_hz: self.settings.tick.rate_hz as u16,
             tick: self.last_tick,
             resume_token: self.keys.mint_resume(
-                &ResumeClaim { room_id: self.uid, room: self.name.to_string(), player, epoch },
+                &ResumeClaim { room_id: self.uid, room: self.name.to_string(), player, epoch, nonce },
                 unix_now(),
                 RESUME_TOKEN_TTL_S,
             ),
@@ -579,6 +629,19 @@ impl Handler<Join> for RoomActor {
                     reason: "resume refused: player no longer in room".into(),
                 }));
             };
+            // Every resume token but the newest is dead: a token that leaked, or one a
+            // resume already used, cannot take the player from its current holder.
+            if m.resume_nonce.is_some_and(|n| n != claim.nonce) {
+                return MessageResult(Err(JoinRefused {
+                    code: close_code::UNAUTHORIZED,
+                    reason: "resume refused: token replaced by a newer one".into(),
+                }));
+            }
+            let nonce = seat_nonce();
+            m.resume_nonce = Some(nonce);
+            if msg.ip.is_some() {
+                m.ip = msg.ip;
+            }
             if let Some(old) = m.session.take() {
                 m.link.close();
                 old.do_send(ToSession::Close { code: close_code::REPLACED, reason: "resumed elsewhere".into() });
@@ -592,7 +655,7 @@ impl Handler<Join> for RoomActor {
             m.joined_tick = self.last_tick;
             m.connected_tick = self.last_tick;
             self.world.do_send(ReplaceInputs { room: self.id, player, inputs: inputs.clone() });
-            let welcome = self.welcome(player, claim.epoch);
+            let welcome = self.welcome(player, claim.epoch, nonce);
             return MessageResult(Ok(Joined { player, inputs, welcome }));
         }
         let Some(seat) = msg.seat else {
@@ -602,7 +665,8 @@ impl Handler<Join> for RoomActor {
         let player = self.next_player;
         self.next_player += 1;
         self.world.do_send(PlayerJoin { room: self.id, player, name: msg.name.clone(), inputs: inputs.clone() });
-        let welcome = self.welcome(player, self.epoch);
+        let nonce = seat_nonce();
+        let welcome = self.welcome(player, self.epoch, nonce);
         self.members.insert(
             player,
             Member {
@@ -614,6 +678,10 @@ impl Handler<Join> for RoomActor {
                 grace_until: None,
                 epoch: self.epoch,
                 connected_tick: self.last_tick,
+                resume_nonce: Some(nonce),
+                subject: msg.subject,
+                ip: msg.ip,
+                _slot: msg.slot,
             },
         );
         self.shared.connected.fetch_add(1, Ordering::AcqRel);
@@ -641,10 +709,28 @@ impl Handler<SessionEnded> for RoomActor {
     }
 }
 
+impl Handler<LeaveRoom> for RoomActor {
+    type Result = ();
+    fn handle(&mut self, msg: LeaveRoom, _: &mut Context<Self>) {
+        let Some(m) = self.members.get_mut(&msg.player) else { return };
+        if !Arc::ptr_eq(&m.link, &msg.link) {
+            return; // a resume took the player over before the Leave arrived: it stays
+        }
+        // The session closes itself with 1000 "left" once answered: detach it here so
+        // remove() sends it no close of its own, and count it out of `connected` once.
+        if m.session.take().is_some() {
+            m.link.close();
+            self.shared.connected.fetch_sub(1, Ordering::AcqRel);
+        }
+        self.remove(msg.player);
+    }
+}
+
 impl Handler<ClosePlayer> for RoomActor {
-    type Result = Option<String>;
-    fn handle(&mut self, msg: ClosePlayer, _: &mut Context<Self>) -> Option<String> {
-        let name = self.members.get(&msg.player)?.name.clone();
+    type Result = Option<ClosedMember>;
+    fn handle(&mut self, msg: ClosePlayer, _: &mut Context<Self>) -> Option<ClosedMember> {
+        let m = self.members.get(&msg.player)?;
+        let closed = ClosedMember { name: m.name.clone(), subject: m.subject.clone(), ip: m.ip };
         if msg.remove {
             if let Some(m) = self.members.get_mut(&msg.player) {
                 if let Some(s) = m.session.take() {
@@ -657,7 +743,7 @@ impl Handler<ClosePlayer> for RoomActor {
         } else {
             self.detach(msg.player, msg.code, &msg.reason);
         }
-        Some(name)
+        Some(closed)
     }
 }
 

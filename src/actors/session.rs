@@ -11,10 +11,10 @@
 
 use super::directory::RoomHandle;
 use super::link::{ws_frame_len, MemberLink};
-use super::room::{Join, Joined, SessionEnded, ToSession};
+use super::room::{Join, Joined, LeaveRoom, SessionEnded, ToSession};
 use super::world::{ChatLine, WorldActor};
 use crate::config::{secs, Settings};
-use crate::http::connections::ConnectionSlot;
+use crate::http::connections::{ConnectionSlot, SubjectSlot};
 use crate::http::socket::SocketHandle;
 use crate::limits::{InputRateLimit, RateVerdict};
 use crate::metrics;
@@ -42,6 +42,9 @@ const CLOSE_TIMEOUT: Duration = Duration::from_secs(2);
 const MAX_CLOSE_REASON: usize = 123;
 
 /// How the session starts.
+// Made once per connection and moved once into the actor: boxing the bigger variant
+// would buy nothing.
+#[allow(clippy::large_enum_variant)]
 pub enum SessionStart {
     /// Join (or resume) a player in a room.
     Join {
@@ -53,6 +56,12 @@ pub enum SessionStart {
         name: String,
         /// Player to resume, from its verified resume token.
         resume: Option<crate::http::tokens::ResumeClaim>,
+        /// The token subject of a new player (`None` on resume, or without a token).
+        subject: Option<String>,
+        /// The client's IP.
+        ip: Option<std::net::IpAddr>,
+        /// The new player's count against `security.max_sessions_per_token`.
+        slot: Option<SubjectSlot>,
     },
     /// The upgrade completed only to tell the client why it cannot play (a browser
     /// cannot read the status of a refused upgrade): send a Notice, close, stop.
@@ -92,6 +101,7 @@ pub struct SessionActor {
     close_timer: Option<SpawnHandle>,
     slot: Option<ConnectionSlot>,
     oversized: Arc<AtomicBool>,
+    fragmented: Arc<AtomicBool>,
     rate: InputRateLimit,
 }
 
@@ -129,6 +139,7 @@ impl SessionActor {
             close_timer: None,
             slot: None,
             oversized: Arc::default(),
+            fragmented: Arc::default(),
             rate: InputRateLimit::new(settings_rate.0, settings_rate.1, secs(settings_rate.2), Instant::now()),
         }
     }
@@ -138,6 +149,13 @@ impl SessionActor {
     pub fn hold(&mut self, slot: ConnectionSlot, oversized: Arc<AtomicBool>) {
         self.slot = Some(slot);
         self.oversized = oversized;
+    }
+
+    /// Keeps the flag the frame guard raises when a message has more than
+    /// `limits.max_fragments_per_message` frames, so the session closes with 1009
+    /// "too many fragments" rather than a generic protocol error.
+    pub fn watch_fragments(&mut self, fragmented: Arc<AtomicBool>) {
+        self.fragmented = fragmented;
     }
 
     fn queue_control(&mut self, msg: Outgoing, ctx: &mut Context<Self>) {
@@ -316,7 +334,17 @@ impl SessionActor {
             }
             ClientMessage::Leave => {
                 self.left = true;
-                self.close(close_code::NORMAL, "left", ctx);
+                let (Some(room), Some(player)) = (&self.room, self.player) else {
+                    return self.close(close_code::NORMAL, "left", ctx);
+                };
+                // The room removes the player first, then the client hears "left": a
+                // resume right after the close finds no player (4401), never the old one.
+                // Waiting is safe for the same reason as the Join's: the room answers from
+                // its own thread without waiting on anybody. A gone room removed it anyway.
+                let leave = LeaveRoom { player, link: self.link.clone() };
+                ctx.wait(room.addr.send(leave).into_actor(self).map(|_, act, ctx| {
+                    act.close(close_code::NORMAL, "left", ctx);
+                }));
             }
             ClientMessage::Chat { text } => {
                 if text.len() > self.settings.limits.max_chat_bytes {
@@ -343,8 +371,9 @@ impl Actor for SessionActor {
         metrics::session_opened();
         match self.start.take() {
             Some(SessionStart::Refuse { code, reason }) => self.close(code, &reason, ctx),
-            Some(SessionStart::Join { room, seat, name, resume }) => {
-                let join = Join { session: ctx.address().recipient(), link: self.link.clone(), name, seat, resume };
+            Some(SessionStart::Join { room, seat, name, resume, subject, ip, slot }) => {
+                let session = ctx.address().recipient();
+                let join = Join { session, link: self.link.clone(), name, seat, resume, subject, ip, slot };
                 self.room = Some(room.clone());
                 // Waiting here is safe: nothing has been written yet and the room answers
                 // from its own thread without waiting on anybody.
@@ -423,6 +452,8 @@ impl StreamHandler<Result<AggregatedMessage, ProtocolError>> for SessionActor {
             Err(e) => {
                 let (code, reason) = if self.oversized.load(Ordering::Acquire) {
                     (close_code::TOO_BIG, "frame too big")
+                } else if self.fragmented.load(Ordering::Acquire) {
+                    (close_code::TOO_BIG, "too many fragments")
                 } else {
                     protocol_error_close(&e)
                 };

@@ -3,7 +3,8 @@
 //!
 //! - `GET /admin/sessions`: every member of every room, with its link counters.
 //! - `POST /admin/kick` `{"room", "player", "ban": bool}`: close with 4403 and remove the
-//!   player; with `ban`, its name is refused from then on (until restart).
+//!   player; with `ban`, its token subject is refused from then on (until restart), and
+//!   its client IP for `security.ban_ip_s` (see `bans`). The answer says what was banned.
 //! - `POST /admin/disconnect` `{"room", "player"}`: close with 1012 but keep the player
 //!   for its reconnect grace window (operators and tests use it to force a resume).
 
@@ -87,12 +88,20 @@ async fn close_player(
     };
     let msg = ClosePlayer { player: target.player, code, reason: reason.to_string(), remove };
     match room.addr.send(msg).await {
-        Ok(Some(name)) => {
-            if target.ban && remove {
-                state.bans.lock().insert(name.clone());
+        Ok(Some(closed)) => {
+            let banned = target.ban && remove;
+            if banned {
+                state.bans.ban(closed.subject.as_deref(), closed.ip);
             }
-            tracing::info!(room = %target.room, player = target.player, %name, code, "admin closed session");
-            HttpResponse::Ok().json(serde_json::json!({ "closed": true, "name": name }))
+            let name = closed.name;
+            tracing::info!(room = %target.room, player = target.player, %name, code, banned, "admin closed session");
+            let ip_banned = banned && closed.ip.is_some() && state.settings.security.ban_ip_s > 0;
+            HttpResponse::Ok().json(serde_json::json!({
+                "closed": true,
+                "name": name,
+                "banned_subject": banned && closed.subject.is_some(),
+                "banned_ip": ip_banned,
+            }))
         }
         Ok(None) => HttpResponse::NotFound().content_type("text/plain").body("no such player\n"),
         Err(_) => HttpResponse::ServiceUnavailable().content_type("text/plain").body("room is gone\n"),

@@ -3,6 +3,7 @@
 
 pub mod accept;
 pub mod admin;
+pub mod bans;
 pub mod connections;
 pub mod frame_guard;
 pub mod handshake;
@@ -16,11 +17,10 @@ use crate::actors::directory::RoomDirectory;
 use crate::actors::world::WorldActor;
 use crate::config::Settings;
 use actix::Addr;
-use connections::ConnectionLimits;
+use bans::Bans;
+use connections::{ConnectionLimits, SubjectLimits};
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
-use parking_lot::Mutex;
 use seats::PendingSeats;
-use std::collections::HashSet;
 use std::net::IpAddr;
 use std::num::NonZeroU32;
 use std::sync::Arc;
@@ -47,8 +47,11 @@ pub struct AppState {
     pub own_origins: Vec<String>,
     /// `POST /api/session` per IP.
     pub mint_limiter: DefaultKeyedRateLimiter<IpAddr>,
-    /// Player names banned by an admin (until restart).
-    pub bans: Mutex<HashSet<String>>,
+    /// Token subjects and client IPs banned by an admin (until restart; IPs for
+    /// `security.ban_ip_s`).
+    pub bans: Bans,
+    /// Players per token subject (`security.max_sessions_per_token`).
+    pub subjects: Arc<SubjectLimits>,
     /// `GET /api/matchmake` per IP.
     pub matchmake_limiter: DefaultKeyedRateLimiter<IpAddr>,
     /// Seats held for matchmade clients.
@@ -96,6 +99,8 @@ impl AppState {
             settings.limits.max_http_connections_per_ip,
             settings.security.trusted_proxies.clone(),
         );
+        let bans = Bans::new(settings.security.max_bans, std::time::Duration::from_secs(settings.security.ban_ip_s));
+        let subjects = SubjectLimits::new(settings.security.max_sessions_per_token);
         AppState {
             mint_limiter: RateLimiter::keyed(Quota::per_minute(per_minute)),
             matchmake_limiter: RateLimiter::keyed(Quota::per_minute(matchmake_per_minute)),
@@ -111,7 +116,8 @@ impl AppState {
             connections,
             http_connections,
             own_origins: Vec::new(),
-            bans: Mutex::default(),
+            bans,
+            subjects,
         }
     }
 }

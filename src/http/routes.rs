@@ -193,6 +193,10 @@ async fn session_route(req: HttpRequest, body: web::Bytes, state: web::Data<AppS
     let sec = &state.settings.security;
     let forwarded = req.headers().get("x-forwarded-for").and_then(|v| v.to_str().ok());
     if let Some(ip) = client_ip(req.peer_addr(), forwarded, &sec.trusted_proxies) {
+        // A banned guest must not mint itself a new subject from the same address.
+        if state.bans.ip_banned(ip) {
+            return cors(&req, &state, text(StatusCode::FORBIDDEN, "this address is banned by an admin"));
+        }
         if state.mint_limiter.check_key(&ip).is_err() {
             return cors(&req, &state, text(StatusCode::TOO_MANY_REQUESTS, "too many session requests"));
         }
@@ -227,14 +231,17 @@ async fn ws_route(req: HttpRequest, payload: web::Payload, state: web::Data<AppS
     use actix_web::FromRequest;
     // Put the frame-header guard between the connection and actix-ws (see frame_guard).
     let oversized = Arc::new(AtomicBool::new(false));
-    let guarded = GuardedPayload::new(payload.into_inner(), state.settings.limits.max_message_bytes, oversized.clone());
+    let fragmented = Arc::new(AtomicBool::new(false));
+    let limits = &state.settings.limits;
+    let guarded = GuardedPayload::new(payload.into_inner(), limits.max_message_bytes, oversized.clone())
+        .max_fragments(limits.max_fragments_per_message, fragmented.clone());
     let boxed: actix_http::BoxedPayloadStream = Box::pin(guarded);
     let mut inner = actix_web::dev::Payload::Stream { payload: boxed };
     let payload = match web::Payload::from_request(&req, &mut inner).await {
         Ok(p) => p,
         Err(e) => return HttpResponse::InternalServerError().body(e.to_string()),
     };
-    match ws_upgrade(&req, payload, &state, oversized).await {
+    match ws_upgrade(&req, payload, &state, oversized, fragmented).await {
         Ok(res) => res,
         Err(e) => {
             metrics::handshake_rejected(e.label());
@@ -249,6 +256,7 @@ async fn ws_upgrade(
     payload: web::Payload,
     state: &AppState,
     oversized: Arc<AtomicBool>,
+    fragmented: Arc<AtomicBool>,
 ) -> Result<HttpResponse, HandshakeError> {
     let settings = &state.settings;
     let sec = &settings.security;
@@ -278,6 +286,7 @@ async fn ws_upgrade(
     }
     let mut session = SessionActor::new(ws, stream, start, state.settings.clone(), state.world.clone(), link, socket);
     session.hold(slot, oversized);
+    session.watch_fragments(fragmented);
     session.start();
     Ok(response)
 }
@@ -290,6 +299,10 @@ async fn session_start(
     ip: Option<IpAddr>,
 ) -> Result<SessionStart, HandshakeError> {
     let refuse = |code: u16, reason: &str| Ok(SessionStart::Refuse { code, reason: reason.to_string() });
+    if ip.is_some_and(|ip| state.bans.ip_banned(ip)) {
+        metrics::handshake_rejected("banned");
+        return refuse(close_code::KICKED, "banned by an admin");
+    }
     if let Some(token) = &offered.resume {
         let claim = match state.keys.verify_resume(token, unix_now()) {
             Ok(c) => c,
@@ -299,9 +312,15 @@ async fn session_start(
             }
         };
         return match state.directory.locate(&claim.room, Some(claim.room_id)).await {
-            Ok(Located::Here(room)) => {
-                Ok(SessionStart::Join { room, seat: None, name: String::new(), resume: Some(claim) })
-            }
+            Ok(Located::Here(room)) => Ok(SessionStart::Join {
+                room,
+                seat: None,
+                name: String::new(),
+                resume: Some(claim),
+                subject: None,
+                ip,
+                slot: None,
+            }),
             Ok(Located::Elsewhere(r)) => {
                 metrics::handshake_rejected("wrong_node");
                 refuse(close_code::WRONG_NODE, &r.ws_url())
@@ -312,11 +331,11 @@ async fn session_start(
     }
     // Who a room this session creates counts against: its IP, and its token's identity.
     let mut who = Requester::new(ip, None);
-    let name = match (&offered.token, state.settings.security.require_token) {
+    let (name, subject) = match (&offered.token, state.settings.security.require_token) {
         (Some(token), _) => match state.auth.verify(token) {
             Ok(identity) => {
                 who = Requester::new(ip, Some(&identity));
-                identity.name
+                (identity.name, Some(identity.subject))
             }
             Err(e) => {
                 metrics::handshake_rejected("token");
@@ -327,12 +346,25 @@ async fn session_start(
             metrics::handshake_rejected("token");
             return refuse(close_code::UNAUTHORIZED, "token required: POST /api/session");
         }
-        (None, false) => "guest".to_string(),
+        (None, false) => ("guest".to_string(), None),
     };
-    if state.bans.lock().contains(&name) {
+    if subject.as_deref().is_some_and(|s| state.bans.subject_banned(s)) {
         metrics::handshake_rejected("banned");
         return refuse(close_code::KICKED, "banned by an admin");
     }
+    // Counted before placement, so a refused subject takes no seat. The slot goes with
+    // the player into the room and is freed when the player is removed.
+    let slot = match &subject {
+        Some(s) => match state.subjects.acquire(s) {
+            Some(slot) => Some(slot),
+            None => {
+                metrics::handshake_rejected("sessions_per_token");
+                return refuse(close_code::TOO_MANY_SESSIONS, "too many sessions for this token");
+            }
+        },
+        None => None,
+    };
+    let joining = |room, seat| SessionStart::Join { room, seat, name, resume: None, subject, ip, slot };
     // A seat from /api/matchmake: held here if the room is here, else it names the room.
     let mut room = room.map(str::to_string);
     let mut any_room = false;
@@ -346,7 +378,7 @@ async fn session_start(
             }
         };
         if let Some(r) = state.seats.take(claim.nonce, &claim.room) {
-            return Ok(SessionStart::Join { room: r.room, seat: Some(r.seat), name, resume: None });
+            return Ok(joining(r.room, Some(r.seat)));
         }
         room = Some(claim.room);
         any_room = claim.any;
@@ -378,7 +410,7 @@ async fn session_start(
         }
     }
     match placed {
-        Ok(Placement::Here(r)) => Ok(SessionStart::Join { room: r.room, seat: Some(r.seat), name, resume: None }),
+        Ok(Placement::Here(r)) => Ok(joining(r.room, Some(r.seat))),
         Ok(Placement::Elsewhere(r)) => {
             if room.is_none() {
                 // Join-or-create held a seat there, but a 4421 reason carries no seat

@@ -5,8 +5,11 @@
 //! `tickcast.resume.<t>`), never in URLs, so they are unpadded base64url with a `.`
 //! separator: characters browsers accept in a subprotocol name. The built-in format is
 //! `base64url(payload) "." base64url(HMAC-SHA256(secret, payload))`, payload being
-//! `g|<expiry unix s>|<name>` for a guest and `r|<expiry>|<room id>|<room>|<player>|<nonce>`
-//! for a resume. MACs are compared in constant time.
+//! `g|<expiry unix s>|<subject>|<name>` for a guest (the subject: 22 random base64url
+//! characters minted by `POST /api/session`, what bans and per-token session limits key
+//! on) and `r|<expiry>|<room id>|<room>|<player>|<epoch>|<nonce>` for a resume (the nonce:
+//! chosen by the room, which honours only the newest token it issued to the player).
+//! MACs are compared in constant time.
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
@@ -18,6 +21,10 @@ use std::time::{SystemTime, UNIX_EPOCH};
 /// Who a verified token says the player is.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Identity {
+    /// Who this is, stable across tokens: bans and `security.max_sessions_per_token`
+    /// key on it. A guest token's is random, minted with the token; a game's own
+    /// [`Authenticator`] returns its account id. Never shown to other players.
+    pub subject: String,
     /// Display name.
     pub name: String,
 }
@@ -45,6 +52,11 @@ impl fmt::Display for TokenError {
 
 /// The seam through which a game plugs its own verification (accounts, JWTs): given
 /// the token a client presented as `tickcast.token.<t>`, say who it is.
+///
+/// [`Identity::subject`] must be stable for one account: return the account id (the JWT
+/// `sub`), not the display name nor anything per token. An admin ban refuses that subject
+/// from then on, and `security.max_sessions_per_token` counts one subject's players on
+/// the node, so a subject that changes per token defeats both.
 pub trait Authenticator: Send + Sync + 'static {
     /// Verifies a token.
     fn verify(&self, token: &str) -> Result<Identity, TokenError>;
@@ -64,6 +76,9 @@ pub struct ResumeClaim {
     /// someone new: the epoch tells that player's token from the one who held the id
     /// before the node died.
     pub epoch: u64,
+    /// Chosen by the room for this token; the room honours only the nonce of the last
+    /// token it issued to the player, so a token replaced by a newer one is dead.
+    pub nonce: u64,
 }
 
 /// What a seat reservation from `/api/matchmake` names.
@@ -142,27 +157,29 @@ impl TokenKeys {
         Ok(parts.collect())
     }
 
-    /// A guest token for `name` (already validated), valid `ttl_s` seconds from `now`.
+    /// A guest token for `name` (already validated), valid `ttl_s` seconds from `now`,
+    /// under a fresh random subject: every minted token is a new guest.
     pub fn mint_guest(&self, name: &str, now: u64, ttl_s: u64) -> String {
-        self.sign(&format!("g|{}|{name}", now + ttl_s))
+        self.mint_guest_as(&new_subject(), name, now, ttl_s)
+    }
+
+    /// A guest token for `subject` (no `|`) and `name` (already validated).
+    pub fn mint_guest_as(&self, subject: &str, name: &str, now: u64, ttl_s: u64) -> String {
+        self.sign(&format!("g|{}|{subject}|{name}", now + ttl_s))
     }
 
     /// Verifies a guest token at time `now`.
     pub fn verify_guest(&self, token: &str, now: u64) -> Result<Identity, TokenError> {
         let fields = self.open(token, "g", now)?;
         match fields.as_slice() {
-            [name] => Ok(Identity { name: name.clone() }),
+            [subject, name] if !subject.is_empty() => Ok(Identity { subject: subject.clone(), name: name.clone() }),
             _ => Err(TokenError::Malformed),
         }
     }
 
     /// A resume token for `claim`, valid `ttl_s` seconds from `now`.
     pub fn mint_resume(&self, claim: &ResumeClaim, now: u64, ttl_s: u64) -> String {
-        // A nonce makes every Welcome's token distinct, even within one second.
-        let mut nonce = [0u8; 6];
-        let _ = getrandom::fill(&mut nonce);
-        let nonce = URL_SAFE_NO_PAD.encode(nonce);
-        let ResumeClaim { room_id, room, player, epoch } = claim;
+        let ResumeClaim { room_id, room, player, epoch, nonce } = claim;
         self.sign(&format!("r|{}|{room_id}|{room}|{player}|{epoch}|{nonce}", now + ttl_s))
     }
 
@@ -170,11 +187,12 @@ impl TokenKeys {
     pub fn verify_resume(&self, token: &str, now: u64) -> Result<ResumeClaim, TokenError> {
         let fields = self.open(token, "r", now)?;
         match fields.as_slice() {
-            [room_id, room, player, epoch, _nonce] => Ok(ResumeClaim {
+            [room_id, room, player, epoch, nonce] => Ok(ResumeClaim {
                 room_id: room_id.parse().map_err(|_| TokenError::Malformed)?,
                 room: room.clone(),
                 player: player.parse().map_err(|_| TokenError::Malformed)?,
                 epoch: epoch.parse().map_err(|_| TokenError::Malformed)?,
+                nonce: nonce.parse().map_err(|_| TokenError::Malformed)?,
             }),
             _ => Err(TokenError::Malformed),
         }
@@ -203,6 +221,13 @@ impl TokenKeys {
             _ => Err(TokenError::Malformed),
         }
     }
+}
+
+/// A fresh random guest subject: 16 bytes as 22 base64url characters (no `|`).
+pub fn new_subject() -> String {
+    let mut bytes = [0u8; 16];
+    getrandom::fill(&mut bytes).expect("the OS random source works");
+    URL_SAFE_NO_PAD.encode(bytes)
 }
 
 /// The default [`Authenticator`]: guest tokens signed by [`TokenKeys`].
@@ -237,22 +262,35 @@ mod tests {
     #[test]
     fn guest_tokens_verify_and_expire_and_resist_forgery() {
         let keys = TokenKeys::new("secret");
-        let t = keys.mint_guest("Ada", 1000, 60);
+        let t = keys.mint_guest_as("s1", "Ada", 1000, 60);
         assert!(t.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b'.'));
-        assert_eq!(keys.verify_guest(&t, 1059), Ok(Identity { name: "Ada".into() }));
+        assert_eq!(keys.verify_guest(&t, 1059), Ok(Identity { subject: "s1".into(), name: "Ada".into() }));
         assert_eq!(keys.verify_guest(&t, 1060), Err(TokenError::Expired));
         assert_eq!(TokenKeys::new("other").verify_guest(&t, 1000), Err(TokenError::BadSignature));
         let (p, s) = t.split_once('.').unwrap();
-        let forged = format!("{}.{s}", URL_SAFE_NO_PAD.encode(b"g|99999|Eve"));
+        let forged = format!("{}.{s}", URL_SAFE_NO_PAD.encode(b"g|99999|s1|Eve"));
         assert_eq!(keys.verify_guest(&forged, 1000), Err(TokenError::BadSignature));
         assert_eq!(keys.verify_guest(p, 1000), Err(TokenError::Malformed));
         assert_eq!(keys.verify_resume(&t, 1000), Err(TokenError::Malformed));
+        // The old subject-less format is refused: its holder fetches a new token.
+        let old = keys.sign("g|99999|Ada");
+        assert_eq!(keys.verify_guest(&old, 1000), Err(TokenError::Malformed));
+    }
+
+    #[test]
+    fn every_minted_guest_token_is_a_new_subject() {
+        let keys = TokenKeys::new("secret");
+        let a = keys.verify_guest(&keys.mint_guest("Ada", 1000, 60), 1000).unwrap();
+        let b = keys.verify_guest(&keys.mint_guest("Ada", 1000, 60), 1000).unwrap();
+        assert_eq!((a.name.as_str(), b.name.as_str()), ("Ada", "Ada"));
+        assert_ne!(a.subject, b.subject);
+        assert!(a.subject.len() >= 22 && !a.subject.contains('|'));
     }
 
     #[test]
     fn resume_tokens_round_trip() {
         let keys = TokenKeys::new("");
-        let claim = ResumeClaim { room_id: 7, room: "lobby".into(), player: 3, epoch: 12 };
+        let claim = ResumeClaim { room_id: 7, room: "lobby".into(), player: 3, epoch: 12, nonce: u64::MAX };
         let t = keys.mint_resume(&claim, 5, 10);
         assert_eq!(keys.verify_resume(&t, 6), Ok(claim));
     }

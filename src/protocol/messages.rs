@@ -285,7 +285,7 @@ pub mod close_code {
     pub const TRY_AGAIN: u16 = 1012;
     /// Missing, forged or expired token: get a new one, then retry.
     pub const UNAUTHORIZED: u16 = 4401;
-    /// Kicked or banned by an admin: do not retry.
+    /// Kicked or banned by an admin (a banned token subject or client IP): do not retry.
     pub const KICKED: u16 = 4403;
     /// The named room is full: do not retry that room.
     pub const ROOM_FULL: u16 = 4409;
@@ -293,4 +293,7 @@ pub mod close_code {
     pub const REPLACED: u16 = 4410;
     /// Cluster mode: another node owns the room; the reason is that node's WebSocket URL.
     pub const WRONG_NODE: u16 = 4421;
+    /// The token's subject holds `security.max_sessions_per_token` players on the node
+    /// already: leave one (or let its grace window pass) before joining again.
+    pub const TOO_MANY_SESSIONS: u16 = 4429;
 }

@@ -132,6 +132,48 @@ impl TestServer {
         v["token"].as_str().expect("token").to_string()
     }
 
+    /// `POST /api/session` as if from client IP `ip` (through a trusted proxy: the
+    /// server must list 127.0.0.1 in `security.trusted_proxies`): the token, or the
+    /// refusal's status and body.
+    pub async fn token_from(&self, name: &str, ip: &str) -> Result<String, (u16, String)> {
+        let body = format!("{{\"name\":\"{name}\"}}");
+        let headers = [("Content-Type", "application/json"), ("X-Forwarded-For", ip)];
+        let (status, text) = http(self.addr, "POST", "/api/session", &headers, &body).await;
+        if status != 200 {
+            return Err((status, text));
+        }
+        let v: serde_json::Value = serde_json::from_str(&text).expect("json");
+        Ok(v["token"].as_str().expect("token").to_string())
+    }
+
+    /// Opens a session in `room` with session token `token`.
+    pub async fn connect_token(&self, room: Option<&str>, token: &str) -> Client {
+        Client::connect(&self.ws_url(room), &[&format!("tickcast.token.{token}")]).await.expect("connect")
+    }
+
+    /// Opens a session resuming with `resume_token`.
+    pub async fn connect_resume(&self, resume_token: &str) -> Client {
+        Client::connect(&self.ws_url(None), &[&format!("tickcast.resume.{resume_token}")]).await.expect("connect")
+    }
+
+    /// `POST /admin/kick` of `player` in `room`, with or without a ban; the JSON answer.
+    pub async fn admin_kick(&self, room: &str, player: u32, ban: bool) -> serde_json::Value {
+        let auth = format!("Bearer {ADMIN_TOKEN}");
+        let headers = [("Authorization", auth.as_str()), ("Content-Type", "application/json")];
+        let body = format!(r#"{{"room":"{room}","player":{player},"ban":{ban}}}"#);
+        let (status, text) = http(self.admin.expect("admin API on"), "POST", "/admin/kick", &headers, &body).await;
+        assert_eq!(status, 200, "{text}");
+        serde_json::from_str(&text).expect("json")
+    }
+
+    /// Seats taken in `room`, from `GET /api/rooms` (0 when the room is not listed).
+    pub async fn seats(&self, room: &str) -> u64 {
+        let (status, body) = http(self.addr, "GET", "/api/rooms", &[], "").await;
+        assert_eq!(status, 200, "{body}");
+        let rooms: Vec<serde_json::Value> = serde_json::from_str(&body).expect("json");
+        rooms.iter().find(|r| r["name"] == room).and_then(|r| r["players"].as_u64()).unwrap_or(0)
+    }
+
     /// Connects a player named `name` to `room` (None: matchmaking) and reads Welcome.
     pub async fn join(&self, name: &str, room: Option<&str>) -> Client {
         let token = self.token(name).await;
@@ -145,9 +187,15 @@ impl TestServer {
     /// client's IP: how tests, all on loopback, stand for several addresses).
     pub async fn join_from(&self, name: &str, room: Option<&str>, forwarded_for: Option<&str>) -> Client {
         let token = self.token(name).await;
-        let mut c = Client::connect_from(&self.ws_url(room), &[&format!("tickcast.token.{token}")], forwarded_for)
-            .await
-            .expect("connect");
+        self.join_with_token_from(&token, room, forwarded_for).await
+    }
+
+    /// Like [`TestServer::join_from`] with a token minted beforehand.
+    pub async fn join_with_token_from(&self, token: &str, room: Option<&str>, forwarded_for: Option<&str>) -> Client {
+        let mut c =
+            Client::connect_with(&self.ws_url(room), &[&format!("tickcast.token.{token}")], &forwarded(forwarded_for))
+                .await
+                .expect("connect");
         c.expect_welcome().await;
         c
     }
@@ -156,7 +204,19 @@ impl TestServer {
     /// its HTTP status and reason. Panics if the upgrade succeeds.
     pub async fn refused_upgrade(&self, name: &str, room: Option<&str>, forwarded_for: Option<&str>) -> (u16, String) {
         let token = self.token(name).await;
-        match Client::connect_from(&self.ws_url(room), &[&format!("tickcast.token.{token}")], forwarded_for).await {
+        self.refused_upgrade_with_token(&token, room, forwarded_for).await
+    }
+
+    /// Like [`TestServer::refused_upgrade`] with a token minted beforehand.
+    pub async fn refused_upgrade_with_token(
+        &self,
+        token: &str,
+        room: Option<&str>,
+        forwarded_for: Option<&str>,
+    ) -> (u16, String) {
+        match Client::connect_with(&self.ws_url(room), &[&format!("tickcast.token.{token}")], &forwarded(forwarded_for))
+            .await
+        {
             Err(tokio_tungstenite::tungstenite::Error::Http(r)) => {
                 let reason = r.body().as_deref().map(String::from_utf8_lossy).unwrap_or_default();
                 (r.status().as_u16(), reason.trim().to_string())
@@ -289,18 +349,25 @@ impl Client {
 
     /// Opens a WebSocket offering `tickcast.v1` plus `extra` subprotocol entries.
     pub async fn connect(url: &str, extra: &[&str]) -> Result<Client, tokio_tungstenite::tungstenite::Error> {
-        Self::connect_from(url, extra, None).await
+        Self::connect_with(url, extra, &[]).await
     }
 
-    /// Like [`Client::connect`], with `X-Forwarded-For: <forwarded_for>` if given.
-    pub async fn connect_from(
+    /// Like [`Client::connect`] as if from client IP `ip`, through a trusted proxy
+    /// (`X-Forwarded-For`; the server must trust 127.0.0.1).
+    pub async fn connect_from(url: &str, extra: &[&str], ip: &str) -> Client {
+        Self::connect_with(url, extra, &[("X-Forwarded-For", ip)]).await.expect("connect")
+    }
+
+    /// Like [`Client::connect`] with extra request headers.
+    pub async fn connect_with(
         url: &str,
         extra: &[&str],
-        forwarded_for: Option<&str>,
+        headers: &[(&str, &str)],
     ) -> Result<Client, tokio_tungstenite::tungstenite::Error> {
         let mut req = url.into_client_request()?;
-        if let Some(ip) = forwarded_for {
-            req.headers_mut().insert("X-Forwarded-For", HeaderValue::from_str(ip).unwrap());
+        for (k, v) in headers {
+            let name = tokio_tungstenite::tungstenite::http::HeaderName::from_bytes(k.as_bytes()).unwrap();
+            req.headers_mut().insert(name, HeaderValue::from_str(v).unwrap());
         }
         let mut protocols = vec!["tickcast.v1".to_string()];
         protocols.extend(extra.iter().map(|s| s.to_string()));
@@ -382,7 +449,11 @@ impl Client {
     /// Reads until the connection closes; returns the close code and reason (a Notice
     /// before it is skipped).
     pub async fn expect_close(&mut self) -> (u16, String) {
+        // Bounded as a whole: a session that is never closed keeps sending updates, and
+        // must fail the test rather than hang it.
+        let deadline = tokio::time::Instant::now() + PATIENCE;
         loop {
+            assert!(tokio::time::Instant::now() < deadline, "the session was not closed");
             if let Received::Closed { code, reason } = self.recv().await {
                 return (code, reason);
             }
@@ -398,6 +469,23 @@ impl Client {
                 Received::Notice { .. } | Received::Pong { .. } => continue,
                 other => panic!("expected the session to be refused, got {other:?}"),
             }
+        }
+    }
+
+    /// Reads until an event matching `pred` has arrived (or panics after PATIENCE).
+    pub async fn until_event(&mut self, mut pred: impl FnMut(&Event) -> bool) {
+        let deadline = tokio::time::Instant::now() + PATIENCE;
+        while !self.events.iter().any(&mut pred) {
+            assert!(tokio::time::Instant::now() < deadline, "event never arrived");
+            self.next_update().await;
+        }
+    }
+
+    /// Reads `n` more updates (skipping pongs): the session is still open and served.
+    /// Panics on a close. Says nothing about which ticks they carry.
+    pub async fn still_playing(&mut self, n: usize) {
+        for _ in 0..n {
+            self.next_update().await;
         }
     }
 
@@ -505,4 +593,9 @@ pub fn metric_value(metrics: &str, name: &str) -> Option<f64> {
         }
         value.trim().parse().ok()
     })
+}
+
+/// The `X-Forwarded-For` header standing for client IP `ip`, if any.
+fn forwarded(ip: Option<&str>) -> Vec<(&'static str, &str)> {
+    ip.map(|ip| vec![("X-Forwarded-For", ip)]).unwrap_or_default()
 }
