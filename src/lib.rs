@@ -8,9 +8,12 @@
 //! - [`protocol`]: the wire messages and the one codec module (bincode). Pure.
 //! - [`game`]: the [`game::Game`] trait a game implements, and the demo arena. Pure.
 //! - [`sync`]: entity state, deltas, the client-side state, input queues. Pure.
+//! - [`tokens`]: who a player is (guest tokens, a game's [`tokens::Authenticator`]) and
+//!   which player a reconnecting client takes back (resume tokens).
+//! - [`net`]: what a session needs of its connection: the socket handle, session slots.
 //! - [`actors`]: world, rooms, sessions, room directory. They only move messages.
 //! - [`cluster`]: cluster mode: the room directory, leases and snapshots in Redis.
-//! - [`http`]: routes, handshake checks, tokens, connection limits, socket plumbing.
+//! - [`http`]: routes, handshake checks, request and connection limits, the admin API.
 //! - [`limits`]: the per-session input rate limit.
 //! - [`config`]: settings from the embedded `config.yaml`, a file and the environment.
 //! - [`metrics`]: Prometheus metrics.
@@ -31,10 +34,12 @@ pub mod game;
 pub mod http;
 pub mod limits;
 pub mod metrics;
+pub mod net;
 pub mod protocol;
 mod run;
 pub mod server;
 pub mod sync;
+pub mod tokens;
 
 pub use run::run;
 pub use server::{RunningServer, Server};

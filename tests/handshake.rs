@@ -106,10 +106,10 @@ async fn require_origin_refuses_a_missing_origin() {
 async fn missing_forged_and_expired_tokens_close_with_4401() {
     let server = start(settings());
     let mut honest = server.join("honest", Some("tok")).await;
-    let expired = tickcast::http::tokens::TokenKeys::new("test-secret").mint_guest("old", 1000, 10);
-    let forged = tickcast::http::tokens::TokenKeys::new("another-secret").mint_guest(
+    let expired = tickcast::tokens::TokenKeys::new("test-secret").mint_guest("old", 1000, 10);
+    let forged = tickcast::tokens::TokenKeys::new("another-secret").mint_guest(
         "eve",
-        tickcast::http::tokens::unix_now(),
+        tickcast::tokens::unix_now(),
         60,
     );
     let cases = [

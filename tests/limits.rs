@@ -252,9 +252,9 @@ proptest! {
     fn header_parsers_never_panic(value in ".{0,200}") {
         let trusted = vec!["127.0.0.1".parse().unwrap()];
         let _ = tickcast::http::handshake::client_ip(Some("127.0.0.1:1".parse().unwrap()), Some(&value), &trusted);
-        let keys = tickcast::http::tokens::TokenKeys::new("k");
+        let keys = tickcast::tokens::TokenKeys::new("k");
         let _ = keys.verify_guest(&value, 0);
         let _ = keys.verify_resume(&value, 0);
-        let _ = tickcast::http::tokens::check_player_name(&value, 24);
+        let _ = tickcast::tokens::check_player_name(&value, 24);
     }
 }

@@ -8,7 +8,7 @@
 //! [`Requester`] the HTTP layer carries down to it.
 
 use super::directory::PlacementError;
-use crate::http::tokens::Identity;
+use crate::tokens::Identity;
 use parking_lot::Mutex;
 use std::collections::{HashMap, VecDeque};
 use std::net::IpAddr;

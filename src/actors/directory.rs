@@ -15,7 +15,7 @@ use super::world::{AddRoom, RemoveRoom, WorldActor};
 use crate::cluster::SnapshotPlayer;
 use crate::config::Settings;
 use crate::game::{Game, GameFactory, RoomInfo};
-use crate::http::tokens::TokenKeys;
+use crate::tokens::TokenKeys;
 use crate::protocol::PlayerId;
 use crate::sync::InputQueue;
 use actix::{Actor, Addr, ArbiterHandle};

@@ -7,7 +7,7 @@
 //! anybody. A session whose socket is stalled still has an up-to-date link, so the room
 //! can see the stall and evict it even though no write will ever complete.
 
-use crate::http::socket::SocketHandle;
+use crate::net::SocketHandle;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::OnceLock;
 use std::time::Instant;

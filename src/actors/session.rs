@@ -14,8 +14,8 @@ use super::link::{ws_frame_len, MemberLink};
 use super::room::{Join, Joined, LeaveRoom, SessionEnded, ToSession};
 use super::world::{ChatLine, WorldActor};
 use crate::config::{secs, Settings};
-use crate::http::connections::{ConnectionSlot, SubjectSlot};
-use crate::http::socket::SocketHandle;
+use crate::net::{ConnectionSlot, SubjectSlot};
+use crate::net::SocketHandle;
 use crate::limits::{InputRateLimit, RateVerdict};
 use crate::metrics;
 use crate::protocol::{
@@ -55,7 +55,7 @@ pub enum SessionStart {
         /// Display name.
         name: String,
         /// Player to resume, from its verified resume token.
-        resume: Option<crate::http::tokens::ResumeClaim>,
+        resume: Option<crate::tokens::ResumeClaim>,
         /// The token subject of a new player (`None` on resume, or without a token).
         subject: Option<String>,
         /// The client's IP.

@@ -10,7 +10,7 @@
 //! Runs in `HttpServer::on_connect`, before the HTTP layer reads a byte: it never blocks
 //! (a refusal is one small write into an empty send buffer).
 
-use super::socket::SocketHandle;
+use crate::net::SocketHandle;
 use crate::metrics;
 use parking_lot::Mutex;
 use std::collections::HashMap;

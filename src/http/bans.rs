@@ -1,5 +1,5 @@
 //! Admin bans: `POST /admin/kick` with `"ban": true` bans the member's token subject
-//! (its [`Identity::subject`](super::tokens::Identity)) and, for `security.ban_ip_s`
+//! (its [`Identity::subject`](crate::tokens::Identity)) and, for `security.ban_ip_s`
 //! seconds, its client IP. A display name is not a ban key: a banned guest could mint a
 //! new token under another name, and an honest player who picks the same name would be
 //! refused. The IP ban is what stops the banned guest minting a new subject

@@ -111,6 +111,15 @@ pub fn placement_status(e: &PlacementError) -> StatusCode {
     }
 }
 
+impl From<crate::net::SlotRefused> for HandshakeError {
+    fn from(refused: crate::net::SlotRefused) -> Self {
+        match refused {
+            crate::net::SlotRefused::Total => HandshakeError::TooManyConnections,
+            crate::net::SlotRefused::PerIp => HandshakeError::TooManyFromIp,
+        }
+    }
+}
+
 /// Checks method, Upgrade/Connection headers, version and key (RFC 6455 §4.2.1).
 pub fn check_upgrade(req: &HttpRequest) -> Result<(), HandshakeError> {
     use actix_http::ws::{verify_handshake, HandshakeError as H};

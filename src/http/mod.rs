@@ -4,27 +4,28 @@
 pub mod accept;
 pub mod admin;
 pub mod bans;
-pub mod connections;
 pub mod frame_guard;
 pub mod handshake;
 pub mod request_limits;
 pub mod routes;
 pub mod seats;
-pub mod socket;
-pub mod tokens;
+pub mod metered_body;
+
+/// Kept at its old path for games that import `tickcast::http::tokens::Authenticator`.
+pub use crate::tokens;
 
 use crate::actors::directory::RoomDirectory;
 use crate::actors::world::WorldActor;
 use crate::config::Settings;
 use actix::Addr;
 use bans::Bans;
-use connections::{ConnectionLimits, SubjectLimits};
+use crate::net::{ConnectionLimits, SubjectLimits};
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 use seats::PendingSeats;
 use std::net::IpAddr;
 use std::num::NonZeroU32;
 use std::sync::Arc;
-use tokens::{Authenticator, TokenKeys};
+use crate::tokens::{Authenticator, TokenKeys};
 
 /// What every HTTP worker shares.
 pub struct AppState {

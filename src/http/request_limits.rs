@@ -15,7 +15,7 @@
 //!   marked as having served a request (see `accept`).
 
 use super::accept::AcceptedConnection;
-use super::socket::SocketHandle;
+use crate::net::SocketHandle;
 use super::AppState;
 use crate::metrics;
 use actix_web::body::{BoxBody, MessageBody};

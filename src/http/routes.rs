@@ -6,8 +6,9 @@ use super::frame_guard::GuardedPayload;
 use super::handshake::{
     self, check_origin, check_subprotocols, check_upgrade, client_ip, placement_status, HandshakeError,
 };
-use super::socket::{MeteredBody, SocketHandle};
-use super::tokens::{check_player_name, unix_now, SeatClaim};
+use super::metered_body::MeteredBody;
+use crate::net::SocketHandle;
+use crate::tokens::{check_player_name, unix_now, SeatClaim};
 use super::AppState;
 use crate::actors::directory::{check_room_name, Located, Placement, PlacementError, Requester};
 use crate::actors::link::MemberLink;

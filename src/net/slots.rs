@@ -7,11 +7,19 @@
 //! and is dropped with the member, so a player in its reconnect grace window still
 //! counts (its resume needs no new slot, and cannot be used to exceed the bound).
 
-use super::handshake::HandshakeError;
 use parking_lot::Mutex;
 use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::Arc;
+
+/// Why a session slot was refused (the HTTP layer answers each with its own status).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SlotRefused {
+    /// `limits.max_connections` sessions on the node.
+    Total,
+    /// `limits.max_connections_per_ip` sessions from this address.
+    PerIp,
+}
 
 #[derive(Debug, Default)]
 struct Counts {
@@ -41,15 +49,15 @@ impl ConnectionLimits {
     }
 
     /// Takes a slot for a connection from `ip`.
-    pub fn acquire(self: &Arc<Self>, ip: Option<IpAddr>) -> Result<ConnectionSlot, HandshakeError> {
+    pub fn acquire(self: &Arc<Self>, ip: Option<IpAddr>) -> Result<ConnectionSlot, SlotRefused> {
         let mut counts = self.counts.lock();
         if counts.total >= self.max_total {
-            return Err(HandshakeError::TooManyConnections);
+            return Err(SlotRefused::Total);
         }
         if let Some(ip) = ip {
             let n = counts.per_ip.entry(ip).or_insert(0);
             if *n >= self.max_per_ip {
-                return Err(HandshakeError::TooManyFromIp);
+                return Err(SlotRefused::PerIp);
             }
             *n += 1;
         }

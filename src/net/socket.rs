@@ -1,17 +1,13 @@
-//! The connection underneath a session: a handle to tear its TCP socket down, and the
-//! metered response body that tells a session's link how many bytes the connection took.
+//! A handle to a connection's TCP socket: its options, what the kernel says of it, and
+//! tearing it down.
 //!
 //! Why: actix's HTTP layer has no write timeout and a close frame cannot pass a full
 //! socket, so evicting a client that stopped reading needs the socket itself (a dup of
-//! its descriptor, taken in `HttpServer::on_connect`), reset with `SO_LINGER` 0.
+//! its descriptor, taken in `HttpServer::on_connect`), reset with `SO_LINGER` 0; and
+//! stall detection asks the kernel whether the peer still acknowledges bytes.
 
-use crate::actors::link::MemberLink;
-use actix_web::body::{BodySize, BoxBody, MessageBody};
-use actix_web::web::Bytes;
 use std::any::Any;
-use std::pin::Pin;
 use std::sync::Arc;
-use std::task::{Context, Poll};
 
 /// A handle to one connection's TCP socket (a duplicated descriptor).
 #[derive(Clone, Debug)]
@@ -110,35 +106,5 @@ impl SocketHandle {
     pub fn reset(&self) {
         let _ = self.0.set_linger(Some(std::time::Duration::ZERO));
         let _ = self.0.shutdown(std::net::Shutdown::Both);
-    }
-}
-
-/// A response body that reports every chunk the connection takes to a [`MemberLink`].
-pub struct MeteredBody {
-    inner: BoxBody,
-    link: Arc<MemberLink>,
-}
-
-impl MeteredBody {
-    /// Wraps `inner`.
-    pub fn new(inner: BoxBody, link: Arc<MemberLink>) -> Self {
-        MeteredBody { inner, link }
-    }
-}
-
-impl MessageBody for MeteredBody {
-    type Error = Box<dyn std::error::Error>;
-
-    fn size(&self) -> BodySize {
-        self.inner.size()
-    }
-
-    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Bytes, Self::Error>>> {
-        let this = self.get_mut();
-        let polled = Pin::new(&mut this.inner).poll_next(cx);
-        if let Poll::Ready(Some(Ok(bytes))) = &polled {
-            this.link.drained(bytes.len() as u64);
-        }
-        polled
     }
 }
