@@ -107,11 +107,7 @@ async fn missing_forged_and_expired_tokens_close_with_4401() {
     let server = start(settings());
     let mut honest = server.join("honest", Some("tok")).await;
     let expired = tickcast::tokens::TokenKeys::new("test-secret").mint_guest("old", 1000, 10);
-    let forged = tickcast::tokens::TokenKeys::new("another-secret").mint_guest(
-        "eve",
-        tickcast::tokens::unix_now(),
-        60,
-    );
+    let forged = tickcast::tokens::TokenKeys::new("another-secret").mint_guest("eve", tickcast::tokens::unix_now(), 60);
     let cases = [
         (vec![], "token required"),
         (vec![format!("tickcast.token.{forged}")], "invalid token signature"),

@@ -7,7 +7,6 @@
 //! in an open room, costs nothing. The directory that creates rooms decides, with the
 //! [`Requester`] the HTTP layer carries down to it.
 
-use super::directory::PlacementError;
 use crate::tokens::Identity;
 use parking_lot::Mutex;
 use std::collections::{HashMap, VecDeque};
@@ -29,6 +28,15 @@ impl Requester {
     pub fn new(ip: Option<IpAddr>, identity: Option<&Identity>) -> Self {
         Requester { ip, key: identity.map(creator_key) }
     }
+}
+
+/// Why a requester may not create a room now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CreationRefused {
+    /// Its IP created `room.max_open_per_ip` rooms that are still open.
+    TooManyOpen,
+    /// It created rooms faster than `room.create_per_minute`.
+    TooFast,
 }
 
 /// The key room creation is rate-limited by for a token's identity: its subject, stable
@@ -91,7 +99,7 @@ impl CreationLimits {
     }
 
     /// Whether `who` may create a room now; counts nothing.
-    pub fn check(&self, who: &Requester) -> Result<(), PlacementError> {
+    pub fn check(&self, who: &Requester) -> Result<(), CreationRefused> {
         let now = Instant::now();
         let mut state = self.state.lock();
         if let Some(ip) = who.ip {
@@ -99,14 +107,14 @@ impl CreationLimits {
             let here = state.open.get(&ip).copied().unwrap_or(0);
             let elsewhere = state.elsewhere.iter().filter(|(_, i)| *i == ip).count();
             if here + elsewhere >= self.max_open_per_ip {
-                return Err(PlacementError::TooManyOpenRooms);
+                return Err(CreationRefused::TooManyOpen);
             }
         }
         // Full at `full`: `burst` creations fit before it is `burst` intervals ahead.
         let tolerance = self.interval * (self.burst - 1);
         for key in Self::keys(who) {
             if state.rate.get(&key).is_some_and(|full| full.saturating_duration_since(now) > tolerance) {
-                return Err(PlacementError::CreatingTooFast);
+                return Err(CreationRefused::TooFast);
             }
         }
         Ok(())
@@ -173,13 +181,13 @@ mod tests {
             assert_eq!(limits.check(&a), Ok(()));
             limits.created(&a);
         }
-        assert_eq!(limits.check(&a), Err(PlacementError::TooManyOpenRooms));
+        assert_eq!(limits.check(&a), Err(CreationRefused::TooManyOpen));
         assert_eq!(limits.check(&from("10.0.0.2", None)), Ok(()), "another IP is not affected");
         limits.closed(a.ip.unwrap());
         assert_eq!(limits.check(&a), Ok(()));
         // A room opened for another node counts until its deadline.
         limits.created_elsewhere(&a, Instant::now() + Duration::from_secs(600));
-        assert_eq!(limits.check(&a), Err(PlacementError::TooManyOpenRooms));
+        assert_eq!(limits.check(&a), Err(CreationRefused::TooManyOpen));
         limits.created_elsewhere(&from("10.0.0.3", None), Instant::now());
         assert_eq!(limits.check(&from("10.0.0.3", None)), Ok(()), "an expired one does not");
     }
@@ -192,10 +200,10 @@ mod tests {
             assert_eq!(limits.check(&a), Ok(()));
             limits.created(&a);
         }
-        assert_eq!(limits.check(&a), Err(PlacementError::CreatingTooFast));
+        assert_eq!(limits.check(&a), Err(CreationRefused::TooFast));
         // Ada from another address: her token's key is spent too.
-        assert_eq!(limits.check(&from("10.0.0.2", Some("ada"))), Err(PlacementError::CreatingTooFast));
-        assert_eq!(limits.check(&from("10.0.0.1", Some("bob"))), Err(PlacementError::CreatingTooFast));
+        assert_eq!(limits.check(&from("10.0.0.2", Some("ada"))), Err(CreationRefused::TooFast));
+        assert_eq!(limits.check(&from("10.0.0.1", Some("bob"))), Err(CreationRefused::TooFast));
         assert_eq!(limits.check(&from("10.0.0.2", Some("bob"))), Ok(()));
         assert_eq!(limits.check(&Requester::default()), Ok(()), "nobody known: nothing to limit");
     }

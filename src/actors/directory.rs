@@ -8,16 +8,17 @@
 //! return futures; the local one answers at once. The lock is held only for map
 //! operations, never across an await or a message send that could wait.
 
-use super::creation::CreationLimits;
 pub use super::creation::Requester;
-use super::room::{RestoredMembers, RoomActor, RoomParts, StopRoom};
+use super::creation::{CreationLimits, CreationRefused};
+use super::room::{RestoredMembers, RoomActor, RoomHooks, RoomParts, StopRoom};
+pub use super::seating::{seat_nonce, RoomId, RoomShared, RoomUid, SeatGuard};
 use super::world::{AddRoom, RemoveRoom, WorldActor};
-use crate::cluster::SnapshotPlayer;
 use crate::config::Settings;
+use crate::game::SnapshotPlayer;
 use crate::game::{Game, GameFactory, RoomInfo};
-use crate::tokens::TokenKeys;
 use crate::protocol::PlayerId;
 use crate::sync::InputQueue;
+use crate::tokens::TokenKeys;
 use actix::{Actor, Addr, ArbiterHandle};
 use futures_util::future::BoxFuture;
 use parking_lot::Mutex;
@@ -25,26 +26,8 @@ use serde::Serialize;
 use std::collections::BTreeMap;
 use std::fmt;
 use std::net::IpAddr;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, OnceLock, Weak};
-
-/// A room's id, unique for the process's lifetime (names can be reused after disposal).
-pub type RoomId = u64;
-
-/// A room's id across the cluster and across restores on other nodes; resume tokens
-/// name it. On a single node it equals the [`RoomId`].
-pub type RoomUid = u64;
-
-/// Counters of one room shared by the directory, the room and seat reservations.
-#[derive(Debug, Default)]
-pub struct RoomShared {
-    /// Seats taken: members, players in their grace window, and pending reservations.
-    pub seats: AtomicUsize,
-    /// Members with a live session.
-    pub connected: AtomicUsize,
-    /// The room's last tick.
-    pub tick: AtomicU64,
-}
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Weak};
 
 /// How to reach a room.
 #[derive(Clone)]
@@ -64,28 +47,6 @@ pub struct RoomHandle {
 impl fmt::Debug for RoomHandle {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("RoomHandle").field("id", &self.id).field("name", &self.name).finish()
-    }
-}
-
-/// A reserved seat. Dropped without [`SeatGuard::commit`], it frees the seat again.
-#[derive(Debug)]
-pub struct SeatGuard {
-    shared: Arc<RoomShared>,
-    committed: bool,
-}
-
-impl SeatGuard {
-    /// The seat now belongs to a room member; the room frees it when the player goes.
-    pub fn commit(mut self) {
-        self.committed = true;
-    }
-}
-
-impl Drop for SeatGuard {
-    fn drop(&mut self) {
-        if !self.committed {
-            self.shared.seats.fetch_sub(1, Ordering::AcqRel);
-        }
     }
 }
 
@@ -134,6 +95,15 @@ impl fmt::Display for PlacementError {
     }
 }
 
+impl From<CreationRefused> for PlacementError {
+    fn from(refused: CreationRefused) -> Self {
+        match refused {
+            CreationRefused::TooManyOpen => PlacementError::TooManyOpenRooms,
+            CreationRefused::TooFast => PlacementError::CreatingTooFast,
+        }
+    }
+}
+
 impl PlacementError {
     /// A short label for metrics (handshake and matchmaking refusals).
     pub fn label(&self) -> &'static str {
@@ -175,13 +145,6 @@ pub struct Redirect {
     /// The nonce of the seat held in the room for this player (in Redis, see
     /// `cluster::Store::take_seat`); a fresh one, held nowhere, when none is.
     pub seat: u64,
-}
-
-/// A fresh random seat nonce (never 0).
-pub fn seat_nonce() -> u64 {
-    let mut b = [0u8; 8];
-    let _ = getrandom::fill(&mut b);
-    u64::from_le_bytes(b).max(1)
 }
 
 impl Redirect {
@@ -279,6 +242,20 @@ pub trait RoomDirectory: Send + Sync + 'static {
     }
 }
 
+/// Room hooks reporting to `directory`: a room whose directory is gone may stop, and
+/// its snapshots go nowhere.
+pub fn room_hooks(directory: Weak<dyn RoomDirectory>) -> RoomHooks {
+    let for_snapshots = directory.clone();
+    RoomHooks {
+        dispose_if_unused: Box::new(move |id| directory.upgrade().is_none_or(|d| d.dispose_if_unused(id))),
+        save_snapshot: Box::new(move |id, bytes| {
+            if let Some(d) = for_snapshots.upgrade() {
+                d.save_snapshot(id, bytes);
+            }
+        }),
+    }
+}
+
 /// Checks a room name: 1..=max bytes of `[A-Za-z0-9_-]`.
 pub fn check_room_name(name: &str, max: usize) -> Result<(), PlacementError> {
     if name.is_empty() || name.len() > max {
@@ -319,6 +296,10 @@ pub struct RoomSpec {
     /// `None` for rooms nobody asked to create here (restores, adoptions, pending leases
     /// another node's matchmaker opened and counted).
     pub creator: Option<Requester>,
+    /// Where the room reports disposal and snapshots; `None`: to this directory. (The
+    /// cluster directory passes its own: rooms get their callbacks when they are made,
+    /// and no directory points back at the one wrapping it.)
+    pub hooks: Option<RoomHooks>,
 }
 
 struct Entry {
@@ -336,8 +317,6 @@ struct Rooms {
 /// The in-process directory: rooms of this node only.
 pub struct LocalDirectory {
     me: Weak<LocalDirectory>,
-    /// The directory rooms report to (a cluster directory wrapping this one), if any.
-    outer: OnceLock<Weak<dyn RoomDirectory>>,
     rooms: Mutex<Rooms>,
     settings: Arc<Settings>,
     world: Addr<WorldActor>,
@@ -369,7 +348,6 @@ impl LocalDirectory {
         let creation = CreationLimits::new(settings.room.create_per_minute, settings.room.max_open_per_ip);
         Arc::new_cyclic(|me| LocalDirectory {
             me: me.clone(),
-            outer: OnceLock::new(),
             rooms: Mutex::new(Rooms { by_name: BTreeMap::new(), next_id: 1 }),
             settings,
             world,
@@ -380,12 +358,6 @@ impl LocalDirectory {
             snapshot_every_ticks,
             creation,
         })
-    }
-
-    /// Makes rooms report disposal and snapshots to `outer` (the cluster directory)
-    /// instead of to this directory. Call before the first room is created.
-    pub fn set_outer(&self, outer: Weak<dyn RoomDirectory>) {
-        let _ = self.outer.set(outer);
     }
 
     /// The world actor running this node's games.
@@ -456,7 +428,7 @@ impl LocalDirectory {
         if rooms.by_name.len() >= self.settings.room.max_rooms {
             return Err(PlacementError::TooManyRooms);
         }
-        let RoomSpec { name, uid, epoch, matchmade, restore, creator } = spec;
+        let RoomSpec { name, uid, epoch, matchmade, restore, creator, hooks } = spec;
         let id = rooms.next_id;
         rooms.next_id += 1;
         let uid = uid.unwrap_or(id);
@@ -473,10 +445,8 @@ impl LocalDirectory {
         };
         let schema = Arc::new(game.schema());
         let shared = Arc::new(RoomShared::default());
-        let directory: Weak<dyn RoomDirectory> = match self.outer.get() {
-            Some(outer) => outer.clone(),
-            None => self.me.clone(),
-        };
+        let me: Weak<dyn RoomDirectory> = self.me.clone();
+        let hooks = hooks.unwrap_or_else(|| room_hooks(me));
         let arbiter = &self.room_arbiters[(id as usize) % self.room_arbiters.len()];
         let (start_tick, world_players) = match &restored {
             Some(r) => (r.tick, r.players.iter().map(|(p, q)| (p.id, p.name.clone(), q.clone())).collect()),
@@ -497,7 +467,7 @@ impl LocalDirectory {
                 schema,
                 settings,
                 world,
-                directory,
+                hooks,
                 shared: room_shared,
                 keys,
                 restored,
@@ -507,7 +477,7 @@ impl LocalDirectory {
         self.world.do_send(AddRoom {
             id,
             game,
-            room: addr.clone(),
+            room: addr.clone().recipient(),
             tick: start_tick,
             players: world_players,
             snapshot_every_ticks: self.snapshot_every_ticks,
@@ -528,10 +498,7 @@ impl LocalDirectory {
         let taken =
             handle.shared.seats.fetch_update(Ordering::AcqRel, Ordering::Acquire, |s| (s < capacity).then_some(s + 1));
         match taken {
-            Ok(_) => Ok(Reservation {
-                room: handle.clone(),
-                seat: SeatGuard { shared: handle.shared.clone(), committed: false },
-            }),
+            Ok(_) => Ok(Reservation { room: handle.clone(), seat: SeatGuard::taken(handle.shared.clone()) }),
             Err(_) => Err(PlacementError::RoomFull),
         }
     }
@@ -601,6 +568,7 @@ impl LocalDirectory {
                             matchmade: false,
                             restore: None,
                             creator: Some(who.clone()),
+                            hooks: None,
                         };
                         self.create_locked(&mut rooms, spec)?
                     }
@@ -624,6 +592,7 @@ impl LocalDirectory {
                         matchmade: true,
                         restore: None,
                         creator: Some(who.clone()),
+                        hooks: None,
                     };
                     self.create_locked(&mut rooms, spec)?
                 }

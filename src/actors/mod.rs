@@ -6,10 +6,12 @@
 //! - [`directory`] places players in rooms; [`link`] is the lock-free write state a room
 //!   and a session share.
 //! - [`creation`] limits who may create rooms, and how many.
+//! - [`seating`] is a room's identity and the seat counters it shares with the directory.
 
 pub mod creation;
 pub mod directory;
 pub mod link;
 pub mod room;
+pub mod seating;
 pub mod session;
 pub mod world;

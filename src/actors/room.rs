@@ -14,46 +14,29 @@
 //!
 //! Runs on a room arbiter: never blocks, never waits on a session (`try_send` only).
 
-use super::directory::{seat_nonce, RoomDirectory, RoomId, RoomShared, RoomUid, SeatGuard};
 use super::link::{now_ms, MemberLink};
-use super::world::{PlayerDisconnected, PlayerJoin, PlayerLeave, RemoveRoom, ReplaceInputs, SavedGame, WorldActor};
-use crate::cluster::{RoomSnapshot, SnapshotPlayer};
+use super::seating::{seat_nonce, RoomId, RoomShared, RoomUid, SeatGuard};
+use super::world::{
+    PlayerDisconnected, PlayerJoin, PlayerLeave, RemoveRoom, ReplaceInputs, SavedGame, TickState, WorldActor,
+};
 use crate::config::Settings;
-use crate::net::SubjectSlot;
-use crate::tokens::{unix_now, ResumeClaim, TokenKeys};
+use crate::game::{RoomSnapshot, SnapshotPlayer};
 use crate::metrics;
+use crate::net::SubjectSlot;
 use crate::protocol::{close_code, codec, Event, PlayerId, PlayerInfo, Schema, Welcome, PROTOCOL_VERSION};
 use crate::sync::{encode_delta, encode_events, encode_snapshot, EntityState, History, InputQueue, UpdateBase};
+use crate::tokens::{unix_now, ResumeClaim, TokenKeys};
 use actix::{Actor, ActorContext, Addr, Context, Handler, Message, MessageResult, Recipient};
 use bytes::Bytes;
 use std::collections::{BTreeMap, VecDeque};
 use std::net::IpAddr;
 use std::sync::atomic::Ordering;
-use std::sync::{Arc, Weak};
+use std::sync::Arc;
 use std::time::Instant;
 
 /// Lifetime of a resume token. Whether a resume succeeds is decided by the room (the
 /// player must still be in its grace window); the expiry only bounds a leaked token.
 const RESUME_TOKEN_TTL_S: u64 = 24 * 3600;
-
-/// One tick's result for a room, from the world.
-#[derive(Message)]
-#[rtype(result = "()")]
-pub struct TickState {
-    /// The room's tick.
-    pub tick: u64,
-    /// The replicated state after the tick.
-    pub state: Arc<EntityState>,
-    /// Last applied input sequence per player, sorted by player id.
-    pub acks: Vec<(PlayerId, u32)>,
-    /// The tick's events, in order.
-    pub events: Vec<Event>,
-    /// Server wall clock (µs since the Unix epoch) when the tick was computed.
-    pub server_time_us: u64,
-    /// The whole game state after this tick, every `cluster.snapshot_interval_s` in
-    /// cluster mode.
-    pub saved: Option<SavedGame>,
-}
 
 /// What a room tells a session.
 #[derive(Message, Debug, Clone)]
@@ -268,6 +251,17 @@ struct Member {
     _slot: Option<SubjectSlot>,
 }
 
+/// What a room tells the directory it belongs to, given to it when it is created (a
+/// room holds no pointer to any directory): whether it may stop, once it has been empty
+/// long enough, and each snapshot it makes (cluster mode writes them to Redis). Both are
+/// called on the room's thread: they must not block.
+pub struct RoomHooks {
+    /// Removes the room from its directory if no seat is taken; true if it was removed.
+    pub dispose_if_unused: Box<dyn Fn(RoomId) -> bool + Send>,
+    /// Takes the room's latest snapshot bytes.
+    pub save_snapshot: Box<dyn Fn(RoomId, Vec<u8>) + Send>,
+}
+
 /// Everything a room is made of.
 pub struct RoomParts {
     /// Process-unique id.
@@ -284,8 +278,8 @@ pub struct RoomParts {
     pub settings: Arc<Settings>,
     /// The world running the room's game.
     pub world: Addr<WorldActor>,
-    /// The directory, to dispose the room.
-    pub directory: Weak<dyn RoomDirectory>,
+    /// Where it reports disposal and snapshots.
+    pub hooks: RoomHooks,
     /// Counters shared with the directory.
     pub shared: Arc<RoomShared>,
     /// Signs resume tokens.
@@ -304,7 +298,7 @@ pub struct RoomActor {
     schema: Arc<Schema>,
     settings: Arc<Settings>,
     world: Addr<WorldActor>,
-    directory: Weak<dyn RoomDirectory>,
+    hooks: RoomHooks,
     shared: Arc<RoomShared>,
     members: BTreeMap<PlayerId, Member>,
     next_player: PlayerId,
@@ -325,7 +319,7 @@ pub struct RoomActor {
 impl RoomActor {
     /// A room; its game lives in `world`.
     pub fn new(parts: RoomParts) -> Self {
-        let RoomParts { id, uid, epoch, name, schema, settings, world, directory, shared, keys, restored } = parts;
+        let RoomParts { id, uid, epoch, name, schema, settings, world, hooks, shared, keys, restored } = parts;
         let history_ticks = settings.sync.history_ticks;
         let played = restored.is_some();
         let (members, next_player, last_tick) = match restored {
@@ -366,7 +360,7 @@ impl RoomActor {
             schema,
             settings,
             world,
-            directory,
+            hooks,
             shared,
             keys,
             members,
@@ -523,8 +517,7 @@ impl RoomActor {
     /// the room's own counters. `next_player` is read here, after the world computed the
     /// tick, so it is above every id handed out before the snapshot.
     fn save_snapshot(&self, tick: u64, saved: SavedGame) {
-        let Some(directory) = self.directory.upgrade() else { return };
-        directory.save_snapshot(self.id, self.encode_snapshot(tick, saved));
+        (self.hooks.save_snapshot)(self.id, self.encode_snapshot(tick, saved));
     }
 
     fn encode_snapshot(&self, tick: u64, saved: SavedGame) -> Vec<u8> {
@@ -578,7 +571,7 @@ impl RoomActor {
         let room = &self.settings.room;
         let ttl = if self.played { room.empty_ttl_s } else { room.abandoned_ttl_s.min(room.empty_ttl_s) };
         if now.duration_since(since) >= crate::config::secs(ttl) {
-            let disposed = self.directory.upgrade().is_none_or(|d| d.dispose_if_unused(self.id));
+            let disposed = (self.hooks.dispose_if_unused)(self.id);
             if disposed {
                 self.world.do_send(RemoveRoom { id: self.id });
                 ctx.stop();

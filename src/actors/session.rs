@@ -14,10 +14,10 @@ use super::link::{ws_frame_len, MemberLink};
 use super::room::{Join, Joined, LeaveRoom, SessionEnded, ToSession};
 use super::world::{ChatLine, WorldActor};
 use crate::config::{secs, Settings};
-use crate::net::{ConnectionSlot, SubjectSlot};
-use crate::net::SocketHandle;
 use crate::limits::{InputRateLimit, RateVerdict};
 use crate::metrics;
+use crate::net::SocketHandle;
+use crate::net::{ConnectionSlot, SubjectSlot};
 use crate::protocol::{
     close_code, update_frame, ClientMessage, DecodeError, Notice, PlayerId, Schema, ServerMessage, UpdateHeader,
 };

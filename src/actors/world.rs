@@ -11,13 +11,12 @@
 //!
 //! Runs on its own arbiter (thread): it never blocks, never does I/O, never waits.
 
-use super::directory::RoomId;
-use super::room::{RoomActor, TickState};
+use super::seating::RoomId;
 use crate::game::{Game, StepContext};
 use crate::metrics;
 use crate::protocol::{Event, PlayerId};
 use crate::sync::{EntityState, InputQueue};
-use actix::{Actor, ActorContext, Addr, AsyncContext, Context, Handler, Message};
+use actix::{Actor, ActorContext, AsyncContext, Context, Handler, Message, Recipient};
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -31,7 +30,7 @@ pub struct AddRoom {
     /// Its game.
     pub game: Box<dyn Game>,
     /// Its actor, which receives each tick's state.
-    pub room: Addr<RoomActor>,
+    pub room: Recipient<TickState>,
     /// The tick the room continues from (0 for a new room).
     pub tick: u64,
     /// Players already in a restored game (not joined again; told they are disconnected).
@@ -138,12 +137,32 @@ struct WorldPlayer {
 
 struct WorldRoom {
     game: Box<dyn Game>,
-    room: Addr<RoomActor>,
+    room: Recipient<TickState>,
     tick: u64,
     players: BTreeMap<PlayerId, WorldPlayer>,
     events: Vec<Event>,
     state_capacity: (usize, usize),
     snapshot_every_ticks: Option<u64>,
+}
+
+/// One tick's result for a room, from the world (the world does not know the room
+/// actor, only this message's recipient).
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct TickState {
+    /// The room's tick.
+    pub tick: u64,
+    /// The replicated state after the tick.
+    pub state: Arc<EntityState>,
+    /// Last applied input sequence per player, sorted by player id.
+    pub acks: Vec<(PlayerId, u32)>,
+    /// The tick's events, in order.
+    pub events: Vec<Event>,
+    /// Server wall clock (µs since the Unix epoch) when the tick was computed.
+    pub server_time_us: u64,
+    /// The whole game state after this tick, every `cluster.snapshot_interval_s` in
+    /// cluster mode.
+    pub saved: Option<SavedGame>,
 }
 
 /// The world actor.

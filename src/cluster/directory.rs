@@ -9,15 +9,15 @@
 //! Claims on one node are serialized by an async lock, so two local requests for one
 //! new room never race each other to Redis; across nodes the claim script decides.
 
-use super::snapshot::RoomSnapshot;
 use super::store::{Claim, NodeInfo, RoomLoad, RoomRecord, SeatTaken, Store, StoreError};
 use crate::actors::directory::{
-    check_room_name, seat_nonce, LocalDirectory, Located, Placement, PlacementError, Redirect, Requester, Restore,
-    RoomDirectory, RoomHandle, RoomId, RoomListing, RoomSpec, RoomUid,
+    check_room_name, room_hooks, seat_nonce, LocalDirectory, Located, Placement, PlacementError, Redirect, Requester,
+    Restore, RoomDirectory, RoomHandle, RoomId, RoomListing, RoomSpec, RoomUid,
 };
 use crate::actors::room::EncodeSnapshot;
 use crate::actors::world::HandOffRoom;
 use crate::config::{secs, Settings};
+use crate::game::RoomSnapshot;
 use crate::metrics;
 use crate::protocol::close_code;
 use futures_util::future::{join_all, BoxFuture};
@@ -48,6 +48,8 @@ enum Claimed {
 
 /// The cluster directory.
 pub struct ClusterDirectory {
+    /// Itself, for the hooks of the rooms it creates (they report here, not to `local`).
+    me: Weak<ClusterDirectory>,
     pub(super) local: Arc<LocalDirectory>,
     pub(super) store: Store,
     pub(super) settings: Arc<Settings>,
@@ -78,7 +80,8 @@ impl ClusterDirectory {
     /// `local`, which is told to report to the new directory.
     pub fn new(local: Arc<LocalDirectory>, store: Store, node: String, url: String) -> Arc<Self> {
         let settings = local.settings().clone();
-        let dir = Arc::new(ClusterDirectory {
+        Arc::new_cyclic(|me| ClusterDirectory {
+            me: me.clone(),
             local,
             store,
             settings,
@@ -92,11 +95,7 @@ impl ClusterDirectory {
             redis_up: AtomicBool::new(true),
             draining: AtomicBool::new(false),
             peer_origins: parking_lot::RwLock::new(Vec::new()),
-        });
-        let weak: Weak<ClusterDirectory> = Arc::downgrade(&dir);
-        let outer: Weak<dyn RoomDirectory> = weak;
-        dir.local.set_outer(outer);
-        dir
+        })
     }
 
     /// The lease lifetime.
@@ -222,7 +221,9 @@ impl ClusterDirectory {
         let creator = if restored { None } else { creator.cloned() };
         // The fence is the room's epoch: resume tokens of players who joined under an
         // earlier lease are honoured only for players the snapshot holds (room.rs).
-        let spec = RoomSpec { name: Arc::from(name), uid: Some(uid), epoch: fence, matchmade, restore, creator };
+        let me: Weak<dyn RoomDirectory> = self.me.clone();
+        let hooks = Some(room_hooks(me));
+        let spec = RoomSpec { name: Arc::from(name), uid: Some(uid), epoch: fence, matchmade, restore, creator, hooks };
         match self.local.create(spec) {
             Ok(handle) => {
                 let lease = Lease {

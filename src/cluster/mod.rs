@@ -13,11 +13,10 @@
 
 mod directory;
 pub mod keeper;
-mod snapshot;
 pub mod store;
 
+pub use crate::game::snapshot::{RoomSnapshot, SnapshotPlayer, SNAPSHOT_VERSION};
 pub use directory::ClusterDirectory;
-pub use snapshot::{RoomSnapshot, SnapshotPlayer, SNAPSHOT_VERSION};
 pub use store::{Store, StoreError};
 
 use crate::actors::directory::LocalDirectory;

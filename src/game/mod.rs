@@ -7,8 +7,10 @@
 
 pub mod arena;
 mod random;
+pub mod snapshot;
 
 pub use random::SplitMix64;
+pub use snapshot::{RoomSnapshot, SnapshotPlayer, SNAPSHOT_VERSION};
 
 use crate::protocol::{Event, PlayerId, Schema};
 use crate::sync::EntityState;

@@ -10,8 +10,8 @@
 //! Runs in `HttpServer::on_connect`, before the HTTP layer reads a byte: it never blocks
 //! (a refusal is one small write into an empty send buffer).
 
-use crate::net::SocketHandle;
 use crate::metrics;
+use crate::net::SocketHandle;
 use parking_lot::Mutex;
 use std::collections::HashMap;
 use std::net::IpAddr;

@@ -6,10 +6,10 @@ pub mod admin;
 pub mod bans;
 pub mod frame_guard;
 pub mod handshake;
+pub mod metered_body;
 pub mod request_limits;
 pub mod routes;
 pub mod seats;
-pub mod metered_body;
 
 /// Kept at its old path for games that import `tickcast::http::tokens::Authenticator`.
 pub use crate::tokens;
@@ -17,15 +17,15 @@ pub use crate::tokens;
 use crate::actors::directory::RoomDirectory;
 use crate::actors::world::WorldActor;
 use crate::config::Settings;
+use crate::net::{ConnectionLimits, SubjectLimits};
+use crate::tokens::{Authenticator, TokenKeys};
 use actix::Addr;
 use bans::Bans;
-use crate::net::{ConnectionLimits, SubjectLimits};
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 use seats::PendingSeats;
 use std::net::IpAddr;
 use std::num::NonZeroU32;
 use std::sync::Arc;
-use crate::tokens::{Authenticator, TokenKeys};
 
 /// What every HTTP worker shares.
 pub struct AppState {

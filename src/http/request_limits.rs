@@ -15,9 +15,9 @@
 //!   marked as having served a request (see `accept`).
 
 use super::accept::AcceptedConnection;
-use crate::net::SocketHandle;
 use super::AppState;
 use crate::metrics;
+use crate::net::SocketHandle;
 use actix_web::body::{BoxBody, MessageBody};
 use actix_web::dev::{Payload, ServiceRequest, ServiceResponse};
 use actix_web::error::PayloadError;

@@ -7,14 +7,14 @@ use super::handshake::{
     self, check_origin, check_subprotocols, check_upgrade, client_ip, placement_status, HandshakeError,
 };
 use super::metered_body::MeteredBody;
-use crate::net::SocketHandle;
-use crate::tokens::{check_player_name, unix_now, SeatClaim};
 use super::AppState;
 use crate::actors::directory::{check_room_name, Located, Placement, PlacementError, Requester};
 use crate::actors::link::MemberLink;
 use crate::actors::session::{SessionActor, SessionStart};
 use crate::metrics;
+use crate::net::SocketHandle;
 use crate::protocol::{close_code, SUBPROTOCOL};
+use crate::tokens::{check_player_name, unix_now, SeatClaim};
 use actix::Actor;
 use actix_web::body::BoxBody;
 use actix_web::http::header;

@@ -1,6 +1,7 @@
-//! The room snapshot an owner writes to Redis every `cluster.snapshot_interval_s`: what
-//! another node needs to continue the room after its node dies — the game's own saved
-//! state ([`crate::game::Game::save`]) plus the room's players and counters.
+//! A room's whole state at one tick, as bytes: the game's own saved state
+//! ([`crate::game::Game::save`]) plus the room's players and counters. In cluster mode
+//! an owner writes it to Redis every `cluster.snapshot_interval_s`, and another node
+//! continues the room from it after its node dies.
 //!
 //! Layout (bincode-standard varints, see `protocol::codec`): format version, room uid,
 //! tick, next player id, room name, player count, then `(id, name, epoch)` per player,
