@@ -19,7 +19,7 @@
  * repeating `input` changes nothing, which lets the client stop resending it.
  * @param {{speed?: number, size?: number, playerRadius?: number, scale?: number}} [config]
  *   Arena tunables in arena units (the server's ArenaConfig defaults).
- * @returns {{kind: string, snapDistance: number, idle: (input: number[]) => boolean, step: (fields: number[], input: number[], ctx: {rateHz: number}) => number[]}}
+ * @returns {Required<import('./prediction.js').Predictor>}
  */
 export function arenaPredictor({ speed = 200, size = 1000, playerRadius = 20, scale = 10 } = {}) {
   const lo = playerRadius * scale;

@@ -23,6 +23,11 @@ import { InterpolationBuffer, ServerClock } from './clock.js';
 import { Prediction } from './prediction.js';
 import { matchmake, wrongNodeTarget } from './matchmake.js';
 
+/** @import { Schema, ClientMessage, GameEvent, WelcomeMessage, UpdateMessage, PongMessage, NoticeMessage } from './codec.js' */
+/** @import { State, EntityState } from './state.js' */
+/** @import { Predictor } from './prediction.js' */
+/** @import { MatchmakeAnswer } from './matchmake.js' */
+
 const UTF8_ENCODER = new TextEncoder();
 
 /**
@@ -81,6 +86,125 @@ export const ConnectionState = Object.freeze({
   GONE: 'gone',
 });
 
+/**
+ * A connection state's name.
+ * @typedef {typeof ConnectionState[keyof typeof ConnectionState]} ConnectionStateName
+ */
+
+/**
+ * Options of a TickcastClient; only `name` is needed in a page (others have defaults).
+ * @typedef {object} ClientOptions
+ * @property {string} [url] The server's HTTP origin; default the page's.
+ * @property {string} name The player's display name (for the guest token).
+ * @property {string | null} [room] A room name; null or '' for matchmaking.
+ * @property {() => Promise<string>} [getToken] Supplies a session token; default: a guest
+ *   token from `POST /api/session`.
+ * @property {Predictor} [predictor] Predicts the own entity (see arenaPredictor).
+ * @property {(playerId: number) => number} [ownEntityId] The entity id of a player;
+ *   default: the same number.
+ * @property {number} [interpolationTicks] How far behind others are drawn (2).
+ * @property {number} [snapDistance] See InterpolationBuffer.
+ * @property {number} [backoffBaseMs] First backoff window (500 ms).
+ * @property {number} [backoffCapMs] Largest backoff window (15 s).
+ * @property {number} [maxRetries] Consecutive failed attempts before `gone` (Infinity).
+ * @property {number} [silenceMs] Reconnect when a live connection is silent this long (5 s).
+ * @property {number} [pingIntervalMs] How often RTT is measured (1 s).
+ * @property {number} [handshakeTimeoutMs] Give up an attempt (and a matchmaking request)
+ *   that has no answer this long (10 s).
+ * @property {number} [maxChatBytes] Longest chat line sent, in UTF-8 bytes: the server's
+ *   `limits.max_chat_bytes` (200 by default). It closes the session with 1008 on a longer
+ *   one, so the client refuses to send it.
+ * @property {boolean | string} [matchmake] Cluster mode: place every connect and reconnect
+ *   through `GET /api/matchmake` (see TickcastClient). `true` asks `url`; a string is
+ *   another HTTP base to ask (e.g. `'https://lobby.example'`). Default false: connect to
+ *   `url` directly.
+ * @property {number} [maxRedirects] 4421 redirects followed in a row before a close counts
+ *   as a failed attempt (3).
+ * @property {typeof WebSocket} [WebSocket] For tests.
+ * @property {typeof globalThis.fetch} [fetch] For tests.
+ */
+/**
+ * The options in effect: ClientOptions with every default filled in.
+ * @typedef {Required<Omit<ClientOptions, 'getToken' | 'predictor'>> & Pick<ClientOptions, 'getToken' | 'predictor'>} ClientSettings
+ */
+
+/**
+ * The `detail` of `statechange` (and of the event named after the new state).
+ * @typedef {object} StateChange
+ * @property {ConnectionStateName} state The new state.
+ * @property {ConnectionStateName} previous The state before.
+ * @property {number} [code] Reconnecting or gone: the close code (0 when no connection closed).
+ * @property {string} [reason] Reconnecting or gone: why.
+ * @property {number} [delayMs] Reconnecting: the delay before the next attempt.
+ * @property {number} [attempt] Reconnecting: the number of that attempt.
+ * @property {boolean} [resumed] Live: whether the same player was resumed.
+ */
+/**
+ * Every event of a TickcastClient and its `detail`.
+ * @typedef {object} ClientEventMap
+ * @property {StateChange} statechange
+ * @property {StateChange} connecting
+ * @property {StateChange} live
+ * @property {StateChange} reconnecting
+ * @property {StateChange} gone
+ * @property {WelcomeMessage} welcome
+ * @property {{tick: number, ack: number, keyframe: boolean, events: GameEvent[]}} update
+ * @property {{player: number, name: string}} joined
+ * @property {{player: number, name: string | undefined}} left
+ * @property {{player: number, name: string | undefined, text: string}} chat
+ * @property {{type: 'Game', kind: number, kindName: string | undefined, player: number, value: number}} game
+ * @property {NoticeMessage} notice
+ * @property {{rtt: number}} pong
+ * @property {{error: unknown}} error A message that could not be decoded or applied.
+ * @property {MatchmakeAnswer} matchmake
+ * @property {{url: string, reason: string}} redirect
+ */
+/**
+ * Counters for a HUD and for tests.
+ * @typedef {object} ClientStats
+ * @property {number} bytesReceived
+ * @property {number} bytesPerSecond Over the last second.
+ * @property {number} messages
+ * @property {number} keyframes
+ * @property {number} deltas
+ * @property {number} refusedDeltas Deltas not based on the tick held.
+ * @property {number} reconnects
+ * @property {number} resumes
+ * @property {number} redirects 4421s followed.
+ * @property {number} matchmakes Requests to `/api/matchmake`.
+ * @property {number} inputsSent
+ * @property {number} inputsSkipped Unchanged inputs skipped to drain a backlog.
+ */
+/**
+ * An entity as `view()` draws it.
+ * @typedef {object} ViewEntity
+ * @property {number} id
+ * @property {number} kind
+ * @property {string} kindName
+ * @property {boolean} own Whether it is the player's own (predicted) entity.
+ * @property {number[]} fields Quantized, possibly fractional (interpolated).
+ * @property {Record<string, number>} values In game units by field name (`fields[i] / scale`).
+ */
+/**
+ * Where one connection attempt goes: its URL, the seat reservation it offers (if any),
+ * and whether that seat came from join-or-create matchmaking.
+ * @typedef {{url: string, seat: string | null, matchmade: boolean}} Target
+ */
+
+/**
+ * An EventTarget whose listeners know each event's `detail` type: types only, at run
+ * time it is EventTarget itself.
+ * @template M
+ * @typedef {{
+ *   addEventListener<K extends keyof M & string>(type: K, listener: (event: CustomEvent<M[K]>) => void, options?: boolean | AddEventListenerOptions): void;
+ *   addEventListener(type: string, listener: EventListenerOrEventListenerObject | null, options?: boolean | AddEventListenerOptions): void;
+ *   removeEventListener<K extends keyof M & string>(type: K, listener: (event: CustomEvent<M[K]>) => void, options?: boolean | EventListenerOptions): void;
+ *   removeEventListener(type: string, listener: EventListenerOrEventListenerObject | null, options?: boolean | EventListenerOptions): void;
+ *   dispatchEvent(event: Event): boolean;
+ * }} TypedEventTarget
+ */
+const ClientEventTarget = /** @type {new () => TypedEventTarget<ClientEventMap>} */ (EventTarget);
+
 const now = () => globalThis.performance.now();
 
 /**
@@ -108,38 +232,70 @@ const now = () => globalThis.performance.now();
  * client as without the option. Without the option nothing changes, except that a
  * 4421 WRONG_NODE close is always followed (a single node never sends one).
  */
-export class TickcastClient extends EventTarget {
-  /**
-   * @param {object} options
-   * @param {string} [options.url] The server's HTTP origin; default the page's.
-   * @param {string} options.name The player's display name (for the guest token).
-   * @param {string | null} [options.room] A room name; null or '' for matchmaking.
-   * @param {() => Promise<string>} [options.getToken] Supplies a session token; default:
-   *   a guest token from `POST /api/session`.
-   * @param {object} [options.predictor] Predicts the own entity (see arenaPredictor).
-   * @param {(playerId: number) => number} [options.ownEntityId] The entity id of a player;
-   *   default: the same number.
-   * @param {number} [options.interpolationTicks] How far behind others are drawn (2).
-   * @param {number} [options.snapDistance] See InterpolationBuffer.
-   * @param {number} [options.backoffBaseMs] First backoff window (500 ms).
-   * @param {number} [options.backoffCapMs] Largest backoff window (15 s).
-   * @param {number} [options.maxRetries] Consecutive failed attempts before `gone` (Infinity).
-   * @param {number} [options.silenceMs] Reconnect when a live connection is silent this long (5 s).
-   * @param {number} [options.pingIntervalMs] How often RTT is measured (1 s).
-   * @param {number} [options.maxChatBytes] Longest chat line sent, in UTF-8 bytes: the
-   *   server's `limits.max_chat_bytes` (200 by default). It closes the session with 1008
-   *   on a longer one, so the client refuses to send it.
-   * @param {boolean | string} [options.matchmake] Cluster mode: place every connect and
-   *   reconnect through `GET /api/matchmake` (see above). `true` asks `options.url`; a
-   *   string is another HTTP base to ask (e.g. `'https://lobby.example'`). Default false:
-   *   connect to `options.url` directly.
-   * @param {number} [options.maxRedirects] 4421 redirects followed in a row before a close
-   *   counts as a failed attempt (3).
-   * @param {typeof WebSocket} [options.WebSocket] For tests.
-   * @param {typeof fetch} [options.fetch] For tests.
-   */
+export class TickcastClient extends ClientEventTarget {
+  /** The smoothed RTT's last sample in ms (undefined until the first Pong). @type {number | undefined} */
+  lastRtt;
+
+  // Internals. Each is read only by the client itself.
+  /** The HTTP base asked for placement, or null without matchmaking. @type {string | null} */
+  #matchmakeBase;
+  /** The state held (authoritative, as updates built it). @type {State} */
+  #world = createState();
+  #clock = new ServerClock();
+  /** Interpolation of the states received, from the first Welcome on. @type {InterpolationBuffer | null} */
+  #buffer = null;
+  /** @type {Prediction | null} */
+  #prediction = null;
+  /** The schema index of the predicted entity kind (valid while #prediction is set). */
+  #predictedKind = -1;
+  /** The input sent every tick (schema order), or null before the first. @type {number[] | null} */
+  #input = null;
+  /** The seq of the last input sent (restarts at every Welcome). */
+  #seq = 0;
+  /** @type {number[] | null} */
+  #lastSent = null;
+  /** The last second of `seq - ack_input` gaps, one per update. @type {number[]} */
+  #lags = [];
+  /** Deltas refused in a row (a broken chain resumes after a second of them). */
+  #refusedStreak = 0;
+  /** The socket of the current attempt. @type {WebSocket | null} */
+  #ws = null;
+  /** The session token, until refused or expired. @type {string | null} */
+  #token = null;
+  #tokenExpiresAt = 0;
+  /** The last Welcome's resume token, while the player may be resumed. @type {string | null} */
+  #resumeToken = null;
+  /** Whether the current attempt resumes the player. */
+  #resuming = false;
+  /** Failed attempts in a row (the backoff's exponent). */
+  #attempt = 0;
+  /** 4421s followed since the last Welcome or normal attempt. */
+  #redirects = 0;
+  /** A 4409 on a join-or-create seat was asked again. */
+  #fullRetried = false;
+  /** The current attempt. @type {Target | null} */
+  #conn = null;
+  /** Every pending timeout and interval, cleared together. @type {Set<number>} */
+  #timers = new Set();
+  /** Bumped by every attempt and stop: an async step of an older one gives up. */
+  #generation = 0;
+  #liveSince = 0;
+  /** When the server was last heard (local ms), for the silence check. */
+  #lastHeard = 0;
+  /** Whether the current attempt got its Welcome. */
+  #welcomed = false;
+  /** Render time minus local time (ms), moved smoothly; null: jump to the target. @type {number | null} */
+  #renderOffset = null;
+  #renderAt = 0;
+  /** Bytes received over the last second. @type {{t: number, n: number}[]} */
+  #recentBytes = [];
+  #recentSum = 0;
+  #openedAt = now();
+
+  /** @param {ClientOptions} options */
   constructor(options) {
     super();
+    /** The options in effect (defaults filled in). @type {ClientSettings} */
     this.options = {
       url: globalThis.location?.origin,
       room: null,
@@ -161,29 +317,32 @@ export class TickcastClient extends EventTarget {
     };
     if (!this.options.url) throw new TypeError('options.url is required outside a page');
     const mm = this.options.matchmake;
-    /** The HTTP base asked for placement, or null without matchmaking. */
-    this._matchmakeBase = mm === true ? this.options.url : typeof mm === 'string' && mm !== '' ? mm : null;
-    if (this._matchmakeBase != null) {
-      const base = new URL(this._matchmakeBase); // throws TypeError on garbage
+    this.#matchmakeBase = mm === true ? this.options.url : typeof mm === 'string' && mm !== '' ? mm : null;
+    if (this.#matchmakeBase != null) {
+      const base = new URL(this.#matchmakeBase); // throws TypeError on garbage
       if (base.protocol !== 'http:' && base.protocol !== 'https:') throw new TypeError(`options.matchmake: ${mm} is not an http(s) URL`);
     }
-    /** Connection state: idle, connecting, live, reconnecting or gone. */
+    /** Connection state: idle, connecting, live, reconnecting or gone. @type {ConnectionStateName} */
     this.state = ConnectionState.IDLE;
-    /** Why the client is gone, if it is: `{code, reason}`. */
+    /** Why the client is gone, if it is: `{code, reason}`. @type {{code: number, reason: string} | null} */
     this.goneReason = null;
+    /** The player's id in the room (from Welcome). @type {number | null} */
     this.playerId = null;
+    /** The room's name (from Welcome). @type {string | null} */
     this.room = null;
-    /** The cluster node of the last matchmake answer (null without one, or after a redirect). */
+    /** The cluster node of the last matchmake answer (null without one, or after a redirect). @type {string | null} */
     this.node = null;
-    /** The WebSocket URL of the current (or last) connection. */
+    /** The WebSocket URL of the current (or last) connection. @type {string | null} */
     this.nodeUrl = null;
+    /** The game's schema (from Welcome). @type {Schema | null} */
     this.schema = null;
+    /** The room's tick rate (from Welcome). @type {number | null} */
     this.tickRateHz = null;
-    /** Players of the room: Map id -> name (Welcome roster, then Joined/Left events). */
+    /** Players of the room: Map id -> name (Welcome roster, then Joined/Left events). @type {Map<number, string>} */
     this.players = new Map();
-    /** Smoothed round-trip time in ms (null until the first Pong). */
+    /** Smoothed round-trip time in ms (null until the first Pong). @type {number | null} */
     this.rtt = null;
-    /** Counters for a HUD and for tests. */
+    /** Counters for a HUD and for tests. @type {ClientStats} */
     this.stats = {
       bytesReceived: 0,
       bytesPerSecond: 0,
@@ -198,41 +357,37 @@ export class TickcastClient extends EventTarget {
       inputsSent: 0,
       inputsSkipped: 0,
     };
+    /** The last Notice with a non-zero code of the current attempt. @type {NoticeMessage | null} */
     this.lastNotice = null;
-    this._world = createState();
-    this._clock = new ServerClock();
-    this._buffer = null;
-    this._prediction = null;
-    this._input = null;
-    this._seq = 0;
-    this._lastSent = null;
-    this._lags = [];
-    this._refusedStreak = 0;
-    this._ws = null;
-    this._token = null;
-    this._tokenExpiresAt = 0;
-    this._resumeToken = null;
-    this._attempt = 0;
-    this._redirects = 0; // 4421s followed since the last Welcome or normal attempt
-    this._fullRetried = false; // a 4409 on a join-or-create seat was asked again
-    this._conn = null; // the current attempt: {url, seat, matchmade}
-    this._timers = new Set();
-    this._liveSince = 0;
-    this._renderOffset = null;
-    this._renderAt = 0;
-    this._recentBytes = [];
-    this._recentSum = 0;
-    this._openedAt = now();
+  }
+
+  /** `tickRateHz` where a Welcome has set it: the loops and updates only run after one. */
+  get #rateHz() {
+    return /** @type {number} */ (this.tickRateHz);
+  }
+
+  /**
+   * The socket whose message is being handled (#onMessage checked it is the current one).
+   * It is null only if an `error` listener closed the client meanwhile; the drop then
+   * throws, as it always has.
+   */
+  get #currentWs() {
+    return /** @type {WebSocket} */ (this.#ws);
+  }
+
+  /** `schema` where a Welcome has set it (as #rateHz). */
+  get #welcomeSchema() {
+    return /** @type {Schema} */ (this.schema);
   }
 
   /** The tick of the state held (0 before the first update). @returns {number} */
   get tick() {
-    return this._world.tick;
+    return this.#world.tick;
   }
 
-  /** The authoritative entities: Map id -> {kind, fields} (do not mutate). @returns {Map<number, {kind: number, fields: number[]}>} */
+  /** The authoritative entities: Map id -> {kind, fields} (do not mutate). @returns {Map<number, EntityState>} */
   get entities() {
-    return this._world.entities;
+    return this.#world.entities;
   }
 
   /** The player's own entity id, or null. @returns {number | null} */
@@ -242,7 +397,7 @@ export class TickcastClient extends EventTarget {
 
   /** Predicted fields of the own entity (null without a predictor). @returns {number[] | null} */
   get predicted() {
-    return this._prediction?.fields?.slice() ?? null;
+    return this.#prediction?.fields?.slice() ?? null;
   }
 
   /** The name of entity kind `kind` in the schema. @param {number} kind @returns {string | undefined} */
@@ -254,10 +409,10 @@ export class TickcastClient extends EventTarget {
   connect() {
     if (this.state !== ConnectionState.IDLE && this.state !== ConnectionState.GONE) return;
     this.goneReason = null;
-    this._attempt = 0;
-    this._fullRetried = false;
-    this._setState(ConnectionState.CONNECTING);
-    this._open();
+    this.#attempt = 0;
+    this.#fullRetried = false;
+    this.#setState(ConnectionState.CONNECTING);
+    this.#open();
   }
 
   /**
@@ -266,7 +421,7 @@ export class TickcastClient extends EventTarget {
    * @param {number[]} values
    */
   setInput(values) {
-    this._input = values.map((v, i) => {
+    this.#input = values.map((v, i) => {
       const f = this.schema?.input[i];
       const n = Math.trunc(Number(v) || 0);
       return f ? Math.min(f.max, Math.max(f.min, n)) : n;
@@ -280,7 +435,7 @@ export class TickcastClient extends EventTarget {
    */
   chat(text) {
     if (UTF8_ENCODER.encode(text).length > this.options.maxChatBytes) return false;
-    return this._send({ type: 'Chat', text });
+    return this.#send({ type: 'Chat', text });
   }
 
   /**
@@ -289,18 +444,18 @@ export class TickcastClient extends EventTarget {
    * @returns {number}
    */
   serverNow() {
-    return this._clock.now(now(), this.rtt ?? 0);
+    return this.#clock.now(now(), this.rtt ?? 0);
   }
 
   /** Leaves the room for good (the seat is freed at once) and stops. */
   leave() {
-    this._send({ type: 'Leave' });
-    this._stop(CloseCode.NORMAL, 'left');
+    this.#send({ type: 'Leave' });
+    this.#stop(CloseCode.NORMAL, 'left');
   }
 
   /** Closes the connection without leaving (the server keeps the seat for its grace window) and stops. */
   close() {
-    this._stop(CloseCode.NORMAL, 'closed by the client');
+    this.#stop(CloseCode.NORMAL, 'closed by the client');
   }
 
   /**
@@ -308,50 +463,54 @@ export class TickcastClient extends EventTarget {
    * own entity predicted. `fields` are quantized (possibly fractional); `values` are in
    * game units by field name (`fields[i] / scale`).
    * @param {number} [localMs] `performance.now()`.
-   * @returns {{serverTime: number, entities: {id: number, kind: number, kindName: string, own: boolean, fields: number[], values: Record<string, number>}[]}}
+   * @returns {{serverTime: number, entities: ViewEntity[]}}
    */
   view(localMs = now()) {
-    if (!this.schema || !this._buffer) return { serverTime: NaN, entities: [] };
-    const t = this._renderTime(localMs);
-    const sampled = this._buffer.sample(t);
+    if (!this.schema || !this.#buffer) return { serverTime: NaN, entities: [] };
+    const t = this.#renderTime(localMs);
+    const sampled = this.#buffer.sample(t);
     const ownId = this.ownEntityId;
-    const own = this._prediction?.display(localMs);
+    const own = this.#prediction?.display(localMs);
+    /** @type {ViewEntity[]} */
     const entities = [];
     for (const [id, e] of sampled) {
       const mine = id === ownId;
       const fields = mine && own ? own : e.fields;
-      entities.push(this._viewEntity(id, e.kind, fields, mine));
+      entities.push(this.#viewEntity(id, e.kind, fields, mine));
     }
     // The own entity is drawn as soon as it is known, even before it is in the buffer's past.
     if (ownId != null && own && !sampled.has(ownId)) {
-      const e = this._world.entities.get(ownId);
-      if (e) entities.push(this._viewEntity(ownId, e.kind, own, true));
+      const e = this.#world.entities.get(ownId);
+      if (e) entities.push(this.#viewEntity(ownId, e.kind, own, true));
     }
     return { serverTime: t, entities };
   }
 
-  _viewEntity(id, kind, fields, own) {
-    const def = this.schema.entity_kinds[kind];
+  /** @param {number} id @param {number} kind @param {number[]} fields @param {boolean} own @returns {ViewEntity} */
+  #viewEntity(id, kind, fields, own) {
+    const def = this.#welcomeSchema.entity_kinds[kind];
+    /** @type {Record<string, number>} */
     const values = {};
     def.fields.forEach((f, i) => (values[f.name] = fields[i] / f.scale));
     return { id, kind, kindName: def.name, own, fields, values };
   }
 
-  /** Interpolation time: behind the freshest arrivals by N ticks, changed smoothly. */
-  _renderTime(localMs) {
-    if (!this._clock.ready) return NaN;
-    const delay = (this.options.interpolationTicks * 1000) / this.tickRateHz;
-    const target = this._clock.arrival(localMs) - delay - localMs;
-    const dt = Math.max(0, localMs - this._renderAt);
-    this._renderAt = localMs;
-    if (this._renderOffset == null || Math.abs(target - this._renderOffset) > 250) this._renderOffset = target;
-    else this._renderOffset += (target - this._renderOffset) * Math.min(1, dt / 500);
-    return localMs + this._renderOffset;
+  /** Interpolation time: behind the freshest arrivals by N ticks, changed smoothly. @param {number} localMs */
+  #renderTime(localMs) {
+    if (!this.#clock.ready) return NaN;
+    const delay = (this.options.interpolationTicks * 1000) / this.#rateHz;
+    const target = this.#clock.arrival(localMs) - delay - localMs;
+    const dt = Math.max(0, localMs - this.#renderAt);
+    this.#renderAt = localMs;
+    if (this.#renderOffset == null || Math.abs(target - this.#renderOffset) > 250) this.#renderOffset = target;
+    else this.#renderOffset += (target - this.#renderOffset) * Math.min(1, dt / 500);
+    return localMs + this.#renderOffset;
   }
 
   // --- connection lifecycle -----------------------------------------------------------
 
-  _setState(state, detail = {}) {
+  /** @param {ConnectionStateName} state @param {Omit<StateChange, 'state' | 'previous'>} [detail] */
+  #setState(state, detail = {}) {
     if (state === this.state && state !== ConnectionState.RECONNECTING) return;
     const previous = this.state;
     this.state = state;
@@ -360,34 +519,38 @@ export class TickcastClient extends EventTarget {
     this.dispatchEvent(new CustomEvent(state, { detail: d }));
   }
 
-  _emit(type, detail) {
+  /** @template {keyof ClientEventMap} K @param {K} type @param {ClientEventMap[K]} detail */
+  #emit(type, detail) {
     this.dispatchEvent(new CustomEvent(type, { detail }));
   }
 
-  _later(ms, fn) {
+  /** @param {number} ms @param {() => void} fn */
+  #later(ms, fn) {
     const t = setTimeout(() => {
-      this._timers.delete(t);
+      this.#timers.delete(t);
       fn();
     }, ms);
-    this._timers.add(t);
+    this.#timers.add(t);
     return t;
   }
 
-  _every(ms, fn) {
+  /** @param {number} ms @param {() => void} fn */
+  #every(ms, fn) {
     const t = setInterval(fn, ms);
-    this._timers.add(t);
+    this.#timers.add(t);
     return t;
   }
 
-  _clearTimers() {
-    for (const t of this._timers) {
+  #clearTimers() {
+    for (const t of this.#timers) {
       clearTimeout(t);
       clearInterval(t);
     }
-    this._timers.clear();
+    this.#timers.clear();
   }
 
-  async _guestToken() {
+  /** @returns {Promise<string>} */
+  async #guestToken() {
     const res = await this.options.fetch(new URL('/api/session', this.options.url), {
       method: 'POST',
       headers: { 'content-type': 'application/json' },
@@ -395,79 +558,82 @@ export class TickcastClient extends EventTarget {
     });
     if (!res.ok) {
       const why = (await res.text().catch(() => '')).trim();
-      const err = new Error(`POST /api/session: ${res.status} ${why}`);
+      const err = /** @type {Error & {fatal?: boolean}} */ (new Error(`POST /api/session: ${res.status} ${why}`));
       // 4xx other than 429 means the request itself is wrong (e.g. a bad name): retrying repeats it.
       err.fatal = res.status >= 400 && res.status < 500 && res.status !== 429;
       throw err;
     }
-    const body = await res.json();
+    const body = /** @type {{token: string, expires_in: number}} */ (await res.json());
     // Refresh a little early so a token never expires between fetch and handshake.
-    this._tokenExpiresAt = now() + Math.max(0, body.expires_in - 30) * 1000;
+    this.#tokenExpiresAt = now() + Math.max(0, body.expires_in - 30) * 1000;
     return body.token;
   }
 
   /**
    * Opens one connection attempt. `redirect` (a 4421's target) reuses the credentials of
    * the attempt it replaces; otherwise the target comes from matchmaking or `options.url`.
-   * @param {{url: string, seat: string | null, matchmade: boolean}} [redirect]
+   * @param {Target} [redirect]
    */
-  async _open(redirect) {
-    const generation = (this._generation = (this._generation || 0) + 1);
-    const stale = () => generation !== this._generation || this.state === ConnectionState.GONE;
-    if (!redirect) this._redirects = 0;
+  async #open(redirect) {
+    const generation = (this.#generation = (this.#generation || 0) + 1);
+    const stale = () => generation !== this.#generation || this.state === ConnectionState.GONE;
+    if (!redirect) this.#redirects = 0;
     let protocol;
-    if (this._resumeToken) {
-      protocol = RESUME_PREFIX + this._resumeToken;
+    if (this.#resumeToken) {
+      protocol = RESUME_PREFIX + this.#resumeToken;
     } else {
-      if (!this._token || now() >= this._tokenExpiresAt) {
+      if (!this.#token || now() >= this.#tokenExpiresAt) {
         try {
-          this._token = null;
-          this._token = this.options.getToken ? await this.options.getToken() : await this._guestToken();
-          if (this.options.getToken) this._tokenExpiresAt = Infinity;
-        } catch (error) {
+          this.#token = null;
+          this.#token = this.options.getToken ? await this.options.getToken() : await this.#guestToken();
+          if (this.options.getToken) this.#tokenExpiresAt = Infinity;
+        } catch (thrown) {
           if (stale()) return;
-          if (error.fatal) return this._gone(0, error.message);
-          return this._retry(0, `token: ${error.message}`);
+          const error = /** @type {Error & {fatal?: boolean}} */ (thrown);
+          if (error.fatal) return this.#gone(0, error.message);
+          return this.#retry(0, `token: ${error.message}`);
         }
         if (stale()) return;
       }
-      protocol = TOKEN_PREFIX + this._token;
+      protocol = TOKEN_PREFIX + this.#token;
     }
     const resuming = protocol.startsWith(RESUME_PREFIX);
+    /** @type {Target | null | undefined} */
     let target = redirect;
-    if (!target && this._matchmakeBase != null) {
+    if (!target && this.#matchmakeBase != null) {
       // Asked after the token, so the seat (valid a few seconds) is as fresh as can be.
-      target = await this._placement(resuming, stale);
+      target = await this.#placement(resuming, stale);
       if (stale() || !target) return;
     }
-    if (!target) target = { url: this._directUrl(), seat: null, matchmade: false };
+    if (!target) target = { url: this.#directUrl(), seat: null, matchmade: false };
     const protocols = [SUBPROTOCOL, protocol];
     if (target.seat && !resuming) protocols.push(SEAT_PREFIX + target.seat);
+    /** @type {WebSocket} */
     let ws;
     try {
       ws = new this.options.WebSocket(target.url, protocols);
     } catch (error) {
-      return this._gone(0, `cannot open WebSocket: ${error.message}`);
+      return this.#gone(0, `cannot open WebSocket: ${/** @type {Error} */ (error).message}`);
     }
     ws.binaryType = 'arraybuffer';
-    this._ws = ws;
-    this._conn = target;
+    this.#ws = ws;
+    this.#conn = target;
     this.nodeUrl = target.url;
-    this._openedAt = now();
-    this._resuming = resuming;
+    this.#openedAt = now();
+    this.#resuming = resuming;
     this.lastNotice = null;
-    this._lastHeard = now();
-    this._welcomed = false;
-    ws.onmessage = (ev) => this._onMessage(ws, ev.data);
-    ws.onclose = (ev) => this._onClose(ws, ev.code, ev.reason);
+    this.#lastHeard = now();
+    this.#welcomed = false;
+    ws.onmessage = (ev) => this.#onMessage(ws, ev.data);
+    ws.onclose = (ev) => this.#onClose(ws, ev.code, ev.reason);
     ws.onerror = () => {}; // a close event always follows; its code says what to do
-    this._later(this.options.handshakeTimeoutMs, () => {
-      if (this._ws === ws && !this._welcomed) this._drop(ws, 'no Welcome in time');
+    this.#later(this.options.handshakeTimeoutMs, () => {
+      if (this.#ws === ws && !this.#welcomed) this.#drop(ws, 'no Welcome in time');
     });
   }
 
-  /** `/ws` of `options.url` (or of `base`), with the room asked for. @param {string} [room] @param {string} [base] */
-  _directUrl(room = this.options.room, base = this.options.url) {
+  /** `/ws` of `options.url` (or of `base`), with the room asked for. @param {string | null} [room] @param {string} [base] */
+  #directUrl(room = this.options.room, base = this.options.url) {
     const url = new URL('/ws', base);
     url.protocol = url.protocol === 'https:' ? 'wss:' : 'ws:';
     if (room) url.searchParams.set('room', room);
@@ -479,51 +645,56 @@ export class TickcastClient extends EventTarget {
    * null when it already scheduled a retry or ended the client.
    * @param {boolean} resuming Whether the attempt resumes the player (no seat needed).
    * @param {() => boolean} stale True once the attempt was superseded (closed, reconnected).
+   * @returns {Promise<Target | null>}
    */
-  async _placement(resuming, stale) {
+  async #placement(resuming, stale) {
     // A resume goes back to its own room wherever it now lives; a join to the room asked.
     const room = resuming ? this.room : this.options.room || null;
     this.stats.matchmakes++;
     let answer;
     try {
-      answer = await matchmake(this._matchmakeBase, room, {
+      // #open only calls this with a base, and it cannot change before this line runs.
+      answer = await matchmake(/** @type {string} */ (this.#matchmakeBase), room, {
         fetch: this.options.fetch,
         timeoutMs: this.options.handshakeTimeoutMs,
         resume: resuming,
       });
-    } catch (error) {
+    } catch (thrown) {
       if (stale()) return null;
+      // A MatchmakeError, or a TypeError (a base that is no URL).
+      const error = /** @type {Error & {status?: number, retryable?: boolean}} */ (thrown);
       const status = error.status ?? 0;
       if (status === 404) {
         // No /api/matchmake: a single server of an older version. Connect to it directly.
-        this._matchmakeBase = null;
-        return { url: this._directUrl(room), seat: null, matchmade: false };
+        this.#matchmakeBase = null;
+        return { url: this.#directUrl(room), seat: null, matchmade: false };
       }
       if (status === 410 && resuming) {
         // The room is gone (disposed, or lost with no snapshot): join afresh.
-        this._resumeToken = null;
-        this._resuming = false;
-        this._retry(0, `resume refused: ${error.message}`, 0);
+        this.#resumeToken = null;
+        this.#resuming = false;
+        this.#retry(0, `resume refused: ${error.message}`, 0);
         return null;
       }
       if (status === 409) {
         // The matchmaker's seat count includes the seat our player still holds in its
         // grace window, so a resume can see "full": any node redirects (4421) a resume
-        // to the room's owner, so ask the home server's own /ws.
-        if (resuming) return { url: this._directUrl(room, this._matchmakeBase), seat: null, matchmade: false };
-        this._roomFull(`matchmake: ${error.message}`, !room);
+        // to the room's owner, so ask the home server's own /ws. (The base is still set:
+        // only a 404 clears it.)
+        if (resuming) return { url: this.#directUrl(room, /** @type {string} */ (this.#matchmakeBase)), seat: null, matchmade: false };
+        this.#roomFull(`matchmake: ${error.message}`, !room);
         return null;
       }
       if (error.retryable) {
-        this._retry(0, error.message);
+        this.#retry(0, error.message);
         return null;
       }
-      this._gone(0, error.message);
+      this.#gone(0, error.message);
       return null;
     }
     if (stale()) return null;
     this.node = answer.node;
-    this._emit('matchmake', answer);
+    this.#emit('matchmake', answer);
     return { url: answer.url, seat: resuming ? null : answer.seat, matchmade: !resuming && !room };
   }
 
@@ -532,13 +703,13 @@ export class TickcastClient extends EventTarget {
    * for again once, since the cluster's seat counts are only advisory; otherwise the end.
    * @param {string} reason @param {boolean} matchmade Whether the seat was join-or-create.
    */
-  _roomFull(reason, matchmade) {
-    if (matchmade && !this._fullRetried && this._matchmakeBase != null) {
-      this._fullRetried = true;
-      this._open();
+  #roomFull(reason, matchmade) {
+    if (matchmade && !this.#fullRetried && this.#matchmakeBase != null) {
+      this.#fullRetried = true;
+      this.#open();
       return;
     }
-    this._gone(CloseCode.ROOM_FULL, reason);
+    this.#gone(CloseCode.ROOM_FULL, reason);
   }
 
   /**
@@ -547,115 +718,122 @@ export class TickcastClient extends EventTarget {
    * attempt (backoff).
    * @param {number} code @param {string} reason
    */
-  _redirect(code, reason) {
-    const from = this._conn;
+  #redirect(code, reason) {
+    const from = this.#conn;
     const url = wrongNodeTarget(reason, from?.url);
-    if (!url) return this._retry(code, `wrong node, unusable redirect: ${reason}`);
-    if (this._redirects >= this.options.maxRedirects) {
-      return this._retry(code, `wrong node, ${this._redirects} redirects in a row: ${reason}`);
+    if (!url) return this.#retry(code, `wrong node, unusable redirect: ${reason}`);
+    if (this.#redirects >= this.options.maxRedirects) {
+      return this.#retry(code, `wrong node, ${this.#redirects} redirects in a row: ${reason}`);
     }
-    this._redirects++;
+    this.#redirects++;
     this.stats.redirects++;
     // Its name is unknown until the next matchmake answer.
     this.node = null;
     if (this.state === ConnectionState.LIVE) {
-      this._setState(ConnectionState.RECONNECTING, { code, reason, delayMs: 0, attempt: this._attempt });
+      this.#setState(ConnectionState.RECONNECTING, { code, reason, delayMs: 0, attempt: this.#attempt });
     }
-    this._emit('redirect', { url, reason });
-    this._open({ url, seat: from?.seat ?? null, matchmade: from?.matchmade ?? false });
+    this.#emit('redirect', { url, reason });
+    this.#open({ url, seat: from?.seat ?? null, matchmade: from?.matchmade ?? false });
   }
 
-  /** Abandons a socket we no longer trust and reconnects. */
-  _drop(ws, reason) {
-    this._detach(ws);
+  /** Abandons a socket we no longer trust and reconnects. @param {WebSocket} ws @param {string} reason */
+  #drop(ws, reason) {
+    this.#detach(ws);
     try {
       ws.close(4000, reason);
     } catch {
       /* already closing */
     }
-    this._afterClose(CloseCode.ABNORMAL, reason);
+    this.#afterClose(CloseCode.ABNORMAL, reason);
   }
 
-  _detach(ws) {
+  /** @param {WebSocket} ws */
+  #detach(ws) {
     ws.onmessage = ws.onclose = ws.onerror = null;
-    if (this._ws === ws) this._ws = null;
+    if (this.#ws === ws) this.#ws = null;
   }
 
-  _onClose(ws, code, reason) {
-    if (this._ws !== ws) return;
-    this._detach(ws);
+  /** @param {WebSocket} ws @param {number} code @param {string} reason */
+  #onClose(ws, code, reason) {
+    if (this.#ws !== ws) return;
+    this.#detach(ws);
     // A connection reset after the Notice (a stalled socket is torn down) arrives as
     // 1006: the Notice carries the real code.
     if ((code === CloseCode.ABNORMAL || code === 1005) && this.lastNotice?.code) {
       code = this.lastNotice.code;
       reason = this.lastNotice.reason;
     }
-    this._afterClose(code, reason || this.lastNotice?.reason || '');
+    this.#afterClose(code, reason || this.lastNotice?.reason || '');
   }
 
-  _afterClose(code, reason) {
-    this._clearTimers();
+  /** @param {number} code @param {string} reason */
+  #afterClose(code, reason) {
+    this.#clearTimers();
     if (this.state === ConnectionState.GONE) return;
     const wasLive = this.state === ConnectionState.LIVE;
     // A session that lasted counts as success: its drop starts the backoff afresh.
-    if (wasLive && now() - this._liveSince > 5000) this._attempt = 0;
+    if (wasLive && now() - this.#liveSince > 5000) this.#attempt = 0;
     switch (closeAction(code)) {
       case 'stop':
         // Asked "right after" a join-or-create seat: the room filled up meanwhile.
-        if (code === CloseCode.ROOM_FULL && !this._welcomed) return this._roomFull(reason, !!this._conn?.matchmade);
-        return this._gone(code, reason);
+        if (code === CloseCode.ROOM_FULL && !this.#welcomed) return this.#roomFull(reason, !!this.#conn?.matchmade);
+        return this.#gone(code, reason);
       case 'redirect':
-        return this._redirect(code, reason);
+        return this.#redirect(code, reason);
       case 'reauth':
-        if (this._resuming) {
+        if (this.#resuming) {
           // The grace window is over (or the room is gone): join as a new player.
-          this._resumeToken = null;
-          this._resuming = false;
-          return this._retry(code, reason, 0);
+          this.#resumeToken = null;
+          this.#resuming = false;
+          return this.#retry(code, reason, 0);
         }
-        this._token = null;
-        return this._retry(code, reason);
+        this.#token = null;
+        return this.#retry(code, reason);
       default:
         // Be gentler with a server that says we are too much for it.
-        if (code === CloseCode.POLICY) this._attempt = Math.max(this._attempt, 3);
-        return this._retry(code, reason);
+        if (code === CloseCode.POLICY) this.#attempt = Math.max(this.#attempt, 3);
+        return this.#retry(code, reason);
     }
   }
 
-  _retry(code, reason, delayMs) {
-    if (this._attempt >= this.options.maxRetries) return this._gone(code, `gave up after ${this._attempt} attempts: ${reason}`);
-    const delay = delayMs ?? backoffDelay(this._attempt, this.options.backoffBaseMs, this.options.backoffCapMs);
-    this._attempt++;
+  /** @param {number} code @param {string} reason @param {number} [delayMs] Default: backoff. */
+  #retry(code, reason, delayMs) {
+    if (this.#attempt >= this.options.maxRetries) return this.#gone(code, `gave up after ${this.#attempt} attempts: ${reason}`);
+    const delay = delayMs ?? backoffDelay(this.#attempt, this.options.backoffBaseMs, this.options.backoffCapMs);
+    this.#attempt++;
     this.stats.reconnects++;
-    this._setState(ConnectionState.RECONNECTING, { code, reason, delayMs: delay, attempt: this._attempt });
-    this._later(delay, () => {
-      if (this.state === ConnectionState.RECONNECTING) this._open();
+    this.#setState(ConnectionState.RECONNECTING, { code, reason, delayMs: delay, attempt: this.#attempt });
+    this.#later(delay, () => {
+      if (this.state === ConnectionState.RECONNECTING) this.#open();
     });
   }
 
-  _gone(code, reason) {
-    this._clearTimers();
+  /** @param {number} code @param {string} reason */
+  #gone(code, reason) {
+    this.#clearTimers();
     this.goneReason = { code, reason };
-    this._setState(ConnectionState.GONE, { code, reason });
+    this.#setState(ConnectionState.GONE, { code, reason });
   }
 
-  _stop(code, reason) {
-    const ws = this._ws;
-    this._generation = (this._generation || 0) + 1;
+  /** @param {number} code @param {string} reason */
+  #stop(code, reason) {
+    const ws = this.#ws;
+    this.#generation = (this.#generation || 0) + 1;
     if (ws) {
-      this._detach(ws);
+      this.#detach(ws);
       try {
         ws.close(code, reason);
       } catch {
         /* already closed */
       }
     }
-    this._resumeToken = null;
-    this._gone(code, reason);
+    this.#resumeToken = null;
+    this.#gone(code, reason);
   }
 
-  _send(msg) {
-    const ws = this._ws;
+  /** @param {ClientMessage} msg @returns {boolean} Whether it was sent. */
+  #send(msg) {
+    const ws = this.#ws;
     if (!ws || this.state !== ConnectionState.LIVE || ws.readyState !== 1) return false;
     ws.send(encodeClientMessage(msg));
     return true;
@@ -663,54 +841,60 @@ export class TickcastClient extends EventTarget {
 
   // --- messages -----------------------------------------------------------------------
 
-  /** Counts received bytes; bytesPerSecond covers the last second (less just after connecting). */
-  _countBytes(n, t) {
+  /**
+   * Counts received bytes; bytesPerSecond covers the last second (less just after connecting).
+   * @param {number} n @param {number} t
+   */
+  #countBytes(n, t) {
     this.stats.bytesReceived += n;
     this.stats.messages++;
-    const recent = this._recentBytes;
+    const recent = this.#recentBytes;
     recent.push({ t, n });
-    this._recentSum += n;
-    while (t - recent[0].t > 1000) this._recentSum -= recent.shift().n;
-    const span = Math.min(1000, Math.max(250, t - this._openedAt));
-    this.stats.bytesPerSecond = Math.round((this._recentSum * 1000) / span);
+    this.#recentSum += n;
+    // Never empty here: the sample just pushed is not older than a second.
+    while (t - recent[0].t > 1000) this.#recentSum -= /** @type {{t: number, n: number}} */ (recent.shift()).n;
+    const span = Math.min(1000, Math.max(250, t - this.#openedAt));
+    this.stats.bytesPerSecond = Math.round((this.#recentSum * 1000) / span);
   }
 
-  _onMessage(ws, data) {
-    if (this._ws !== ws) return;
+  /** @param {WebSocket} ws @param {unknown} data */
+  #onMessage(ws, data) {
+    if (this.#ws !== ws) return;
     const t = now();
-    this._lastHeard = t;
-    if (!(data instanceof ArrayBuffer)) return this._drop(ws, 'text frame from server');
-    this._countBytes(data.byteLength, t);
+    this.#lastHeard = t;
+    if (!(data instanceof ArrayBuffer)) return this.#drop(ws, 'text frame from server');
+    this.#countBytes(data.byteLength, t);
     let msg;
     try {
       msg = decodeServerMessage(data, this.schema);
     } catch (error) {
-      this._emit('error', { error });
-      return this._drop(ws, `undecodable server message: ${error.message}`);
+      this.#emit('error', { error });
+      return this.#drop(ws, `undecodable server message: ${/** @type {Error} */ (error).message}`);
     }
     switch (msg.type) {
       case 'Welcome':
-        return this._onWelcome(msg, t);
+        return this.#onWelcome(msg, t);
       case 'Snapshot':
       case 'Delta':
-        return this._onUpdate(msg, t);
+        return this.#onUpdate(msg, t);
       case 'Pong':
-        return this._onPong(msg, t);
+        return this.#onPong(msg, t);
       case 'Notice':
         if (msg.code !== 0) this.lastNotice = msg;
-        return this._emit('notice', msg);
+        return this.#emit('notice', msg);
     }
   }
 
-  _onWelcome(msg, t) {
+  /** @param {WelcomeMessage} msg @param {number} t */
+  #onWelcome(msg, t) {
     if (msg.protocol !== PROTOCOL_VERSION) {
-      this._stop(CloseCode.NORMAL, `server speaks protocol ${msg.protocol}, client ${PROTOCOL_VERSION}`);
+      this.#stop(CloseCode.NORMAL, `server speaks protocol ${msg.protocol}, client ${PROTOCOL_VERSION}`);
       return;
     }
-    const resumed = this._resuming && msg.player_id === this.playerId && msg.room === this.room;
+    const resumed = this.#resuming && msg.player_id === this.playerId && msg.room === this.room;
     if (!resumed) {
       // A new player (first join, or a resume refused): nothing held carries over.
-      this._world = createState();
+      this.#world = createState();
     } else {
       this.stats.resumes++;
     }
@@ -720,53 +904,54 @@ export class TickcastClient extends EventTarget {
     // interpolation buffer, the clock samples, the prediction (below) and the input
     // numbering (the server's acknowledgement restarts at 0 anyway). The held state
     // stays readable until the Snapshot that follows every Welcome replaces it.
-    this._clock.reset();
-    this._renderOffset = null;
-    this._seq = 0;
-    this._redirects = 0;
-    this._fullRetried = false;
+    this.#clock.reset();
+    this.#renderOffset = null;
+    this.#seq = 0;
+    this.#redirects = 0;
+    this.#fullRetried = false;
     this.playerId = msg.player_id;
     this.room = msg.room;
     this.schema = msg.schema;
     this.tickRateHz = msg.tick_rate_hz;
-    this._resumeToken = msg.resume_token;
+    this.#resumeToken = msg.resume_token;
     this.players = new Map(msg.players.map((p) => [p.id, p.name]));
     if (!this.players.has(msg.player_id) && this.options.name) this.players.set(msg.player_id, this.options.name);
-    this._buffer = new InterpolationBuffer({ schema: msg.schema, snapDistance: this.options.snapDistance });
-    this._setupPrediction();
-    if (this._input == null || this._input.length !== msg.schema.input.length) this.setInput(msg.schema.input.map(() => 0));
+    this.#buffer = new InterpolationBuffer({ schema: msg.schema, snapDistance: this.options.snapDistance });
+    this.#setupPrediction();
+    if (this.#input == null || this.#input.length !== msg.schema.input.length) this.setInput(msg.schema.input.map(() => 0));
     // A new connection: send the current input at once (it may have changed meanwhile).
-    this._lastSent = null;
-    this._lags.length = 0;
-    this._refusedStreak = 0;
-    this._welcomed = true;
-    this._liveSince = t;
-    this._lastHeard = t;
-    this._emit('welcome', msg);
-    this._setState(ConnectionState.LIVE, { resumed });
-    this._startLoops();
+    this.#lastSent = null;
+    this.#lags.length = 0;
+    this.#refusedStreak = 0;
+    this.#welcomed = true;
+    this.#liveSince = t;
+    this.#lastHeard = t;
+    this.#emit('welcome', msg);
+    this.#setState(ConnectionState.LIVE, { resumed });
+    this.#startLoops();
   }
 
-  _setupPrediction() {
+  #setupPrediction() {
     const p = this.options.predictor;
-    this._prediction = null;
+    this.#prediction = null;
     if (!p) return;
-    const kind = this.schema.entity_kinds.findIndex((k) => k.name === p.kind);
+    const kind = this.#welcomeSchema.entity_kinds.findIndex((k) => k.name === p.kind);
     if (kind < 0) return;
+    /** @type {number[]} */
     const lerp = [];
-    this.schema.entity_kinds[kind].fields.forEach((f, i) => f.scale > 1 && lerp.push(i));
-    this._prediction = new Prediction(p, this.tickRateHz, lerp);
-    this._predictedKind = kind;
+    this.#welcomeSchema.entity_kinds[kind].fields.forEach((f, i) => f.scale > 1 && lerp.push(i));
+    this.#prediction = new Prediction(p, this.#rateHz, lerp);
+    this.#predictedKind = kind;
   }
 
-  _startLoops() {
-    const tickMs = 1000 / this.tickRateHz;
-    this._every(tickMs, () => this._sendInput());
-    this._ping();
-    this._every(this.options.pingIntervalMs, () => this._ping());
-    this._every(1000, () => {
-      const ws = this._ws;
-      if (ws && now() - this._lastHeard > this.options.silenceMs) this._drop(ws, 'server silent');
+  #startLoops() {
+    const tickMs = 1000 / this.#rateHz;
+    this.#every(tickMs, () => this.#sendInput());
+    this.#ping();
+    this.#every(this.options.pingIntervalMs, () => this.#ping());
+    this.#every(1000, () => {
+      const ws = this.#ws;
+      if (ws && now() - this.#lastHeard > this.options.silenceMs) this.#drop(ws, 'server silent');
     });
   }
 
@@ -777,19 +962,22 @@ export class TickcastClient extends EventTarget {
    * exact: the input is unchanged and idle, or the server holds a backlog of ours.
    * Without prediction only changes are sent.
    */
-  _sendInput() {
-    const ws = this._ws;
+  #sendInput() {
+    const ws = this.#ws;
     // Only when the socket has nothing queued: an input stuck behind others is stale
     // when it lands, and queueing more only adds latency.
-    if (!ws || ws.readyState !== 1 || ws.bufferedAmount !== 0 || !this._input) return;
-    const values = this._input.slice();
-    const unchanged = this._lastSent != null && values.every((v, i) => v === this._lastSent[i]);
-    if (unchanged && (!this._prediction || this.options.predictor.idle?.(values) || this._backlogged())) return;
-    const seq = ++this._seq;
+    if (!ws || ws.readyState !== 1 || ws.bufferedAmount !== 0 || !this.#input) return;
+    const values = this.#input.slice();
+    const last = this.#lastSent;
+    const unchanged = last != null && values.every((v, i) => v === last[i]);
+    // With a prediction there is a predictor.
+    const predictor = /** @type {Predictor} */ (this.options.predictor);
+    if (unchanged && (!this.#prediction || predictor.idle?.(values) || this.#backlogged())) return;
+    const seq = ++this.#seq;
     ws.send(encodeClientMessage({ type: 'Input', seq, values }));
-    this._lastSent = values;
+    this.#lastSent = values;
     this.stats.inputsSent++;
-    this._prediction?.applyLocal(seq, values, now());
+    this.#prediction?.applyLocal(seq, values, now());
   }
 
   /**
@@ -799,78 +987,82 @@ export class TickcastClient extends EventTarget {
    * tick leaves one queued for good (one is applied per tick); skipping one unchanged
    * input drains it without changing what the server does (it keeps the last input).
    */
-  _backlogged() {
-    const lags = this._lags;
-    if (lags.length < this.tickRateHz) return false;
-    const expected = Math.ceil((this.rtt ?? 0) / (1000 / this.tickRateHz)) + 1;
+  #backlogged() {
+    const lags = this.#lags;
+    if (lags.length < this.#rateHz) return false;
+    const expected = Math.ceil((this.rtt ?? 0) / (1000 / this.#rateHz)) + 1;
     if (Math.min(...lags) < expected + 2) return false;
     lags.length = 0;
     this.stats.inputsSkipped++;
     return true;
   }
 
-  _ping() {
+  #ping() {
     // The Ping carries our monotonic clock in µs; the Pong echoes it.
-    this._send({ type: 'Ping', client_time: Math.round(now() * 1000) });
+    this.#send({ type: 'Ping', client_time: Math.round(now() * 1000) });
   }
 
-  _onPong(msg, t) {
+  /** @param {PongMessage} msg @param {number} t */
+  #onPong(msg, t) {
     const sent = msg.client_time / 1000;
     const sample = t - sent;
     if (!(sample >= 0)) return;
     this.rtt = this.rtt == null ? sample : this.rtt * 0.8 + sample * 0.2;
     this.lastRtt = sample;
-    this._clock.observePong(sent, msg.server_time_us, t);
-    this._emit('pong', { rtt: sample });
+    this.#clock.observePong(sent, msg.server_time_us, t);
+    this.#emit('pong', { rtt: sample });
   }
 
-  _onUpdate(msg, t) {
+  /** @param {UpdateMessage} msg @param {number} t */
+  #onUpdate(msg, t) {
     let next;
     try {
-      next = applyUpdate(this._world, msg);
+      next = applyUpdate(this.#world, msg);
     } catch (error) {
       if (error instanceof BaseMismatchError) {
         // Keep the state and wait for a Snapshot or a delta from the tick we hold. The
         // server deltas from the last update it handed us, so a client that lost one
         // would wait forever: after a second of refusals, resume (a Snapshot follows).
         this.stats.refusedDeltas++;
-        if (++this._refusedStreak >= Math.max(10, this.tickRateHz)) this._drop(this._ws, 'delta chain broken');
+        if (++this.#refusedStreak >= Math.max(10, this.#rateHz)) this.#drop(this.#currentWs, 'delta chain broken');
         return;
       }
-      this._emit('error', { error });
-      return this._drop(this._ws, `bad update: ${error.message}`);
+      this.#emit('error', { error });
+      return this.#drop(this.#currentWs, `bad update: ${/** @type {Error} */ (error).message}`);
     }
-    this._world = next;
-    this._refusedStreak = 0;
-    this._lags.push(this._seq - msg.ack_input);
-    if (this._lags.length > this.tickRateHz) this._lags.shift();
+    this.#world = next;
+    this.#refusedStreak = 0;
+    this.#lags.push(this.#seq - msg.ack_input);
+    if (this.#lags.length > this.#rateHz) this.#lags.shift();
     if (msg.type === 'Snapshot') this.stats.keyframes++;
     else this.stats.deltas++;
-    this._clock.observeUpdate(msg.server_time_us, t);
-    this._buffer.push(next, msg.server_time_us / 1000);
-    if (this._prediction) {
-      const own = next.entities.get(this.ownEntityId);
-      const fields = own && own.kind === this._predictedKind ? own.fields : null;
-      this._prediction.reconcile(fields, msg.ack_input, t);
+    this.#clock.observeUpdate(msg.server_time_us, t);
+    // The Welcome before any update made the buffer.
+    /** @type {InterpolationBuffer} */ (this.#buffer).push(next, msg.server_time_us / 1000);
+    if (this.#prediction) {
+      const own = next.entities.get(/** @type {number} */ (this.ownEntityId)); // welcomed: a player id
+      const fields = own && own.kind === this.#predictedKind ? own.fields : null;
+      this.#prediction.reconcile(fields, msg.ack_input, t);
     }
-    for (const e of msg.events) this._onEvent(e);
-    this._emit('update', { tick: msg.tick, ack: msg.ack_input, keyframe: msg.type === 'Snapshot', events: msg.events });
+    for (const e of msg.events) this.#onEvent(e);
+    this.#emit('update', { tick: msg.tick, ack: msg.ack_input, keyframe: msg.type === 'Snapshot', events: msg.events });
   }
 
-  _onEvent(e) {
+  /** @param {GameEvent} e */
+  #onEvent(e) {
     switch (e.type) {
       case 'Joined':
         this.players.set(e.player, e.name);
-        return this._emit('joined', { player: e.player, name: e.name });
+        return this.#emit('joined', { player: e.player, name: e.name });
       case 'Left': {
         const name = this.players.get(e.player);
         this.players.delete(e.player);
-        return this._emit('left', { player: e.player, name });
+        return this.#emit('left', { player: e.player, name });
       }
       case 'Chat':
-        return this._emit('chat', { player: e.player, name: this.players.get(e.player), text: e.text });
+        return this.#emit('chat', { player: e.player, name: this.players.get(e.player), text: e.text });
       case 'Game':
-        return this._emit('game', { ...e, kindName: this.schema.event_kinds[e.kind] });
+        return this.#emit('game', { ...e, kindName: this.#welcomeSchema.event_kinds[e.kind] });
     }
   }
 }

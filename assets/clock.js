@@ -6,6 +6,7 @@
 // Never: reads the clock itself (every method is given the local time, so it is
 // testable and deterministic), sends anything, or changes the states it holds.
 
+
 /**
  * Estimates the server's clock on the local monotonic clock (`performance.now()`, ms).
  *
@@ -19,10 +20,13 @@
  *   the one-way latency and the server's send delay. Interpolation runs behind it.
  */
 export class ServerClock {
+  /** The last few Pongs: server minus local time (ms) and round trip. @type {{offset: number, rtt: number}[]} */
+  pongs;
+  /** Recent updates: server time minus arrival time (ms), and arrival time. @type {{offset: number, at: number}[]} */
+  arrivals;
+
   constructor() {
-    /** @type {{offset: number, rtt: number}[]} */
     this.pongs = [];
-    /** @type {{offset: number, at: number}[]} */
     this.arrivals = [];
   }
 
@@ -92,9 +96,20 @@ export class ServerClock {
  * both with the same kind.
  */
 export class InterpolationBuffer {
+  /** The game's schema. @type {Schema} */
+  schema;
+  /** Largest jump (in quanta) that is lerped. @type {number} */
+  snapDistance;
+  /** States kept. @type {number} */
+  capacity;
+  /** Per entity kind, per field: whether it lerps. @type {boolean[][]} */
+  lerpable;
+  /** The states held, oldest first, with their server times (ms). @type {{time: number, tick: number, entities: Map<number, EntityState>}[]} */
+  states;
+
   /**
    * @param {object} options
-   * @param {object} options.schema The game's schema.
+   * @param {Schema} options.schema The game's schema.
    * @param {(kind: number, field: number) => boolean} [options.interpolate] Which fields lerp;
    *   default: fields with a scale above 1 (positions), others step.
    * @param {number} [options.snapDistance] A field jumping more than this (in quanta)
@@ -108,13 +123,12 @@ export class InterpolationBuffer {
     this.lerpable = schema.entity_kinds.map((k, kind) =>
       k.fields.map((f, field) => (interpolate ? interpolate(kind, field) : f.scale > 1)),
     );
-    /** @type {{time: number, tick: number, entities: Map<number, {kind: number, fields: number[]}>}[]} */
     this.states = [];
   }
 
   /**
    * Adds a state with its server time in ms; out-of-order or repeated ticks are ignored.
-   * @param {{tick: number, entities: Map}} state @param {number} serverMs
+   * @param {State} state @param {number} serverMs
    */
   push(state, serverMs) {
     const last = this.states[this.states.length - 1];
@@ -136,7 +150,7 @@ export class InterpolationBuffer {
    * Before the oldest state it shows the oldest; after the newest, the newest (no
    * extrapolation).
    * @param {number} t Server time in ms.
-   * @returns {Map<number, {kind: number, fields: number[]}>}
+   * @returns {Map<number, EntityState>}
    */
   sample(t) {
     const s = this.states;
@@ -148,6 +162,7 @@ export class InterpolationBuffer {
     const from = s[i - 1];
     const to = s[i];
     const alpha = (t - from.time) / Math.max(1e-6, to.time - from.time);
+    /** @type {Map<number, EntityState>} */
     const out = new Map();
     for (const [id, a] of from.entities) {
       const b = to.entities.get(id);
@@ -176,3 +191,7 @@ export class InterpolationBuffer {
     return out;
   }
 }
+
+// Types used above (JSDoc only; at the end so no declaration in types/ carries them).
+/** @import { Schema } from './codec.js' */
+/** @import { State, EntityState } from './state.js' */

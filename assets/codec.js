@@ -6,6 +6,7 @@
 // Never: touches a socket, a timer, the clock, the DOM or any state beyond the bytes in
 // hand, and knows no game (entities are decoded with the schema Welcome carries).
 
+
 /** Protocol version carried in Welcome; the client refuses any other. */
 export const PROTOCOL_VERSION = 1;
 /** The WebSocket subprotocol both ends speak. */
@@ -51,6 +52,88 @@ export class DecodeError extends Error {
   }
 }
 
+// --- message types (JSDoc) -------------------------------------------------------------
+// Shapes use the Rust field names (snake_case), as in docs/PROTOCOL.md.
+
+/**
+ * A game's schema, from Welcome: what the entities, inputs and events of the room are.
+ * @typedef {object} Schema
+ * @property {string} game The game's name.
+ * @property {EntityKindDef[]} entity_kinds Entity kinds; an entity's `kind` indexes this.
+ * @property {InputDef[]} input The input's values, in the order `setInput` takes them.
+ * @property {string[]} event_kinds Names of game events; a Game event's `kind` indexes this.
+ */
+/**
+ * An entity kind: its name and its fields, each sent quantized as `round(value * scale)`.
+ * @typedef {{name: string, fields: {name: string, scale: number}[]}} EntityKindDef
+ */
+/** One input value and its allowed range. @typedef {{name: string, min: number, max: number}} InputDef */
+/**
+ * An entity in full: its id, kind (index in `schema.entity_kinds`) and quantized fields.
+ * @typedef {{id: number, kind: number, fields: number[]}} Entity
+ */
+/**
+ * A changed entity of a Delta: bit i of `mask` says field i changed, and `changes` holds
+ * the (wrapping i32) differences of those fields in order.
+ * @typedef {{id: number, mask: number, changes: number[]}} EntityChange
+ */
+/**
+ * An event of an update.
+ * @typedef {{type: 'Joined', player: number, name: string}
+ *   | {type: 'Left', player: number}
+ *   | {type: 'Chat', player: number, text: string}
+ *   | {type: 'Game', kind: number, player: number, value: number}} GameEvent
+ */
+/**
+ * @typedef {object} WelcomeMessage The first message of every session.
+ * @property {'Welcome'} type
+ * @property {number} protocol
+ * @property {number} player_id
+ * @property {string} room
+ * @property {number} tick_rate_hz
+ * @property {number} tick
+ * @property {string} resume_token
+ * @property {{id: number, name: string}[]} players
+ * @property {Schema} schema
+ */
+/**
+ * @typedef {object} SnapshotMessage A keyframe: every entity of the room.
+ * @property {'Snapshot'} type
+ * @property {number} tick
+ * @property {number} ack_input The last input seq the server applied.
+ * @property {number} server_time_us
+ * @property {Entity[]} entities
+ * @property {GameEvent[]} events
+ */
+/**
+ * @typedef {object} DeltaMessage The changes since `base_tick`.
+ * @property {'Delta'} type
+ * @property {number} tick
+ * @property {number} base_tick
+ * @property {number} ack_input The last input seq the server applied.
+ * @property {number} server_time_us
+ * @property {Entity[]} created
+ * @property {EntityChange[]} changed
+ * @property {number[]} removed Ids of removed entities.
+ * @property {GameEvent[]} events
+ */
+/** @typedef {{type: 'Pong', client_time: number, server_time_us: number}} PongMessage */
+/** @typedef {{type: 'Notice', code: number, reason: string}} NoticeMessage */
+/** An update: a Snapshot or a Delta. @typedef {SnapshotMessage | DeltaMessage} UpdateMessage */
+/**
+ * Any server message.
+ * @typedef {WelcomeMessage | SnapshotMessage | DeltaMessage | PongMessage | NoticeMessage} ServerMessage
+ */
+/**
+ * Any client message. `client_time` may be a BigInt when encoding; decoding gives a Number.
+ * @typedef {{type: 'Input', seq: number, values: number[]}
+ *   | {type: 'Ping', client_time: number | bigint}
+ *   | {type: 'Leave'}
+ *   | {type: 'Chat', text: string}} ClientMessage
+ */
+
+// --- bincode ------------------------------------------------------------------------------
+
 // bincode 2 `config::standard()` integer markers (see src/protocol/codec.rs).
 const SINGLE_BYTE_MAX = 250;
 const U16_MARKER = 251;
@@ -59,6 +142,7 @@ const U64_MARKER = 253;
 const UTF8_DECODER = new TextDecoder('utf-8', { fatal: true });
 const UTF8_ENCODER = new TextEncoder();
 
+/** @param {ArrayBuffer | ArrayBufferView} data @returns {Uint8Array} */
 function toBytes(data) {
   if (data instanceof Uint8Array) return data;
   if (data instanceof ArrayBuffer) return new Uint8Array(data);
@@ -72,6 +156,13 @@ function toBytes(data) {
  * returned as Number when they fit below 2^53 (ticks and microsecond clocks do).
  */
 export class ByteReader {
+  /** The bytes read. @type {Uint8Array} */
+  bytes;
+  /** A view of `bytes` for fixed-width reads. @type {DataView} */
+  view;
+  /** The offset of the next byte to read. @type {number} */
+  pos;
+
   /** @param {ArrayBuffer | ArrayBufferView} data */
   constructor(data) {
     this.bytes = toBytes(data);
@@ -84,6 +175,7 @@ export class ByteReader {
     return this.bytes.length - this.pos;
   }
 
+  /** @param {number} n */
   #need(n) {
     if (this.remaining < n) throw new DecodeError('message truncated');
   }
@@ -176,6 +268,7 @@ export class ByteReader {
   /** A Vec: a count, then `item()` that many times. @template T @param {() => T} item @returns {T[]} */
   list(item) {
     const n = this.count();
+    /** @type {T[]} */
     const out = new Array(n);
     for (let i = 0; i < n; i++) out[i] = item();
     return out;
@@ -184,11 +277,17 @@ export class ByteReader {
 
 /** Appends bincode-standard values to a growing buffer. */
 export class ByteWriter {
+  /** The buffer, of which the first `length` bytes are written. @type {Uint8Array<ArrayBuffer>} */
+  bytes;
+  /** Bytes written so far. @type {number} */
+  length;
+
   constructor() {
     this.bytes = new Uint8Array(32);
     this.length = 0;
   }
 
+  /** @param {number} n */
   #reserve(n) {
     if (this.length + n <= this.bytes.length) return;
     const grown = new Uint8Array(Math.max(this.bytes.length * 2, this.length + n));
@@ -234,12 +333,13 @@ export class ByteWriter {
     this.length += utf8.length;
   }
 
-  /** The bytes written so far (a copy). @returns {Uint8Array} */
+  /** The bytes written so far (a copy). @returns {Uint8Array<ArrayBuffer>} */
   finish() {
     return this.bytes.slice(0, this.length);
   }
 }
 
+/** @param {number} v @param {string} what */
 function checkI32(v, what) {
   if (!Number.isInteger(v) || v < -0x80000000 || v > 0x7fffffff) throw new RangeError(`${what} ${v} is not an i32`);
 }
@@ -248,8 +348,8 @@ function checkI32(v, what) {
  * Encodes a client message. Shapes (snake_case, as in `docs/PROTOCOL.md`):
  * `{type:'Input', seq, values}`, `{type:'Ping', client_time}`, `{type:'Leave'}`,
  * `{type:'Chat', text}`.
- * @param {{type: 'Input'|'Ping'|'Leave'|'Chat', seq?: number, values?: number[], client_time?: number|bigint, text?: string}} msg
- * @returns {Uint8Array}
+ * @param {ClientMessage} msg
+ * @returns {Uint8Array<ArrayBuffer>}
  */
 export function encodeClientMessage(msg) {
   const w = new ByteWriter();
@@ -276,7 +376,8 @@ export function encodeClientMessage(msg) {
       w.string(msg.text);
       break;
     default:
-      throw new TypeError(`unknown client message type ${msg.type}`);
+      // Reachable from untyped callers only.
+      throw new TypeError(`unknown client message type ${/** @type {{type: unknown}} */ (msg).type}`);
   }
   return w.finish();
 }
@@ -285,12 +386,13 @@ export function encodeClientMessage(msg) {
  * Decodes a client message (what a server or a proxy reads); the inverse of
  * encodeClientMessage.
  * @param {ArrayBuffer | ArrayBufferView} data
- * @returns {{type: string, seq?: number, values?: number[], client_time?: number, text?: string}}
+ * @returns {ClientMessage}
  * @throws {DecodeError}
  */
 export function decodeClientMessage(data) {
   const r = new ByteReader(data);
   const tag = r.u32();
+  /** @type {ClientMessage} */
   let msg;
   switch (tag) {
     case ClientTag.Input:
@@ -312,6 +414,7 @@ export function decodeClientMessage(data) {
   return msg;
 }
 
+/** @param {ByteReader} r @returns {Schema} */
 function readSchema(r) {
   return {
     game: r.string(),
@@ -324,6 +427,7 @@ function readSchema(r) {
   };
 }
 
+/** @param {ByteReader} r @returns {GameEvent} */
 function readEvent(r) {
   const variant = r.u32();
   switch (EVENT_TYPES[variant]) {
@@ -340,7 +444,10 @@ function readEvent(r) {
   }
 }
 
-/** Ids in each entity list are sent as gaps from the previous id of that list. */
+/**
+ * Ids in each entity list are sent as gaps from the previous id of that list.
+ * @param {ByteReader} r @param {{id: number}} prev The previous id, updated. @returns {number}
+ */
 function readId(r, prev) {
   const id = prev.id + r.u32();
   if (id > 0xffffffff) throw new DecodeError('entity id overflows u32');
@@ -348,6 +455,7 @@ function readId(r, prev) {
   return id;
 }
 
+/** @param {ByteReader} r @param {Schema} schema @returns {Entity[]} */
 function readEntities(r, schema) {
   const prev = { id: 0 };
   return r.list(() => {
@@ -361,6 +469,7 @@ function readEntities(r, schema) {
   });
 }
 
+/** @param {number} m @returns {number} */
 function popcount32(m) {
   let n = 0;
   for (let v = m >>> 0; v !== 0; v &= v - 1) n++;
@@ -377,13 +486,14 @@ function popcount32(m) {
  * Events are `{type:'Joined',player,name}`, `{type:'Left',player}`, `{type:'Chat',player,text}`,
  * `{type:'Game',kind,player,value}`.
  * @param {ArrayBuffer | ArrayBufferView} data
- * @param {object} [schema] The schema from Welcome.
- * @returns {object}
+ * @param {Schema | null} [schema] The schema from Welcome.
+ * @returns {ServerMessage}
  * @throws {DecodeError}
  */
 export function decodeServerMessage(data, schema) {
   const r = new ByteReader(data);
   const tag = r.u32();
+  /** @type {ServerMessage} */
   let msg;
   switch (tag) {
     case ServerTag.Welcome:
@@ -419,11 +529,13 @@ export function decodeServerMessage(data, schema) {
         });
         const prevRemoved = { id: 0 };
         const removed = r.list(() => readId(r, prevRemoved));
-        msg = { type: 'Delta', tick, base_tick, ack_input, server_time_us, created, changed, removed };
+        const events = r.list(() => readEvent(r));
+        msg = { type: 'Delta', tick, base_tick, ack_input, server_time_us, created, changed, removed, events };
       } else {
-        msg = { type: 'Snapshot', tick, ack_input, server_time_us, entities: readEntities(r, schema) };
+        const entities = readEntities(r, schema);
+        const events = r.list(() => readEvent(r));
+        msg = { type: 'Snapshot', tick, ack_input, server_time_us, entities, events };
       }
-      msg.events = r.list(() => readEvent(r));
       break;
     }
     case ServerTag.Pong:

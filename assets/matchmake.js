@@ -7,12 +7,33 @@
 // Never: opens a WebSocket, keeps state between calls, or decides when to retry (it says
 // whether an error is worth retrying; client.js decides).
 
+/**
+ * Where to play, as `GET /api/matchmake` answers it (checked field by field).
+ * @typedef {object} MatchmakeAnswer
+ * @property {string} url The WebSocket URL of the node to connect to.
+ * @property {string} room The room's name.
+ * @property {string} node The node's name.
+ * @property {string} seat A short-lived seat reservation (offered as `SEAT_PREFIX + seat`).
+ * @property {number} expires_in Seconds the seat stays reserved.
+ */
+
 const ROOM_NAME_RE = /^[A-Za-z0-9_-]+$/;
 // Tokens travel in a subprotocol: `A–Z a–z 0–9 - _ .` only (docs/PROTOCOL.md).
 const TOKEN_RE = /^[A-Za-z0-9_.-]+$/;
 
 /** A failed `GET /api/matchmake`: `status` is the HTTP status (0: no answer), `text` its body. */
 export class MatchmakeError extends Error {
+  /** HTTP status, 0 when the request did not complete. @type {number} */
+  status;
+  /** The answer's body (plain-text reason), trimmed. @type {string} */
+  text;
+  /**
+   * Worth asking again later: no answer, 429, a 5xx (503: no capacity, or the cluster
+   * directory is unavailable), or a 200 that is not a valid answer (a proxy in between).
+   * @type {boolean}
+   */
+  retryable;
+
   /**
    * @param {string} message
    * @param {number} status HTTP status, 0 when the request did not complete.
@@ -23,10 +44,6 @@ export class MatchmakeError extends Error {
     this.name = 'MatchmakeError';
     this.status = status;
     this.text = text;
-    /**
-     * Worth asking again later: no answer, 429, a 5xx (503: no capacity, or the cluster
-     * directory is unavailable), or a 200 that is not a valid answer (a proxy in between).
-     */
     this.retryable = status === 0 || status === 429 || status >= 500 || status === 200;
   }
 }
@@ -69,11 +86,11 @@ export function wrongNodeTarget(reason, from) {
  * @param {string} base The server's HTTP base, e.g. `'https://game.example'`.
  * @param {string | null} [room] A room name; null or '' for join-or-create.
  * @param {object} [options]
- * @param {typeof fetch} [options.fetch] For tests; default the global fetch.
+ * @param {typeof globalThis.fetch} [options.fetch] For tests; default the global fetch.
  * @param {number} [options.timeoutMs] Abort the request after this long (no limit by default).
  * @param {boolean} [options.resume] Only locate `room` for a resume (`&resume=1`): no seat is
  *   taken, a room whose node died is restored, and a room that is gone answers 410.
- * @returns {Promise<{url: string, room: string, node: string, seat: string, expires_in: number}>}
+ * @returns {Promise<MatchmakeAnswer>}
  * @throws {MatchmakeError} With `status` (0 when there was no answer, 200 for an answer
  *   that is not valid) and `text` (the server's plain-text reason).
  */
@@ -83,7 +100,7 @@ export async function matchmake(base, room, { fetch = globalThis.fetch?.bind(glo
   // A resuming player keeps its seat: only ask where the room is (restored if need be).
   if (resume && room) url.searchParams.set('resume', '1');
   const what = `GET ${url.pathname}${url.search}`;
-  const abort = timeoutMs > 0 && typeof AbortController === 'function' ? new AbortController() : null;
+  const abort = timeoutMs !== undefined && timeoutMs > 0 && typeof AbortController === 'function' ? new AbortController() : null;
   const timer = abort ? setTimeout(() => abort.abort(), timeoutMs) : null;
   let status;
   let text;
@@ -92,7 +109,7 @@ export async function matchmake(base, room, { fetch = globalThis.fetch?.bind(glo
     status = res.status;
     text = (await res.text()).trim();
   } catch (error) {
-    throw new MatchmakeError(`${what}: ${abort?.signal.aborted ? 'timed out' : error.message}`, 0);
+    throw new MatchmakeError(`${what}: ${abort?.signal.aborted ? 'timed out' : /** @type {Error} */ (error).message}`, 0);
   } finally {
     if (timer) clearTimeout(timer);
   }
@@ -100,17 +117,20 @@ export async function matchmake(base, room, { fetch = globalThis.fetch?.bind(glo
     const reason = text.length > 200 ? `${text.slice(0, 200)}…` : text;
     throw new MatchmakeError(`${what}: ${status}${reason ? ` ${reason}` : ''}`, status, text);
   }
-  const bad = (why) => new MatchmakeError(`${what}: 200 but ${why}`, 200, text);
-  let body;
+  const bad = (/** @type {string} */ why) => new MatchmakeError(`${what}: 200 but ${why}`, 200, text);
+  /** @type {unknown} */
+  let parsed;
   try {
-    body = JSON.parse(text);
+    parsed = JSON.parse(text);
   } catch {
     throw bad('the answer is not JSON');
   }
-  if (body === null || typeof body !== 'object' || Array.isArray(body)) throw bad('the answer is not a JSON object');
+  if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed)) throw bad('the answer is not a JSON object');
+  const fields = /** @type {Record<string, unknown>} */ (parsed);
   for (const [field, type] of [['url', 'string'], ['room', 'string'], ['node', 'string'], ['seat', 'string'], ['expires_in', 'number']]) {
-    if (typeof body[field] !== type) throw bad(`"${field}" is ${body[field] === undefined ? 'missing' : `not a ${type}`}`);
+    if (typeof fields[field] !== type) throw bad(`"${field}" is ${fields[field] === undefined ? 'missing' : `not a ${type}`}`);
   }
+  const body = /** @type {MatchmakeAnswer} */ (fields); // every field's type was checked above
   const wsUrl = wrongNodeTarget(body.url, String(base));
   if (!wsUrl) throw bad(`"url" is not a usable WebSocket URL: ${body.url.slice(0, 100)}`);
   if (!ROOM_NAME_RE.test(body.room)) throw bad(`"room" is not a room name: ${body.room.slice(0, 40)}`);

@@ -16,8 +16,31 @@
  * ~100 ms instead of jumping (unless it is larger than the predictor's snapDistance).
  */
 export class Prediction {
+  /** @type {Predictor} */
+  predictor;
+  /** Ticks per second. @type {number} */
+  rateHz;
+  /** One tick, in ms. @type {number} */
+  tickMs;
+  /** Field indexes that are smoothed (positions). @type {number[]} */
+  lerpFields;
+  /** The predictor's snapDistance, or Infinity. @type {number} */
+  snapDistance;
+  /** Inputs sent and not yet acknowledged, oldest first. @type {{seq: number, values: number[]}[]} */
+  pending;
+  /** Predicted fields now, or null before the entity was seen. @type {number[] | null} */
+  fields;
+  /** The displayed fields when the last step started (the in-tick lerp's start). @type {number[] | null} */
+  #previous;
+  /** When the last step was taken (local ms). @type {number} */
+  #steppedAt;
+  /** The correction still being faded out, per lerped field, or null. @type {number[] | null} */
+  #error;
+  /** When that correction was made (local ms). @type {number} */
+  #errorAt;
+
   /**
-   * @param {object} predictor See arenaPredictor.
+   * @param {Predictor} predictor See arenaPredictor.
    * @param {number} rateHz Ticks per second.
    * @param {number[]} lerpFields Field indexes that are smoothed (positions).
    */
@@ -27,20 +50,18 @@ export class Prediction {
     this.tickMs = 1000 / rateHz;
     this.lerpFields = lerpFields;
     this.snapDistance = predictor.snapDistance ?? Infinity;
-    /** Inputs sent and not yet acknowledged, oldest first. @type {{seq: number, values: number[]}[]} */
     this.pending = [];
-    /** Predicted fields now, or null before the entity was seen. @type {number[] | null} */
     this.fields = null;
-    this.previous = null;
-    this.steppedAt = 0;
-    this.error = null;
-    this.errorAt = 0;
+    this.#previous = null;
+    this.#steppedAt = 0;
+    this.#error = null;
+    this.#errorAt = 0;
   }
 
   /** Forgets the prediction (new room, resumed session). */
   reset() {
     this.pending.length = 0;
-    this.fields = this.previous = this.error = null;
+    this.fields = this.#previous = this.#error = null;
   }
 
   /**
@@ -52,10 +73,10 @@ export class Prediction {
     // Bound the replay: with no acks for this long, the server is not applying them.
     if (this.pending.length > 4 * this.rateHz) this.pending.shift();
     if (!this.fields) return;
-    this.previous = this.display(localMs);
-    this.error = null;
+    this.#previous = this.display(localMs);
+    this.#error = null;
     this.fields = this.predictor.step(this.fields, values, { rateHz: this.rateHz });
-    this.steppedAt = localMs;
+    this.#steppedAt = localMs;
   }
 
   /**
@@ -67,30 +88,32 @@ export class Prediction {
   reconcile(authoritative, ack, localMs) {
     while (this.pending.length > 0 && this.pending[0].seq <= ack) this.pending.shift();
     if (!authoritative) {
-      this.fields = this.previous = this.error = null;
+      this.fields = this.#previous = this.#error = null;
       return;
     }
     let fields = authoritative.slice();
     for (const p of this.pending) fields = this.predictor.step(fields, p.values, { rateHz: this.rateHz });
-    if (!this.fields) {
+    const current = this.fields;
+    if (!current) {
       this.fields = fields;
-      this.previous = this.error = null;
+      this.#previous = this.#error = null;
       return;
     }
     // Move both ends of the in-tick interpolation by the correction: a right prediction
     // changes nothing on screen, a wrong one is shown where it was and fades out.
-    const shown = this.display(localMs);
-    const correction = this.lerpFields.map((f) => fields[f] - this.fields[f]);
-    const previous = (this.previous || this.fields).slice();
+    // (display() is never null here: there are fields.)
+    const shown = /** @type {number[]} */ (this.display(localMs));
+    const correction = this.lerpFields.map((f) => fields[f] - current[f]);
+    const previous = (this.#previous || current).slice();
     this.lerpFields.forEach((f, i) => (previous[f] += correction[i]));
-    this.previous = previous;
+    this.#previous = previous;
     this.fields = fields;
     if (correction.every((c) => c === 0)) return;
-    const after = this.display(localMs, false);
+    const after = /** @type {number[]} */ (this.display(localMs, false));
     const error = this.lerpFields.map((f) => shown[f] - after[f]);
     const far = error.some((e) => Math.abs(e) > this.snapDistance);
-    this.error = far ? null : error;
-    this.errorAt = localMs;
+    this.#error = far ? null : error;
+    this.#errorAt = localMs;
   }
 
   /**
@@ -102,13 +125,28 @@ export class Prediction {
   display(localMs, withError = true) {
     if (!this.fields) return null;
     const out = this.fields.slice();
-    const alpha = Math.min(1, Math.max(0, (localMs - this.steppedAt) / this.tickMs));
-    const prev = this.previous || this.fields;
+    const alpha = Math.min(1, Math.max(0, (localMs - this.#steppedAt) / this.tickMs));
+    const prev = this.#previous || this.fields;
     for (const f of this.lerpFields) out[f] = prev[f] + (this.fields[f] - prev[f]) * alpha;
-    if (withError && this.error) {
-      const fade = Math.exp(-(localMs - this.errorAt) / 100);
-      this.lerpFields.forEach((f, i) => (out[f] += this.error[i] * fade));
+    const error = this.#error;
+    if (withError && error) {
+      const fade = Math.exp(-(localMs - this.#errorAt) / 100);
+      this.lerpFields.forEach((f, i) => (out[f] += error[i] * fade));
     }
     return out;
   }
 }
+
+// The predictor's shape (JSDoc only; at the end so no declaration in types/ carries it).
+/**
+ * A game's predictor of the player's own entity: the server's rule for it, run locally.
+ * @typedef {object} Predictor
+ * @property {string} kind The entity kind (its name in the schema) of the player's own entity.
+ * @property {(fields: number[], input: number[], ctx: {rateHz: number}) => number[]} step
+ *   Advances the entity's quantized fields by one tick of `input` (schema input order)
+ *   and returns the new fields; pure, and bit for bit the server's rule.
+ * @property {number} [snapDistance] The largest correction (quanta) smoothed rather than
+ *   snapped (default: every one is smoothed).
+ * @property {(input: number[]) => boolean} [idle] Whether repeating `input` changes
+ *   nothing, which lets the client stop resending it.
+ */

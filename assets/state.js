@@ -6,10 +6,25 @@
 // Never: mutates a state it was given, reads bytes (that is codec.js), or keeps anything
 // between calls: time, sockets and prediction live elsewhere.
 
+/** @import { Entity, ServerMessage } from './codec.js' */
+/**
+ * An entity as a state holds it: its kind and quantized fields (its id is the Map key).
+ * @typedef {{kind: number, fields: number[]}} EntityState
+ */
+/**
+ * A room's state: the tick it is at (0: nothing received yet) and its entities by id.
+ * @typedef {{tick: number, entities: Map<number, EntityState>}} State
+ */
+
 import { DecodeError } from './codec.js';
 
 /** A Delta whose base is not the tick the client holds: ignore it and wait. */
 export class BaseMismatchError extends Error {
+  /** The tick the Delta was based on. @type {number} */
+  baseTick;
+  /** The tick the client holds. @type {number} */
+  heldTick;
+
   /** @param {number} baseTick @param {number} heldTick */
   constructor(baseTick, heldTick) {
     super(`delta from tick ${baseTick} but client holds tick ${heldTick}`);
@@ -25,10 +40,11 @@ export class BaseMismatchError extends Error {
  * mutated once made: applying an update returns a new state sharing unchanged entities,
  * which is what lets the interpolation buffer keep a few of them cheaply.
  * @param {number} [tick] 0 means "nothing received yet".
- * @param {Iterable<{id: number, kind: number, fields: number[]}>} [entities]
- * @returns {{tick: number, entities: Map<number, {kind: number, fields: number[]}>}}
+ * @param {Iterable<Entity>} [entities]
+ * @returns {State}
  */
 export function createState(tick = 0, entities = []) {
+  /** @type {Map<number, EntityState>} */
   const map = new Map();
   for (const e of entities) map.set(e.id, { kind: e.kind, fields: e.fields.slice() });
   return { tick, entities: map };
@@ -36,12 +52,18 @@ export function createState(tick = 0, entities = []) {
 
 /**
  * A state as a plain object with entities sorted by id (the golden vectors' layout).
- * @param {{tick: number, entities: Map<number, {kind: number, fields: number[]}>}} state
- * @returns {{tick: number, entities: {id: number, kind: number, fields: number[]}[]}}
+ * @param {State} state
+ * @returns {{tick: number, entities: Entity[]}}
  */
 export function stateToJSON(state) {
   const ids = [...state.entities.keys()].sort((a, b) => a - b);
-  return { tick: state.tick, entities: ids.map((id) => ({ id, ...state.entities.get(id), fields: state.entities.get(id).fields.slice() })) };
+  return {
+    tick: state.tick,
+    entities: ids.map((id) => {
+      const e = /** @type {EntityState} */ (state.entities.get(id)); // one of the keys
+      return { id, ...e, fields: e.fields.slice() };
+    }),
+  };
 }
 
 /**
@@ -49,9 +71,10 @@ export function stateToJSON(state) {
  * is left untouched). A Snapshot replaces everything. A Delta must be based on the tick
  * held, or it throws BaseMismatchError: the client then keeps its state and waits, since
  * the server sends a keyframe or a delta from the client's baseline later.
- * @param {{tick: number, entities: Map<number, {kind: number, fields: number[]}>}} state
- * @param {object} msg A message from decodeServerMessage.
- * @returns {{tick: number, entities: Map<number, {kind: number, fields: number[]}>}}
+ * @param {State} state
+ * @param {ServerMessage} msg A message from decodeServerMessage (others than updates
+ *   leave the state as it is).
+ * @returns {State}
  * @throws {BaseMismatchError | DecodeError}
  */
 export function applyUpdate(state, msg) {
