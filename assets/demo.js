@@ -9,15 +9,17 @@
 // For tests and the console, the live client is `window.tickcast` (see tickcast.js).
 
 import { TickcastClient, arenaPredictor } from '/tickcast.js';
+/** @import { ViewEntity } from '/tickcast.js' */
 
 const ARENA_SIZE = 1000; // arena units (ArenaConfig::default in src/game/arena.rs)
 const PLAYER_RADIUS = 20;
 const ORB_RADIUS = 8;
 const HUD_INTERVAL_MS = 250;
 
-const $ = (id) => document.getElementById(id);
+/** An element of index.html (every id used here is there). @param {string} id */
+const $ = (id) => /** @type {HTMLElement} */ (document.getElementById(id));
 const ui = {
-  canvas: $('arena'),
+  canvas: /** @type {HTMLCanvasElement} */ ($('arena')),
   conn: $('conn'),
   connText: $('conn-text'),
   roomLabel: $('room-label'),
@@ -31,23 +33,25 @@ const ui = {
   scores: $('scores'),
   log: $('log'),
   chat: $('chat'),
-  chatText: $('chat-text'),
-  picker: $('picker'),
+  chatText: /** @type {HTMLInputElement} */ ($('chat-text')),
+  picker: /** @type {HTMLDialogElement} */ ($('picker')),
   pickerForm: $('picker-form'),
-  pickName: $('pick-name'),
-  pickRoom: $('pick-room'),
+  pickName: /** @type {HTMLInputElement} */ ($('pick-name')),
+  pickRoom: /** @type {HTMLInputElement} */ ($('pick-room')),
   pickError: $('pick-error'),
   openRooms: $('open-rooms'),
   openRoomsBody: $('open-rooms-body'),
   roomList: $('room-list'),
 };
-const ctx = ui.canvas.getContext('2d');
+const ctx = /** @type {CanvasRenderingContext2D} */ (ui.canvas.getContext('2d'));
 
 /** @type {TickcastClient | null} */
 let client = null;
+/** @type {{name: string, room: string | null} | null} */
 let joinRequest = null; // {name, room} of the last join, for "Rejoin"
 // `?direct`: connect to this server's /ws without asking /api/matchmake (debugging one node).
 const direct = new URLSearchParams(location.search).has('direct');
+/** @type {{id: number, text: string, at: number}[]} */
 const popups = []; // floating "+1" labels: {id, text, at}
 
 // --- joining ------------------------------------------------------------------------
@@ -55,6 +59,7 @@ const popups = []; // floating "+1" labels: {id, text, at}
 const NAME_RE = /^[\p{L}\p{N}_.-](?:[\p{L}\p{N} _.-]*[\p{L}\p{N}_.-])?$/u;
 const ROOM_RE = /^[A-Za-z0-9_-]{1,32}$/;
 
+/** @param {string} name */
 function validName(name) {
   return NAME_RE.test(name) && new TextEncoder().encode(name).length <= 24;
 }
@@ -64,6 +69,7 @@ function defaultName() {
   return saved && validName(saved) ? saved : `guest-${Math.floor(1000 + Math.random() * 9000)}`;
 }
 
+/** @param {string} name @param {string | null} room */
 function join(name, room) {
   if (client) {
     client.close();
@@ -73,17 +79,18 @@ function join(name, room) {
   localStorage.setItem('tickcast.name', name);
   clearLog();
   client = new TickcastClient({ name, room: room || null, matchmake: !direct, predictor: arenaPredictor(), snapDistance: 600 });
-  window.tickcast = client;
+  /** @type {Window & {tickcast?: TickcastClient}} */ (window).tickcast = client;
   wire(client);
   client.connect();
   ui.switchRoom.hidden = false;
   ui.canvas.focus();
 }
 
+/** @param {TickcastClient} c */
 function wire(c) {
   c.addEventListener('statechange', (e) => {
     if (c !== client) return;
-    const { state, code, reason, delayMs, resumed } = e.detail;
+    const { state, code, reason, delayMs = 0, resumed } = e.detail;
     ui.conn.dataset.state = state;
     ui.connText.textContent = state === 'live' ? 'live' : state;
     if (state === 'live') {
@@ -112,7 +119,7 @@ function wire(c) {
     const url = new URL(location.href);
     url.searchParams.delete('match');
     url.searchParams.set('room', room);
-    url.searchParams.set('name', joinRequest.name);
+    url.searchParams.set('name', /** @type {{name: string}} */ (joinRequest).name); // join() set it
     history.replaceState(null, '', url);
   });
   c.addEventListener('joined', (e) => c === client && e.detail.player !== c.playerId && log(`<b>${esc(e.detail.name)}</b> joined.`));
@@ -123,7 +130,7 @@ function wire(c) {
   });
 }
 
-/** A node as shown to people: the host of its WebSocket URL. */
+/** A node as shown to people: the host of its WebSocket URL. @param {string} url */
 function nodeName(url) {
   try {
     return new URL(url).host;
@@ -132,11 +139,14 @@ function nodeName(url) {
   }
 }
 
+/** @param {number | undefined} code @param {string | undefined} reason */
 function explain(code, reason) {
+  /** @type {Record<number, string>} */
   const known = { 4403: 'kicked', 4409: 'the room is full', 4410: 'this player connected from another tab' };
-  return known[code] || reason || `close code ${code}`;
+  return known[/** @type {number} */ (code)] || reason || `close code ${code}`;
 }
 
+/** @param {string} [message] */
 function showPicker(message) {
   ui.pickName.value = joinRequest?.name ?? defaultName();
   ui.pickRoom.value = joinRequest?.room ?? '';
@@ -150,7 +160,9 @@ async function loadOpenRooms() {
   try {
     const res = await fetch('/api/rooms');
     if (!res.ok) return;
-    const rooms = (await res.json()).filter((r) => r.players < r.capacity).slice(0, 8);
+    /** @type {{name: string, players: number, capacity: number, node?: string}[]} */
+    const all = await res.json();
+    const rooms = all.filter((r) => r.players < r.capacity).slice(0, 8);
     // In a cluster each room says which node hosts it; a single server may not.
     const clustered = rooms.some((r) => typeof r.node === 'string' && r.node !== '');
     ui.openRooms.classList.toggle('clustered', clustered);
@@ -163,6 +175,7 @@ async function loadOpenRooms() {
       b.textContent = r.name;
       b.title = `Pick room ${r.name}`;
       b.addEventListener('click', () => (ui.pickRoom.value = r.name));
+      /** @param {string | Node} content @param {string} [className] */
       const cell = (content, className) => {
         const td = document.createElement('td');
         if (className) td.className = className;
@@ -184,10 +197,10 @@ async function loadOpenRooms() {
 ui.pickerForm.addEventListener('submit', (e) => {
   e.preventDefault();
   const name = ui.pickName.value.trim();
-  const match = e.submitter?.value === 'match';
+  const match = /** @type {HTMLButtonElement | null} */ (e.submitter)?.value === 'match';
   const room = match ? null : ui.pickRoom.value.trim();
   if (!validName(name)) return showPicker("Names are 1–24 letters, digits, spaces, '-', '_' or '.'.");
-  if (!match && !ROOM_RE.test(room)) return showPicker("Room names are 1–32 letters, digits, '-' or '_' (or use Quick match).");
+  if (!match && !ROOM_RE.test(/** @type {string} */ (room))) return showPicker("Room names are 1–32 letters, digits, '-' or '_' (or use Quick match).");
   ui.picker.close();
   join(name, room);
 });
@@ -207,10 +220,12 @@ ui.switchRoom.addEventListener('click', () => {
 
 // --- banner and log -------------------------------------------------------------------
 
+/** @param {unknown} s */
 function esc(s) {
   return String(s).replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
 }
 
+/** @param {string} html */
 function showBanner(html, bad = false) {
   ui.banner.hidden = false;
   ui.banner.dataset.kind = bad ? 'bad' : '';
@@ -218,7 +233,10 @@ function showBanner(html, bad = false) {
   if (bad && joinRequest) {
     const b = document.createElement('button');
     b.textContent = 'Rejoin';
-    b.addEventListener('click', () => join(joinRequest.name, joinRequest.room));
+    b.addEventListener('click', () => {
+      const again = /** @type {{name: string, room: string | null}} */ (joinRequest); // never unset
+      join(again.name, again.room);
+    });
     ui.banner.append(b);
   }
 }
@@ -227,11 +245,12 @@ function hideBanner() {
   ui.banner.hidden = true;
 }
 
+/** @param {string} html */
 function log(html) {
   const li = document.createElement('li');
   li.innerHTML = html;
   ui.log.append(li);
-  while (ui.log.children.length > 40) ui.log.firstChild.remove();
+  while (ui.log.children.length > 40) /** @type {ChildNode} */ (ui.log.firstChild).remove();
   ui.log.scrollTop = ui.log.scrollHeight;
 }
 
@@ -250,8 +269,10 @@ ui.chat.addEventListener('submit', (e) => {
 // --- input: keyboard, touch joystick, boost button ------------------------------------
 
 const keys = new Set();
+/** @type {{active: boolean, id: number | null, ox: number, oy: number, x: number, y: number}} */
 const joystick = { active: false, id: null, ox: 0, oy: 0, x: 0, y: 0 };
 let boostHeld = false;
+/** @type {Record<string, [number, number]>} */
 const KEY_DIRS = {
   KeyW: [0, -1], ArrowUp: [0, -1],
   KeyS: [0, 1], ArrowDown: [0, 1],
@@ -259,6 +280,7 @@ const KEY_DIRS = {
   KeyD: [1, 0], ArrowRight: [1, 0],
 };
 
+/** @param {Event} e */
 function typing(e) {
   return e.target instanceof HTMLInputElement || e.target instanceof HTMLTextAreaElement;
 }
@@ -298,7 +320,7 @@ ui.canvas.addEventListener('pointermove', (e) => {
   joystick.y = e.offsetY;
   updateInput();
 });
-for (const type of ['pointerup', 'pointercancel', 'lostpointercapture']) {
+for (const type of /** @type {const} */ (['pointerup', 'pointercancel', 'lostpointercapture'])) {
   ui.canvas.addEventListener(type, (e) => {
     if (e.pointerId !== joystick.id) return;
     joystick.active = false;
@@ -328,7 +350,7 @@ function joystickDirection() {
   const len = Math.hypot(vx, vy);
   if (len < 12) return [0, 0];
   // sin(22.5°): beyond it an axis counts, so the 8 directions get equal sectors.
-  const axis = (v) => (Math.abs(v) / len > 0.383 ? Math.sign(v) : 0);
+  const axis = (/** @type {number} */ v) => (Math.abs(v) / len > 0.383 ? Math.sign(v) : 0);
   return [axis(vx), axis(vy)];
 }
 
@@ -352,16 +374,18 @@ function updateInput() {
 
 // --- drawing ----------------------------------------------------------------------------
 
+/** @type {Map<number, string>} */
 const colorCache = new Map();
+/** @param {number} id @returns {string} */
 function playerColor(id) {
   if (!colorCache.has(id)) colorCache.set(id, `hsl(${Math.round((id * 137.508) % 360)} 75% 62%)`);
-  return colorCache.get(id);
+  return /** @type {string} */ (colorCache.get(id));
 }
 
 let cssSize = 0;
 let dpr = 1;
 function fitCanvas() {
-  const stage = ui.canvas.parentElement;
+  const stage = /** @type {HTMLElement} */ (ui.canvas.parentElement);
   const size = Math.max(120, Math.floor(Math.min(stage.clientWidth, stage.clientHeight)));
   const ratio = window.devicePixelRatio || 1;
   if (size === cssSize && ratio === dpr) return;
@@ -371,6 +395,7 @@ function fitCanvas() {
   ui.canvas.width = ui.canvas.height = Math.round(size * ratio);
 }
 
+/** @param {number} k Canvas pixels per arena unit. */
 function drawFloor(k) {
   const s = ARENA_SIZE * k;
   const g = ctx.createRadialGradient(s / 2, s / 2, s * 0.1, s / 2, s / 2, s * 0.75);
@@ -394,6 +419,7 @@ function drawFloor(k) {
   ctx.strokeRect(1, 1, s - 2, s - 2);
 }
 
+/** @param {number} x @param {number} y @param {number} k @param {number} t */
 function drawOrb(x, y, k, t) {
   const r = ORB_RADIUS * k * (1 + 0.08 * Math.sin(t / 250 + x));
   ctx.save();
@@ -410,11 +436,12 @@ function drawOrb(x, y, k, t) {
   ctx.fill();
 }
 
-/** A font size in canvas pixels: `scaled`, but never under `minCss` CSS pixels. */
+/** A font size in canvas pixels: `scaled`, but never under `minCss` CSS pixels. @param {number} scaled @param {number} minCss */
 function textPx(scaled, minCss) {
   return Math.round(Math.max(scaled, minCss * dpr));
 }
 
+/** @param {ViewEntity} e @param {string} name @param {number} k */
 function drawPlayer(e, name, k) {
   const x = e.values.x * k;
   const y = e.values.y * k;
@@ -454,6 +481,7 @@ function drawPlayer(e, name, k) {
   ctx.fillText(name, x, ly);
 }
 
+/** @param {Map<number, ViewEntity>} byId @param {number} k @param {number} t */
 function drawPopups(byId, k, t) {
   for (let i = popups.length - 1; i >= 0; i--) {
     const p = popups[i];
@@ -493,6 +521,7 @@ function drawJoystick() {
   ctx.restore();
 }
 
+/** @param {string} text @param {number} k */
 function drawMessage(text, k) {
   ctx.fillStyle = 'rgba(230, 236, 255, 0.6)';
   ctx.font = `500 ${textPx(22 * k, 15)}px system-ui, sans-serif`;
@@ -501,6 +530,7 @@ function drawMessage(text, k) {
   ctx.fillText(text, (ARENA_SIZE / 2) * k, (ARENA_SIZE / 2) * k);
 }
 
+/** @param {number} t */
 function frame(t) {
   fitCanvas();
   const k = ui.canvas.width / ARENA_SIZE;
@@ -512,16 +542,18 @@ function frame(t) {
     const state = client?.state;
     drawMessage(!client ? 'Pick a room to play' : state === 'gone' ? 'Disconnected' : 'Connecting…', k);
   }
+  /** @type {Map<number, ViewEntity>} */
   const byId = new Map();
   for (const e of view.entities) if (e.kindName === 'orb') drawOrb(e.values.x, e.values.y, k, t);
+  /** @type {ViewEntity | null} */
   let own = null;
   for (const e of view.entities) {
     if (e.kindName !== 'player') continue;
     byId.set(e.id, e);
     if (e.own) own = e;
-    else drawPlayer(e, client.players.get(e.id) ?? `#${e.id}`, k);
+    else drawPlayer(e, client?.players.get(e.id) ?? `#${e.id}`, k); // entities: a client
   }
-  if (own) drawPlayer(own, client.players.get(own.id) ?? 'you', k);
+  if (own) drawPlayer(own, client?.players.get(own.id) ?? 'you', k);
   drawPopups(byId, k, t);
   drawJoystick();
   requestAnimationFrame(frame);
@@ -529,6 +561,7 @@ function frame(t) {
 
 // --- HUD and scoreboard -----------------------------------------------------------------
 
+/** @param {number} bytesPerSecond */
 function formatRate(bytesPerSecond) {
   if (bytesPerSecond < 1000) return `${bytesPerSecond} B/s`;
   return `${(bytesPerSecond / 1000).toFixed(bytesPerSecond < 10000 ? 1 : 0)} kB/s`;
@@ -543,10 +576,13 @@ function updateHud() {
   ui.players.textContent = c && c.playerId != null ? String(c.players.size) : '–';
   ui.bytes.textContent = c && live ? formatRate(c.stats.bytesPerSecond) : '–';
 
+  /** @type {{id: number, name: string, score: number}[]} */
   const rows = [];
-  const kind = c?.schema?.entity_kinds.findIndex((k) => k.name === 'player') ?? -1;
-  const scoreField = kind >= 0 ? c.schema.entity_kinds[kind].fields.findIndex((f) => f.name === 'score') : -1;
-  if (kind >= 0) {
+  const schema = c?.schema;
+  const kind = schema?.entity_kinds.findIndex((k) => k.name === 'player') ?? -1;
+  // A kind was found: there is a client and a schema.
+  const scoreField = schema && kind >= 0 ? schema.entity_kinds[kind].fields.findIndex((f) => f.name === 'score') : -1;
+  if (c && kind >= 0) {
     for (const [id, e] of c.entities) if (e.kind === kind) rows.push({ id, name: c.players.get(id) ?? `#${id}`, score: e.fields[scoreField] ?? 0 });
   }
   rows.sort((a, b) => b.score - a.score || a.id - b.id);
@@ -556,8 +592,8 @@ function updateHud() {
   ui.scores.replaceChildren(
     ...rows.slice(0, 10).map((r, i) => {
       const li = document.createElement('li');
-      if (r.id === c.playerId) li.className = 'me';
-      li.innerHTML = `<span class="rank">${i + 1}</span><span class="dot" style="background:${playerColor(r.id)}"></span><span class="name">${esc(r.name)}${r.id === c.playerId ? ' <span class="muted">(you)</span>' : ''}</span><span class="pts">${r.score}</span>`;
+      if (r.id === c?.playerId) li.className = 'me'; // rows: a client
+      li.innerHTML = `<span class="rank">${i + 1}</span><span class="dot" style="background:${playerColor(r.id)}"></span><span class="name">${esc(r.name)}${r.id === c?.playerId ? ' <span class="muted">(you)</span>' : ''}</span><span class="pts">${r.score}</span>`;
       return li;
     }),
   );
@@ -570,7 +606,7 @@ const params = new URLSearchParams(location.search);
 const urlName = params.get('name');
 const urlRoom = params.get('room');
 const wantsMatch = params.has('match');
-if ((wantsMatch || urlRoom) && (urlName == null || validName(urlName)) && (wantsMatch || ROOM_RE.test(urlRoom))) {
+if ((wantsMatch || urlRoom) && (urlName == null || validName(urlName)) && (wantsMatch || ROOM_RE.test(/** @type {string} */ (urlRoom)))) {
   join(urlName ?? defaultName(), wantsMatch ? null : urlRoom);
 } else {
   joinRequest = urlRoom || urlName ? { name: urlName && validName(urlName) ? urlName : defaultName(), room: urlRoom ?? '' } : null;

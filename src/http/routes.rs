@@ -24,13 +24,34 @@ use std::net::IpAddr;
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 
+/// `assets/$file` compiled in, served at `/$file`: `(path, content type, body)`.
+macro_rules! asset {
+    ($file:literal, $content_type:literal) => {
+        (concat!("/", $file), $content_type, include_str!(concat!("../../assets/", $file)))
+    };
+}
+
+/// The browser client's modules and the demo page's files: one line per file.
+const ASSETS: &[(&str, &str, &str)] = &[
+    asset!("tickcast.js", "text/javascript"),
+    asset!("codec.js", "text/javascript"),
+    asset!("state.js", "text/javascript"),
+    asset!("clock.js", "text/javascript"),
+    asset!("prediction.js", "text/javascript"),
+    asset!("client.js", "text/javascript"),
+    asset!("matchmake.js", "text/javascript"),
+    asset!("arena.js", "text/javascript"),
+    asset!("demo.js", "text/javascript"),
+    asset!("demo.css", "text/css"),
+];
+
 /// Registers every public route.
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.route("/", web::get().to(|| asset("text/html; charset=utf-8", include_str!("../../assets/index.html"))))
-        .route("/tickcast.js", web::get().to(|| asset("text/javascript", include_str!("../../assets/tickcast.js"))))
-        .route("/demo.js", web::get().to(|| asset("text/javascript", include_str!("../../assets/demo.js"))))
-        .route("/demo.css", web::get().to(|| asset("text/css", include_str!("../../assets/demo.css"))))
-        .route("/healthz", web::get().to(|| async { HttpResponse::Ok().content_type("text/plain").body("ok\n") }))
+    cfg.route("/", web::get().to(|| asset("text/html; charset=utf-8", include_str!("../../assets/index.html"))));
+    for &(path, content_type, body) in ASSETS {
+        cfg.route(path, web::get().to(move || asset(content_type, body)));
+    }
+    cfg.route("/healthz", web::get().to(|| async { HttpResponse::Ok().content_type("text/plain").body("ok\n") }))
         .route("/metrics", web::get().to(metrics_route))
         .route("/api/rooms", web::get().to(rooms_route))
         .route("/api/rooms", web::method(actix_web::http::Method::OPTIONS).to(preflight))

@@ -142,7 +142,7 @@ pub fn encode_events<'a>(events: impl ExactSizeIterator<Item = &'a [u8]>, out: &
 }
 
 /// A client's copy of a room's state, rebuilt from Snapshots and Deltas. Used by the
-/// tests and the load generator; `assets/tickcast.js` implements the same rules.
+/// tests and the load generator; `assets/state.js` implements the same rules.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ClientState {
     /// The tick the state describes (0: nothing received yet).
