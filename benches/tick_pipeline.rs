@@ -4,10 +4,11 @@
 //! - `world_step/N`: the world's work for one room of N moving players — apply one input
 //!   each, step the arena, write its state into a fresh `EntityState` (as the world does).
 //! - `delta_encode/N`: the room's once-per-tick work — events section, delta, shared body.
-//! - `fan_out/M`: the per-member work of the room's fan-out and the session's Frame
-//!   handler for M members: link checks, baseline choice, ack lookup, the frame message,
-//!   then header encode and frame assembly. Not included: the actix mailbox hop, the
-//!   actix-ws channel, the HTTP encoder and the `write` itself (see docs/BENCHMARKS.md).
+//! - `fan_out/M`: one tick's fan-out to M members in step, through the room's own rules
+//!   (`sync::FanOut`: the shared body encoded once, then per member the link checks and
+//!   the decision) and the session's Frame handler (ack lookup, the frame message, header
+//!   encode and frame assembly). Not included: the actix mailbox hop, the actix-ws
+//!   channel, the HTTP encoder and the `write` itself (see docs/BENCHMARKS.md).
 //! - `input_decode` / `input_accept`: one client Input decoded; decoded, range-checked
 //!   and queued for the world, then taken by it.
 //! - `room_tick/50`: all of the above for one room of 50 (arena-20's room).
@@ -29,7 +30,9 @@ use tickcast::config::Settings;
 use tickcast::game::arena::{Arena, ArenaConfig, POSITION_SCALE};
 use tickcast::game::{Game, StepContext};
 use tickcast::protocol::{update_frame, write_update_header, ClientMessage, Schema, UpdateHeader};
-use tickcast::sync::{encode_delta, encode_events, EntityState, History, InputQueue, UpdateBase};
+use tickcast::sync::{
+    encode_delta, Decision, EntityState, EventLog, FanOut, FanOutRules, History, InputQueue, MemberView,
+};
 
 /// arena-20's tick rate.
 const RATE_HZ: u32 = 20;
@@ -72,13 +75,12 @@ fn two_states(players: u32) -> (Arc<EntityState>, Arc<EntityState>) {
     (s1, s2)
 }
 
-/// The room's shared body for a member in step, as `RoomActor::body_for` makes it.
-fn shared_body(base: &EntityState, current: &EntityState, scratch: &mut [Vec<u8>; 3]) -> Bytes {
-    let mut events = Vec::new();
-    encode_events(std::iter::empty(), &mut events);
-    let mut out = Vec::with_capacity(64 + current.len() * 4 + events.len());
-    encode_delta(base, current, &events, scratch, &mut out);
-    Bytes::from(out)
+/// The fan-out rules with the default settings.
+fn rules(settings: &Settings) -> FanOutRules {
+    FanOutRules {
+        max_baseline_age_ticks: settings.sync.max_baseline_age_ticks,
+        max_pending_events: settings.sync.max_pending_events,
+    }
 }
 
 fn print_wire_sizes() {
@@ -131,30 +133,42 @@ fn delta_encode(c: &mut Criterion) {
     let mut g = c.benchmark_group("delta_encode");
     for players in [10u32, 50, 200] {
         let (s1, s2) = two_states(players);
+        let mut history = History::new(4);
+        history.push(1, s1);
+        history.push(2, s2.clone());
+        let events = EventLog::default();
+        let in_step = MemberView { baseline: 1, joined_tick: 0, can_take: true, stalled: false };
         g.throughput(Throughput::Elements(players as u64));
         g.bench_with_input(BenchmarkId::from_parameter(players), &players, |b, _| {
-            let mut scratch = Default::default();
-            b.iter(|| shared_body(black_box(&s1), black_box(&s2), &mut scratch));
+            // The room's body for members in step, as its fan-out encodes it once a tick.
+            let mut fanout = FanOut::new(rules(&Settings::defaults()));
+            b.iter(|| {
+                fanout.begin_tick();
+                fanout.decide(black_box(&in_step), 2, black_box(&s2), &history, &events)
+            });
         });
     }
     g.finish();
 }
 
 /// The room side and the session side of one tick for `links`, all in step.
-struct FanOut {
+struct Room {
     links: Vec<Arc<MemberLink>>,
     acks: Vec<(u32, u32)>,
     history: History,
+    events: EventLog,
+    fanout: FanOut,
     state: Arc<EntityState>,
-    body: Bytes,
+    /// The other of two consecutive states: `fan_out/M` alternates them, so every tick's
+    /// body is a real delta of 50 moving players.
+    other: Arc<EntityState>,
     tick: u64,
     settings: Settings,
 }
 
-impl FanOut {
+impl Room {
     fn new(members: usize) -> Self {
         let (s1, s2) = two_states(50);
-        let body = shared_body(&s1, &s2, &mut Default::default());
         let settings = Settings::defaults();
         let mut history = History::new(settings.sync.history_ticks);
         let tick = 1000;
@@ -165,7 +179,8 @@ impl FanOut {
             l.drained(ws_frame_len(100));
         }
         let acks = (1..=members as u32).map(|p| (p, p * 7)).collect();
-        FanOut { links, acks, history, state: s2, body, tick, settings }
+        let fanout = FanOut::new(rules(&settings));
+        Room { links, acks, history, events: EventLog::default(), fanout, state: s2, other: s1, tick, settings }
     }
 
     fn tick(&mut self) {
@@ -173,26 +188,26 @@ impl FanOut {
         self.history.push(self.tick, self.state.clone());
         let stall_ms = (self.settings.limits.stall_timeout_s * 1000.0) as u64;
         let max_pending = self.settings.limits.max_pending_bytes as u64;
-        let max_age = self.settings.sync.max_baseline_age_ticks;
         let now = tickcast::actors::link::now_ms();
         let server_time_us = 1_764_000_000_000_000 + self.tick * 50_000;
+        self.fanout.begin_tick();
         for (i, link) in self.links.iter().enumerate() {
             let player = i as u32 + 1;
             // Room side (RoomActor::fan_out).
-            if link.stalled(now, stall_ms) || !link.can_take(max_pending) {
+            let view = MemberView {
+                baseline: link.baseline(),
+                joined_tick: 0,
+                can_take: link.can_take(max_pending),
+                stalled: link.stalled(now, stall_ms),
+            };
+            let Decision::Send { base_tick, body } =
+                self.fanout.decide(&view, self.tick, &self.state, &self.history, &self.events)
+            else {
                 continue;
-            }
-            let baseline = link.baseline();
-            let keyframe = self.history.choose_base(baseline, self.tick, max_age) == UpdateBase::Keyframe;
+            };
             let ack = self.acks.binary_search_by_key(&player, |(p, _)| *p).map(|i| self.acks[i].1).unwrap_or(0);
             link.start_frame();
-            let msg = ToSession::Frame {
-                tick: self.tick,
-                base_tick: if keyframe { 0 } else { baseline },
-                ack,
-                server_time_us,
-                body: self.body.clone(),
-            };
+            let msg = ToSession::Frame { tick: self.tick, base_tick, ack, server_time_us, body };
             // Session side (SessionActor's Frame handler), then the write completing.
             let ToSession::Frame { tick, base_tick, ack, server_time_us, body } = black_box(msg) else {
                 unreachable!()
@@ -212,8 +227,11 @@ fn fan_out(c: &mut Criterion) {
     for members in [10usize, 100, 1000] {
         g.throughput(Throughput::Elements(members as u64));
         g.bench_with_input(BenchmarkId::from_parameter(members), &members, |b, &members| {
-            let mut f = FanOut::new(members);
-            b.iter(|| f.tick());
+            let mut room = Room::new(members);
+            b.iter(|| {
+                std::mem::swap(&mut room.state, &mut room.other);
+                room.tick()
+            });
         });
     }
     g.finish();
@@ -242,16 +260,14 @@ fn room_tick(c: &mut Criterion) {
     let players = 50u32;
     c.bench_function("room_tick/50", |b| {
         let mut a = arena(players);
-        let mut f = FanOut::new(players as usize);
-        let mut scratch = Default::default();
+        let mut room = Room::new(players as usize);
         let mut previous = world_tick(&mut a, players, 1, (0, 0));
         let mut tick = 1;
         b.iter(|| {
             tick += 1;
             let state = world_tick(&mut a, players, tick, (previous.len(), previous.len() * 3));
-            f.body = shared_body(&previous, &state, &mut scratch);
-            f.state = state.clone();
-            f.tick();
+            room.state = state.clone();
+            room.tick();
             previous = state;
         });
     });

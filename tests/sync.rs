@@ -7,7 +7,7 @@ use proptest::prelude::*;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use tickcast::protocol::{close_code, ServerMessage, UpdateHeader};
-use tickcast::sync::{encode_delta, encode_events, encode_snapshot, ClientState, EntityState, History, UpdateBase};
+use tickcast::sync::{ClientState, Decision, EntityState, EventLog, FanOut, FanOutRules, History, MemberView};
 
 fn slow_client_settings() -> tickcast::config::Settings {
     let mut s = settings();
@@ -228,9 +228,9 @@ fn schema() -> tickcast::protocol::Schema {
 }
 
 proptest! {
-    /// Random state sequences and random skip patterns, through the same History and
-    /// base choice the room uses: whatever a client receives applies, and its state equals
-    /// the server's at every tick it was sent.
+    /// Random state sequences and random skip patterns, through the room's own fan-out
+    /// rules (`sync::FanOut`, as `RoomActor::fan_out` drives them): whatever a client
+    /// receives applies, and its state equals the server's at every tick it was sent.
     #[test]
     fn client_state_equals_server_state_whatever_is_skipped(
         states in prop::collection::vec(
@@ -243,29 +243,31 @@ proptest! {
     ) {
         let max_age = max_age.min(history as u64);
         let mut ring = History::new(history);
+        let log = EventLog::default();
+        let mut fanout = FanOut::new(FanOutRules { max_baseline_age_ticks: max_age, max_pending_events: 1024 });
         let mut client = ClientState::default();
         let mut baseline = 0u64;
-        let mut events = Vec::new();
-        encode_events(std::iter::empty(), &mut events);
         for (i, entities) in states.iter().enumerate() {
             let tick = i as u64 + 1;
             let state = Arc::new(state_from(&entities.iter().map(|(id, (a, b))| (*id, *a, *b)).collect::<Vec<_>>()));
             ring.push(tick, state.clone());
-            if skips[i] {
-                continue;
-            }
-            let mut body = Vec::new();
-            let header = |base_tick| UpdateHeader { tick, base_tick, ack_input: 0, server_time_us: 0 };
-            let msg = match ring.choose_base(baseline, tick, max_age) {
-                UpdateBase::Keyframe => {
-                    encode_snapshot(&state, &events, &mut body);
-                    ServerMessage::Snapshot { header: header(0), body: &body }
+            fanout.begin_tick();
+            // A skipped tick is a member that cannot take a frame: the rules must say so.
+            let member = MemberView { baseline, joined_tick: 0, can_take: !skips[i], stalled: false };
+            let (base_tick, body) = match fanout.decide(&member, tick, &state, &ring, &log) {
+                Decision::Send { base_tick, body } => (base_tick, body),
+                Decision::Skip => {
+                    prop_assert!(skips[i]);
+                    continue;
                 }
-                UpdateBase::Delta(from) => {
-                    let base = ring.get(from).unwrap();
-                    encode_delta(base, &state, &events, &mut Default::default(), &mut body);
-                    ServerMessage::Delta { header: header(from), body: &body }
-                }
+                Decision::Evict(why) => panic!("a member that keeps reading is never evicted: {why:?}"),
+            };
+            prop_assert!(!skips[i]);
+            let header = UpdateHeader { tick, base_tick, ack_input: 0, server_time_us: 0 };
+            let msg = if base_tick == 0 {
+                ServerMessage::Snapshot { header, body: &body }
+            } else {
+                ServerMessage::Delta { header, body: &body }
             };
             let bytes = msg.encode();
             let decoded = ServerMessage::decode(&bytes).unwrap();
@@ -361,4 +363,67 @@ async fn stalled_readers_with_default_socket_settings_cost_bounded_kernel_memory
     // At least: the recorder is shared with this binary's other tests, which evict too.
     assert!(evictions as usize >= STALLED, "each was evicted by the stall timer: {evictions}");
     honest.next_update().await;
+}
+
+/// A member that fell so far behind that it is owed more events than the room keeps is
+/// evicted when it can take a frame again, with a 1008 close frame it reads (its socket
+/// is not reset: only a member that stopped reading is).
+#[tokio::test]
+async fn a_member_owed_too_many_events_gets_a_1008_close_frame_not_a_reset() {
+    let mut s = slow_client_settings();
+    s.sync.max_pending_events = 8;
+    s.limits.stall_timeout_s = 30.0;
+    s.heartbeat.timeout_s = 30.0;
+    let server = start_churn(s, 200);
+    let mut chatter = server.join("chatter", Some("owed")).await;
+    let token = server.token("behind").await;
+    let mut behind =
+        Client::connect_small_rcvbuf(&server.ws_url(Some("owed")), &[&format!("tickcast.token.{token}")], 2048).await;
+    behind.expect_welcome().await;
+    behind.next_update().await;
+    // The chatter keeps reading (so it is never behind itself) and, when told, says one
+    // line a tick or so (a member in step is owed one event at a time) until the member
+    // that stopped reading is owed more than the room keeps.
+    let (talk, mut told) = tokio::sync::oneshot::channel::<()>();
+    let (done, said) = tokio::sync::oneshot::channel::<()>();
+    let mut done = Some(done);
+    let chatting = tokio::spawn(async move {
+        let mut talking = false;
+        let mut lines = 0;
+        let mut every = tokio::time::interval(std::time::Duration::from_millis(30));
+        loop {
+            tokio::select! {
+                _ = &mut told, if !talking => talking = true,
+                _ = every.tick(), if talking && lines < 12 => {
+                    chatter.send(&tickcast::protocol::ClientMessage::Chat { text: format!("line {lines}") }).await;
+                    lines += 1;
+                    if lines == 12 {
+                        done.take().map(|d| d.send(()));
+                    }
+                }
+                received = chatter.recv() => {
+                    if let Received::Closed { code, reason } = received {
+                        panic!("the chatter, who keeps reading, was closed: {code} {reason}");
+                    }
+                }
+            }
+        }
+    });
+    // The other member stops reading until the room has to skip it...
+    let player = behind.player_id();
+    let deadline = tokio::time::Instant::now() + PATIENCE;
+    while server.member("owed", player).await.expect("listed")["skipped_ticks"].as_u64().unwrap_or(0) == 0 {
+        assert!(tokio::time::Instant::now() < deadline, "the member was never skipped");
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    // ... and the events it is owed pass what the room keeps.
+    talk.send(()).expect("the chatter listens");
+    said.await.expect("the chatter said its lines");
+    // It reads again: what was queued; once it can take a frame the room finds it owed
+    // more events than it keeps, and it gets the Notice and a close frame.
+    let (code, reason) = behind.expect_close().await;
+    assert_eq!(code, close_code::POLICY, "{reason}");
+    assert!(reason.contains("too far behind"), "{reason}");
+    assert!(!chatting.is_finished(), "the chatter kept playing");
+    chatting.abort();
 }

@@ -24,11 +24,11 @@ use crate::game::{RoomSnapshot, SnapshotPlayer};
 use crate::metrics;
 use crate::net::SubjectSlot;
 use crate::protocol::{close_code, codec, Event, PlayerId, PlayerInfo, Schema, Welcome, PROTOCOL_VERSION};
-use crate::sync::{encode_delta, encode_events, encode_snapshot, EntityState, History, InputQueue, UpdateBase};
+use crate::sync::{Decision, EventLog, Eviction, FanOut, FanOutRules, History, InputQueue, MemberView};
 use crate::tokens::{unix_now, ResumeClaim, TokenKeys};
 use actix::{Actor, ActorContext, Addr, Context, Handler, Message, MessageResult, Recipient};
 use bytes::Bytes;
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::BTreeMap;
 use std::net::IpAddr;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -55,7 +55,14 @@ pub enum ToSession {
         /// The shared body.
         body: Bytes,
     },
-    /// Close the session with this code and reason.
+    /// Evict a member that stopped reading: its socket cannot take a close frame, so
+    /// the session tries one (1008 with `reason`) and resets the connection at once.
+    Evict {
+        /// Why.
+        reason: String,
+    },
+    /// Close the session with this code and reason (a close frame; the socket is not
+    /// reset).
     Close {
         /// A close code from `protocol::close_code`.
         code: u16,
@@ -251,6 +258,35 @@ struct Member {
     _slot: Option<SubjectSlot>,
 }
 
+impl Member {
+    /// Takes the member's session, if it has one: its link is closed (the room sends it
+    /// nothing more) and `farewell` is sent to it. True if a session was attached.
+    fn end_session(&mut self, farewell: Option<ToSession>) -> bool {
+        let Some(session) = self.session.take() else { return false };
+        self.link.close();
+        if let Some(farewell) = farewell {
+            session.do_send(farewell);
+        }
+        true
+    }
+}
+
+/// What becomes of a player whose session ended (see `RoomActor::end_session`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum AfterSession {
+    /// It keeps its seat and entity for `room.reconnect_grace_s`, to resume.
+    Grace,
+    /// It leaves the room for good.
+    Remove,
+    /// Nothing more: the room is stopping.
+    Stay,
+}
+
+/// A close with `code` and `reason`.
+fn close(code: u16, reason: &str) -> ToSession {
+    ToSession::Close { code, reason: reason.to_string() }
+}
+
 /// What a room tells the directory it belongs to, given to it when it is created (a
 /// room holds no pointer to any directory): whether it may stop, once it has been empty
 /// long enough, and each snapshot it makes (cluster mode writes them to Redis). Both are
@@ -304,16 +340,13 @@ pub struct RoomActor {
     next_player: PlayerId,
     last_tick: u64,
     history: History,
-    event_log: VecDeque<(u64, Bytes)>,
-    /// Every event of every tick from here on is still in `event_log`.
-    events_complete_from: u64,
+    events: EventLog,
     empty_since: Option<Instant>,
     /// Some player stayed connected for `room.abandoned_ttl_s` (or the room was
     /// restored: it was played before). Until then an empty room is disposed after
     /// `abandoned_ttl_s`, so rooms opened and left at once do not pile up.
     played: bool,
-    scratch: [Vec<u8>; 3],
-    bodies: Vec<((u64, bool), Bytes)>,
+    fanout: FanOut,
 }
 
 impl RoomActor {
@@ -321,6 +354,10 @@ impl RoomActor {
     pub fn new(parts: RoomParts) -> Self {
         let RoomParts { id, uid, epoch, name, schema, settings, world, hooks, shared, keys, restored } = parts;
         let history_ticks = settings.sync.history_ticks;
+        let fanout = FanOut::new(FanOutRules {
+            max_baseline_age_ticks: settings.sync.max_baseline_age_ticks,
+            max_pending_events: settings.sync.max_pending_events,
+        });
         let played = restored.is_some();
         let (members, next_player, last_tick) = match restored {
             Some(r) => {
@@ -367,12 +404,10 @@ impl RoomActor {
             next_player,
             last_tick,
             history: History::new(history_ticks),
-            event_log: VecDeque::new(),
-            events_complete_from: last_tick,
+            events: EventLog::starting_at(last_tick),
             empty_since: None,
             played,
-            scratch: Default::default(),
-            bodies: Vec::new(),
+            fanout,
         }
     }
 
@@ -393,123 +428,94 @@ impl RoomActor {
         }
     }
 
-    /// Detaches a member's session (closing it with `code`) and starts its grace window.
-    fn detach(&mut self, player: PlayerId, code: u16, reason: &str) {
-        let grace = crate::config::secs(self.settings.room.reconnect_grace_s);
-        if let Some(m) = self.members.get_mut(&player) {
-            if let Some(session) = m.session.take() {
-                m.link.close();
-                session.do_send(ToSession::Close { code, reason: reason.to_string() });
-                self.shared.connected.fetch_sub(1, Ordering::AcqRel);
+    /// The one way a member's session ends, whatever ended it: the session is taken
+    /// from the member and told `farewell` (a close or an eviction; nothing when the
+    /// session itself is going), the `connected` count drops, and then the player waits
+    /// in its grace window, is removed for good (its entity and seat), or stays as it is
+    /// (the room is stopping).
+    fn end_session(&mut self, player: PlayerId, farewell: Option<ToSession>, then: AfterSession) {
+        let Some(m) = self.members.get_mut(&player) else { return };
+        if m.end_session(farewell) {
+            self.shared.connected.fetch_sub(1, Ordering::AcqRel);
+            if then == AfterSession::Grace {
                 self.world.do_send(PlayerDisconnected { room: self.id, player });
             }
-            m.grace_until = Some(Instant::now() + grace);
+        }
+        match then {
+            AfterSession::Grace => {
+                m.grace_until = Some(Instant::now() + crate::config::secs(self.settings.room.reconnect_grace_s));
+            }
+            AfterSession::Remove => {
+                self.members.remove(&player);
+                self.world.do_send(PlayerLeave { room: self.id, player });
+                self.shared.seats.fetch_sub(1, Ordering::AcqRel);
+            }
+            AfterSession::Stay => {}
         }
     }
 
-    /// Removes a player for good: its entity, its seat.
+    /// Removes a player for good, closing its session if it still has one.
     fn remove(&mut self, player: PlayerId) {
-        if let Some(m) = self.members.remove(&player) {
-            if let Some(session) = m.session {
-                m.link.close();
-                session.do_send(ToSession::Close { code: close_code::NORMAL, reason: "removed from room".into() });
-                self.shared.connected.fetch_sub(1, Ordering::AcqRel);
-            }
-            self.world.do_send(PlayerLeave { room: self.id, player });
-            self.shared.seats.fetch_sub(1, Ordering::AcqRel);
-        }
+        let farewell = close(close_code::NORMAL, "removed from room");
+        self.end_session(player, Some(farewell), AfterSession::Remove);
     }
 
     fn record_events(&mut self, tick: u64, events: &[Event]) {
-        for e in events {
+        let encoded = events.iter().map(|e| {
             let mut b = Vec::with_capacity(16);
             codec::encode_into(e, &mut b);
-            self.event_log.push_back((tick, Bytes::from(b)));
-        }
-        let max = self.settings.sync.max_pending_events;
-        while self.event_log.len() > max {
-            if let Some((t, _)) = self.event_log.pop_front() {
-                self.events_complete_from = t + 1;
-            }
-        }
+            Bytes::from(b)
+        });
+        self.events.record(tick, encoded, self.settings.sync.max_pending_events);
     }
 
-    fn events_after(&self, tick: u64) -> impl ExactSizeIterator<Item = &[u8]> + '_ {
-        let start = self.event_log.partition_point(|(t, _)| *t <= tick);
-        self.event_log.range(start..).map(|(_, b)| b.as_ref())
-    }
-
-    fn body_for(&mut self, key: (u64, bool), current: &EntityState) -> Bytes {
-        if let Some((_, b)) = self.bodies.iter().find(|(k, _)| *k == key) {
-            return b.clone();
-        }
-        let (from, keyframe) = key;
-        let mut events = Vec::new();
-        encode_events(self.events_after(from), &mut events);
-        let mut out = Vec::with_capacity(64 + current.len() * 4 + events.len());
-        if keyframe {
-            encode_snapshot(current, &events, &mut out);
-            metrics::keyframe_encoded();
-        } else {
-            let base = self.history.get(from).cloned().unwrap_or_default();
-            let mut scratch = std::mem::take(&mut self.scratch);
-            encode_delta(&base, current, &events, &mut scratch, &mut out);
-            self.scratch = scratch;
-        }
-        let body = Bytes::from(out);
-        self.bodies.push((key, body.clone()));
-        body
-    }
-
+    /// Hands each member its frame for the tick, as the fan-out rules decide
+    /// (`sync::FanOut`): the shared body for its base, a skipped tick, or eviction.
     fn fan_out(&mut self, msg: &TickState) {
         let now = now_ms();
         let stall_ms = (self.settings.limits.stall_timeout_s * 1000.0) as u64;
         let max_pending = self.settings.limits.max_pending_bytes as u64;
-        let max_age = self.settings.sync.max_baseline_age_ticks;
-        let max_events = self.settings.sync.max_pending_events;
-        self.bodies.clear();
+        self.fanout.begin_tick();
         let mut evict = Vec::new();
-        let players: Vec<PlayerId> = self.members.keys().copied().collect();
-        for player in players {
-            let m = &self.members[&player];
-            let Some(session) = m.session.clone() else { continue };
-            let link = m.link.clone();
-            if link.stalled(now, stall_ms) {
-                evict.push((player, "not reading: evicted after stall timeout"));
-                continue;
-            }
-            if !link.can_take(max_pending) {
-                link.skip();
-                metrics::frame_skipped();
-                continue;
-            }
-            let baseline = link.baseline();
-            let delivered = if baseline == 0 { m.joined_tick } else { baseline };
-            if delivered + 1 < self.events_complete_from || self.events_after(delivered).len() > max_events {
-                evict.push((player, "too far behind to deliver events: evicted"));
-                continue;
-            }
-            let keyframe = self.history.choose_base(baseline, msg.tick, max_age) == UpdateBase::Keyframe;
-            let body = self.body_for((delivered, keyframe), &msg.state);
+        for (&player, m) in &self.members {
+            let Some(session) = &m.session else { continue };
+            let link = &m.link;
+            let view = MemberView {
+                baseline: link.baseline(),
+                joined_tick: m.joined_tick,
+                can_take: link.can_take(max_pending),
+                stalled: link.stalled(now, stall_ms),
+            };
+            let (base_tick, body) = match self.fanout.decide(&view, msg.tick, &msg.state, &self.history, &self.events) {
+                Decision::Send { base_tick, body } => (base_tick, body),
+                Decision::Skip => {
+                    link.skip();
+                    metrics::frame_skipped();
+                    continue;
+                }
+                Decision::Evict(why) => {
+                    evict.push((player, why));
+                    continue;
+                }
+            };
             let ack = msg.acks.binary_search_by_key(&player, |(p, _)| *p).map(|i| msg.acks[i].1).unwrap_or(0);
             link.start_frame();
-            let frame = ToSession::Frame {
-                tick: msg.tick,
-                base_tick: if keyframe { 0 } else { baseline },
-                ack,
-                server_time_us: msg.server_time_us,
-                body,
-            };
+            let frame = ToSession::Frame { tick: msg.tick, base_tick, ack, server_time_us: msg.server_time_us, body };
             if session.try_send(frame).is_err() {
                 link.abandon_frame();
                 link.skip();
                 metrics::frame_skipped();
             }
         }
-        for (player, reason) in evict {
-            tracing::info!(room = %self.name, player, reason, "evicting member");
+        for (player, why) in evict {
+            tracing::info!(room = %self.name, player, reason = why.reason(), "evicting member");
             metrics::eviction();
-            self.detach(player, close_code::POLICY, reason);
+            let farewell = match why {
+                // Its socket cannot take a close frame: the session resets it.
+                Eviction::Stalled => ToSession::Evict { reason: why.reason().into() },
+                Eviction::TooFarBehind => close(close_code::POLICY, why.reason()),
+            };
+            self.end_session(player, Some(farewell), AfterSession::Grace);
         }
     }
 
@@ -635,10 +641,8 @@ impl Handler<Join> for RoomActor {
             if msg.ip.is_some() {
                 m.ip = msg.ip;
             }
-            if let Some(old) = m.session.take() {
-                m.link.close();
-                old.do_send(ToSession::Close { code: close_code::REPLACED, reason: "resumed elsewhere".into() });
-            } else {
+            // The new session replaces the old one in the `connected` count.
+            if !m.end_session(Some(close(close_code::REPLACED, "resumed elsewhere"))) {
                 self.shared.connected.fetch_add(1, Ordering::AcqRel);
             }
             m.session = Some(msg.session);
@@ -690,15 +694,12 @@ impl Handler<SessionEnded> for RoomActor {
         if !Arc::ptr_eq(&m.link, &msg.link) {
             return; // a newer session owns the player (resume) or it was evicted already
         }
-        if msg.left || self.settings.room.reconnect_grace_s <= 0.0 {
-            self.remove(msg.player);
+        let then = if msg.left || self.settings.room.reconnect_grace_s <= 0.0 {
+            AfterSession::Remove
         } else {
-            if m.session.take().is_some() {
-                self.shared.connected.fetch_sub(1, Ordering::AcqRel);
-                self.world.do_send(PlayerDisconnected { room: self.id, player: msg.player });
-            }
-            m.grace_until = Some(Instant::now() + crate::config::secs(self.settings.room.reconnect_grace_s));
-        }
+            AfterSession::Grace
+        };
+        self.end_session(msg.player, None, then);
     }
 }
 
@@ -709,13 +710,8 @@ impl Handler<LeaveRoom> for RoomActor {
         if !Arc::ptr_eq(&m.link, &msg.link) {
             return; // a resume took the player over before the Leave arrived: it stays
         }
-        // The session closes itself with 1000 "left" once answered: detach it here so
-        // remove() sends it no close of its own, and count it out of `connected` once.
-        if m.session.take().is_some() {
-            m.link.close();
-            self.shared.connected.fetch_sub(1, Ordering::AcqRel);
-        }
-        self.remove(msg.player);
+        // The session closes itself with 1000 "left" once answered: it is told nothing.
+        self.end_session(msg.player, None, AfterSession::Remove);
     }
 }
 
@@ -724,18 +720,8 @@ impl Handler<ClosePlayer> for RoomActor {
     fn handle(&mut self, msg: ClosePlayer, _: &mut Context<Self>) -> Option<ClosedMember> {
         let m = self.members.get(&msg.player)?;
         let closed = ClosedMember { name: m.name.clone(), subject: m.subject.clone(), ip: m.ip };
-        if msg.remove {
-            if let Some(m) = self.members.get_mut(&msg.player) {
-                if let Some(s) = m.session.take() {
-                    m.link.close();
-                    s.do_send(ToSession::Close { code: msg.code, reason: msg.reason.clone() });
-                    self.shared.connected.fetch_sub(1, Ordering::AcqRel);
-                }
-            }
-            self.remove(msg.player);
-        } else {
-            self.detach(msg.player, msg.code, &msg.reason);
-        }
+        let then = if msg.remove { AfterSession::Remove } else { AfterSession::Grace };
+        self.end_session(msg.player, Some(close(msg.code, &msg.reason)), then);
         Some(closed)
     }
 }
@@ -777,12 +763,9 @@ impl Handler<CloseAll> for RoomActor {
 impl Handler<StopRoom> for RoomActor {
     type Result = ();
     fn handle(&mut self, msg: StopRoom, ctx: &mut Context<Self>) {
-        for m in self.members.values_mut() {
-            if let Some(s) = m.session.take() {
-                m.link.close();
-                s.do_send(ToSession::Close { code: msg.code, reason: msg.reason.clone() });
-                self.shared.connected.fetch_sub(1, Ordering::AcqRel);
-            }
+        let players: Vec<PlayerId> = self.members.keys().copied().collect();
+        for player in players {
+            self.end_session(player, Some(close(msg.code, &msg.reason)), AfterSession::Stay);
         }
         self.world.do_send(RemoveRoom { id: self.id });
         ctx.stop();

@@ -414,12 +414,11 @@ impl Handler<ToSession> for SessionActor {
                 metrics::frame_sent(base_tick == 0);
                 self.pump(ctx);
             }
-            ToSession::Close { code, reason } => {
-                self.close(code, &reason, ctx);
-                if code == close_code::POLICY {
-                    // Evicted for not reading: its socket cannot take a close frame.
-                    self.tear_down();
-                }
+            ToSession::Close { code, reason } => self.close(code, &reason, ctx),
+            ToSession::Evict { reason } => {
+                self.close(close_code::POLICY, &reason, ctx);
+                // It stopped reading: the close frame cannot pass its full socket.
+                self.tear_down();
             }
         }
     }

@@ -2,15 +2,17 @@
 //! two states become a compact delta, how a client rebuilds the state from what it got,
 //! and how a player's inputs wait for the tick.
 //!
-//! No actix here, nothing blocks: the room actor calls [`encode_delta`] once per tick per
-//! distinct baseline and shares the bytes.
+//! No actix here, nothing blocks: the room actor asks [`FanOut`] what each member gets,
+//! which encodes a body once per tick per distinct baseline and shares the bytes.
 
 mod baseline;
 mod delta;
+mod fanout;
 mod input;
 mod state;
 
 pub use baseline::{History, UpdateBase};
 pub use delta::{encode_delta, encode_events, encode_snapshot, ClientState, DeltaStats};
+pub use fanout::{Decision, EventLog, Eviction, FanOut, FanOutRules, MemberView};
 pub use input::{InputQueue, PushOutcome};
 pub use state::{EntityRef, EntityState};
