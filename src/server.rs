@@ -111,6 +111,16 @@ impl Server {
             self.factory,
             keys.clone(),
         );
+        // Matchmade seats nobody came for go back to their rooms.
+        let held_seats = Arc::downgrade(&local);
+        actix::spawn(async move {
+            let mut every = tokio::time::interval(Duration::from_secs(1));
+            loop {
+                every.tick().await;
+                let Some(local) = held_seats.upgrade() else { return };
+                local.sweep_held_seats();
+            }
+        });
         let cluster_arbiter = settings.cluster.enabled().then(Arbiter::new);
         let mut node = local.node().to_string();
         let mut public_url = (!settings.cluster.public_url.is_empty()).then(|| settings.cluster.public_url.clone());
@@ -139,15 +149,6 @@ impl Server {
             crate::http::handshake::own_origins(addr, &settings.server.public_origins, own_url.as_deref());
         tracing::info!(origins = ?app_state.own_origins, "pages from these origins may connect (and security.allowed_origins)");
         let state = web::Data::new(app_state);
-        // Matchmade seats nobody came for go back to their rooms.
-        let sweeper_state = state.clone();
-        actix::spawn(async move {
-            let mut every = tokio::time::interval(Duration::from_secs(1));
-            loop {
-                every.tick().await;
-                sweeper_state.seats.sweep();
-            }
-        });
 
         let app_state = state.clone();
         let send_buffer = settings.server.socket_send_buffer_bytes;

@@ -7,12 +7,16 @@
 //! send the client there (`/api/matchmake`, or close 4421 on `/ws`).
 //!
 //! Claims on one node are serialized by an async lock, so two local requests for one
-//! new room never race each other to Redis; across nodes the claim script decides.
+//! new room never race each other to Redis; across nodes the claim script decides. Which
+//! held seats a placement uses or gives up is decided in `held_seats`, over the steps
+//! this file provides.
 
+use super::held_seats::{self, SeatSteps};
 use super::store::{Claim, NodeInfo, RoomLoad, RoomRecord, SeatTaken, Store, StoreError};
 use crate::actors::directory::{
-    check_room_name, room_hooks, seat_nonce, LocalDirectory, Located, Placement, PlacementError, Redirect, Requester,
-    Restore, RoomDirectory, RoomHandle, RoomId, RoomListing, RoomSpec, RoomUid,
+    check_room_name, room_hooks, seat_nonce, LocalDirectory, Located, Placement, PlacementError, PlacementRequest,
+    Redirect, Requester, Reservation, Restore, RoomDirectory, RoomHandle, RoomId, RoomListing, RoomReports, RoomSpec,
+    RoomUid,
 };
 use crate::actors::room::EncodeSnapshot;
 use crate::actors::world::HandOffRoom;
@@ -23,6 +27,7 @@ use crate::protocol::close_code;
 use futures_util::future::{join_all, BoxFuture};
 use parking_lot::Mutex;
 use std::collections::{HashMap, HashSet, VecDeque};
+use std::future::Future;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant};
@@ -221,7 +226,7 @@ impl ClusterDirectory {
         let creator = if restored { None } else { creator.cloned() };
         // The fence is the room's epoch: resume tokens of players who joined under an
         // earlier lease are honoured only for players the snapshot holds (room.rs).
-        let me: Weak<dyn RoomDirectory> = self.me.clone();
+        let me: Weak<dyn RoomReports> = self.me.clone();
         let hooks = Some(room_hooks(me));
         let spec = RoomSpec { name: Arc::from(name), uid: Some(uid), epoch: fence, matchmade, restore, creator, hooks };
         match self.local.create(spec) {
@@ -572,7 +577,8 @@ impl ClusterDirectory {
         Ok(format!("mm-{}", n.map_err(Self::unavailable)?))
     }
 
-    /// Join-or-create on this node only (see [`RoomDirectory::reserve_any_here`]).
+    /// Join-or-create on this node only: a player already connected here whose seat's
+    /// room filled up meanwhile. `RoomFull` when no room can take it here.
     async fn reserve_any_here_now(&self, who: &Requester) -> Result<Placement, PlacementError> {
         if !self.redis_up() {
             return Err(PlacementError::Unavailable("Redis unreachable".into()));
@@ -706,35 +712,8 @@ impl ClusterDirectory {
 }
 
 impl RoomDirectory for ClusterDirectory {
-    fn reserve<'a>(
-        &'a self,
-        name: Option<&'a str>,
-        who: &'a Requester,
-    ) -> BoxFuture<'a, Result<Placement, PlacementError>> {
-        Box::pin(async move {
-            match name {
-                Some(name) => self.reserve_named(name, None, who).await,
-                None if !self.redis_up() => Err(PlacementError::Unavailable("Redis unreachable".into())),
-                None => self.reserve_any(who).await,
-            }
-        })
-    }
-
-    fn reserve_any_here<'a>(&'a self, who: &'a Requester) -> BoxFuture<'a, Result<Placement, PlacementError>> {
-        Box::pin(self.reserve_any_here_now(who))
-    }
-
-    fn reserve_held<'a>(
-        &'a self,
-        name: &'a str,
-        held: u64,
-        who: &'a Requester,
-    ) -> BoxFuture<'a, Result<Placement, PlacementError>> {
-        Box::pin(self.reserve_named(name, Some(held), who))
-    }
-
-    fn release_held_seat(&self, room: &str, nonce: u64) {
-        self.release_hold(room, nonce);
+    fn place(&self, request: PlacementRequest) -> BoxFuture<'_, Result<Placement, PlacementError>> {
+        Box::pin(held_seats::place(self, request))
     }
 
     fn locate<'a>(&'a self, name: &'a str, uid: Option<RoomUid>) -> BoxFuture<'a, Result<Located, PlacementError>> {
@@ -768,7 +747,47 @@ impl RoomDirectory for ClusterDirectory {
     fn local_rooms(&self) -> Vec<RoomHandle> {
         self.local.local_rooms()
     }
+}
 
+/// The steps of [`held_seats`]'s rules.
+impl SeatSteps for ClusterDirectory {
+    fn named<'a>(
+        &'a self,
+        name: &'a str,
+        held: Option<u64>,
+        who: &'a Requester,
+    ) -> impl Future<Output = Result<Placement, PlacementError>> + Send + 'a {
+        self.reserve_named(name, held, who)
+    }
+
+    async fn any(&self, who: &Requester) -> Result<Placement, PlacementError> {
+        if !self.redis_up() {
+            return Err(PlacementError::Unavailable("Redis unreachable".into()));
+        }
+        self.reserve_any(who).await
+    }
+
+    fn any_here<'a>(
+        &'a self,
+        who: &'a Requester,
+    ) -> impl Future<Output = Result<Placement, PlacementError>> + Send + 'a {
+        self.reserve_any_here_now(who)
+    }
+
+    fn release(&self, room: &str, nonce: u64) {
+        self.release_hold(room, nonce);
+    }
+
+    fn take_held_here(&self, nonce: u64, room: &str) -> Option<Reservation> {
+        self.local.take_held_seat(nonce, room)
+    }
+
+    fn hold_here(&self, reservation: Reservation) -> Result<Placement, PlacementError> {
+        self.local.hold_seat(reservation).map(Placement::Held)
+    }
+}
+
+impl RoomReports for ClusterDirectory {
     fn dispose_if_unused(&self, id: RoomId) -> bool {
         if !self.local.dispose_if_unused(id) {
             return false;

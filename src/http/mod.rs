@@ -9,7 +9,6 @@ pub mod handshake;
 pub mod metered_body;
 pub mod request_limits;
 pub mod routes;
-pub mod seats;
 
 /// Kept at its old path for games that import `tickcast::http::tokens::Authenticator`.
 pub use crate::tokens;
@@ -22,7 +21,6 @@ use crate::tokens::{Authenticator, TokenKeys};
 use actix::Addr;
 use bans::Bans;
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
-use seats::PendingSeats;
 use std::net::IpAddr;
 use std::num::NonZeroU32;
 use std::sync::Arc;
@@ -55,8 +53,6 @@ pub struct AppState {
     pub subjects: Arc<SubjectLimits>,
     /// `GET /api/matchmake` per IP.
     pub matchmake_limiter: DefaultKeyedRateLimiter<IpAddr>,
-    /// Seats held for matchmade clients.
-    pub seats: PendingSeats,
     /// This node's id in answers (`cluster.node_id`, "local" on a single node without one).
     pub node: String,
     /// The WebSocket base URL of this node (`cluster.public_url`, or derived); `None`
@@ -90,10 +86,6 @@ impl AppState {
     ) -> Self {
         let per_minute = NonZeroU32::new(settings.security.mint_per_minute).unwrap_or(NonZeroU32::MIN);
         let matchmake_per_minute = NonZeroU32::new(settings.security.matchmake_per_minute).unwrap_or(NonZeroU32::MIN);
-        let seats = PendingSeats::new(
-            std::time::Duration::from_secs(settings.cluster.seat_ttl_s),
-            settings.limits.max_connections,
-        );
         let connections =
             ConnectionLimits::new(settings.limits.max_connections, settings.limits.max_connections_per_ip);
         let http_connections = accept::HttpConnections::new(
@@ -105,7 +97,6 @@ impl AppState {
         AppState {
             mint_limiter: RateLimiter::keyed(Quota::per_minute(per_minute)),
             matchmake_limiter: RateLimiter::keyed(Quota::per_minute(matchmake_per_minute)),
-            seats,
             node: String::from("local"),
             public_url: None,
             cluster: None,
