@@ -59,6 +59,7 @@ pub struct AppState {
     /// on a single node without one: answers then use the request's `Host`.
     pub public_url: Option<String>,
     /// The cluster directory, in cluster mode (its nodes' origins are trusted).
+    #[cfg(feature = "cluster")]
     pub cluster: Option<Arc<crate::cluster::ClusterDirectory>>,
 }
 
@@ -68,6 +69,7 @@ impl AppState {
     pub fn allowed_origins(&self) -> Vec<String> {
         let mut allowed = self.own_origins.clone();
         allowed.extend(self.settings.security.allowed_origins.iter().cloned());
+        #[cfg(feature = "cluster")]
         if let Some(cluster) = &self.cluster {
             allowed.extend(cluster.peer_origins());
         }
@@ -99,6 +101,7 @@ impl AppState {
             matchmake_limiter: RateLimiter::keyed(Quota::per_minute(matchmake_per_minute)),
             node: String::from("local"),
             public_url: None,
+            #[cfg(feature = "cluster")]
             cluster: None,
             settings,
             directory,
