@@ -329,11 +329,6 @@ impl LocalDirectory {
         self.pending.sweep();
     }
 
-    /// Held seats now.
-    pub fn held_seats(&self) -> usize {
-        self.pending.len()
-    }
-
     /// A single node's placement: every room is here.
     fn place_now(&self, request: PlacementRequest) -> Result<Placement, PlacementError> {
         let (ask, who) = match request {

@@ -407,7 +407,8 @@ async fn session_start(
             metrics::handshake_rejected("wrong_node");
             refuse(close_code::WRONG_NODE, &r.ws_url())
         }
-        // A seat held for a token (never the answer to a join): freed, the client retries.
+        // A seat held for a token (never the answer to a join): nobody has its nonce, so
+        // its hold lapses after `cluster.seat_ttl_s`; the client retries.
         Ok(Placement::Held(_)) => Err(HandshakeError::Unavailable("no seat taken: retry".into())),
         Err(PlacementError::RoomFull) => {
             metrics::handshake_rejected("room_full");
