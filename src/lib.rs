@@ -12,7 +12,8 @@
 //!   which player a reconnecting client takes back (resume tokens).
 //! - [`net`]: what a session needs of its connection: the socket handle, session slots.
 //! - [`actors`]: world, rooms, sessions, room directory. They only move messages.
-//! - [`cluster`]: cluster mode: the room directory, leases and snapshots in Redis.
+//! - `cluster`: cluster mode: the room directory, leases and snapshots in Redis (the
+//!   `cluster` cargo feature, on by default; without it the crate needs no Redis client).
 //! - [`http`]: routes, handshake checks, request and connection limits, the admin API.
 //! - [`limits`]: the per-session input rate limit.
 //! - [`config`]: settings from the embedded `config.yaml`, a file and the environment.
@@ -28,6 +29,7 @@
 //! ```
 
 pub mod actors;
+#[cfg(feature = "cluster")]
 pub mod cluster;
 pub mod config;
 pub mod game;

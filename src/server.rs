@@ -4,6 +4,7 @@
 use crate::actors::directory::{LocalDirectory, RoomDirectory};
 use crate::actors::room::CloseAll;
 use crate::actors::world::{StopWorld, WorldActor};
+#[cfg(feature = "cluster")]
 use crate::cluster;
 use crate::config::Settings;
 use crate::game::{arena_factory, GameFactory};
@@ -77,6 +78,10 @@ impl Server {
         stop: tokio::sync::oneshot::Receiver<()>,
     ) {
         crate::metrics::install();
+        if let Err(e) = cluster_available(&self.settings) {
+            let _ = ready.send(Err(e));
+            return;
+        }
         let settings = Arc::new(self.settings);
         if settings.security.token_secret.is_empty() {
             tracing::warn!("security.token_secret is empty: using a random secret; tokens will not survive a restart");
@@ -111,43 +116,36 @@ impl Server {
             self.factory,
             keys.clone(),
         );
-        let cluster_arbiter = settings.cluster.enabled().then(Arbiter::new);
-        let mut node = local.node().to_string();
-        let mut public_url = (!settings.cluster.public_url.is_empty()).then(|| settings.cluster.public_url.clone());
-        let mut cluster_directory = None;
-        let directory: Arc<dyn RoomDirectory> = match &cluster_arbiter {
-            None => local,
-            Some(thread) => match cluster::start(local, &settings, addr, thread.handle()) {
-                Ok(dir) => {
-                    node = dir.node().to_string();
-                    public_url = Some(dir.url().to_string());
-                    cluster_directory = Some(dir.clone());
-                    dir
-                }
-                Err(e) => {
-                    let _ = ready.send(Err(io::Error::other(format!("cluster.redis_url: {e}"))));
-                    return;
-                }
-            },
+        // Matchmade seats nobody came for go back to their rooms.
+        let held_seats = Arc::downgrade(&local);
+        actix::spawn(async move {
+            let mut every = tokio::time::interval(Duration::from_secs(1));
+            loop {
+                every.tick().await;
+                let Some(local) = held_seats.upgrade() else { return };
+                local.sweep_held_seats();
+            }
+        });
+        let placing = match Placing::start(local, &settings, addr) {
+            Ok(p) => p,
+            Err(e) => {
+                let _ = ready.send(Err(e));
+                return;
+            }
         };
+        let directory = placing.directory.clone();
         let mut app_state = AppState::new(settings.clone(), directory.clone(), world.clone(), auth, keys);
-        app_state.node = node;
-        app_state.public_url = public_url;
-        app_state.cluster = cluster_directory.clone();
+        app_state.node = placing.node.clone();
+        app_state.public_url = placing.public_url.clone();
+        #[cfg(feature = "cluster")]
+        {
+            app_state.cluster = placing.cluster.as_ref().map(|(dir, _)| dir.clone());
+        }
         let own_url = settings.cluster.enabled().then(|| app_state.public_url.clone()).flatten();
         app_state.own_origins =
             crate::http::handshake::own_origins(addr, &settings.server.public_origins, own_url.as_deref());
         tracing::info!(origins = ?app_state.own_origins, "pages from these origins may connect (and security.allowed_origins)");
         let state = web::Data::new(app_state);
-        // Matchmade seats nobody came for go back to their rooms.
-        let sweeper_state = state.clone();
-        actix::spawn(async move {
-            let mut every = tokio::time::interval(Duration::from_secs(1));
-            loop {
-                every.tick().await;
-                sweeper_state.seats.sweep();
-            }
-        });
 
         let app_state = state.clone();
         let send_buffer = settings.server.socket_send_buffer_bytes;
@@ -226,10 +224,7 @@ impl Server {
 
         let _ = stop.await;
         handle.pause().await;
-        if let Some(cluster) = &cluster_directory {
-            tracing::info!("shutting down: handing rooms over to the cluster (sessions close with 1012)");
-            cluster.hand_off().await;
-        }
+        placing.hand_off().await;
         tracing::info!("shutting down: closing sessions with 1001");
         for room in directory.local_rooms() {
             room.addr.do_send(CloseAll { code: close_code::GOING_AWAY, reason: "server shutting down".into() });
@@ -248,10 +243,80 @@ impl Server {
         for a in room_arbiters {
             a.stop();
         }
-        if let Some(a) = cluster_arbiter {
-            a.stop();
-        }
+        placing.stop();
         tracing::info!("shutdown complete");
+    }
+}
+
+/// Cluster mode needs the `cluster` feature. Without it a `cluster.redis_url` is refused
+/// at start, naming the key and the feature, rather than ignored: a node that silently
+/// ran alone would split the game its operator meant to share.
+fn cluster_available(settings: &Settings) -> io::Result<()> {
+    if settings.cluster.enabled() && !cfg!(feature = "cluster") {
+        return Err(io::Error::other(
+            "cluster.redis_url is set, but this tickcast was built without its `cluster` cargo feature (on by \
+             default): build with `--features cluster`, or leave cluster.redis_url empty for a single node",
+        ));
+    }
+    Ok(())
+}
+
+/// The directory players are placed through, and cluster mode's parts when it is on.
+struct Placing {
+    directory: Arc<dyn RoomDirectory>,
+    /// This node's id in answers.
+    node: String,
+    /// This node's WebSocket base URL, when known.
+    public_url: Option<String>,
+    /// The cluster directory and the thread its Redis calls and keeper run on.
+    #[cfg(feature = "cluster")]
+    cluster: Option<(Arc<cluster::ClusterDirectory>, Arbiter)>,
+}
+
+impl Placing {
+    /// A single node's placement over `local`, or with `cluster.redis_url` the
+    /// cluster's (whose public URL defaults to the `bound` address).
+    fn start(local: Arc<LocalDirectory>, settings: &Settings, bound: SocketAddr) -> io::Result<Self> {
+        let node = local.node().to_string();
+        let public_url = (!settings.cluster.public_url.is_empty()).then(|| settings.cluster.public_url.clone());
+        #[cfg(feature = "cluster")]
+        if settings.cluster.enabled() {
+            let thread = Arbiter::new();
+            let dir = cluster::start(local, settings, bound, thread.handle())
+                .map_err(|e| io::Error::other(format!("cluster.redis_url: {e}")))?;
+            return Ok(Placing {
+                directory: dir.clone(),
+                node: dir.node().to_string(),
+                public_url: Some(dir.url().to_string()),
+                cluster: Some((dir, thread)),
+            });
+        }
+        // Without the feature, `cluster_available` refused a cluster.redis_url already.
+        let _ = bound;
+        Ok(Placing {
+            directory: local,
+            node,
+            public_url,
+            #[cfg(feature = "cluster")]
+            cluster: None,
+        })
+    }
+
+    /// Polite shutdown in a cluster: every room is handed over to the other nodes.
+    async fn hand_off(&self) {
+        #[cfg(feature = "cluster")]
+        if let Some((cluster, _)) = &self.cluster {
+            tracing::info!("shutting down: handing rooms over to the cluster (sessions close with 1012)");
+            cluster.hand_off().await;
+        }
+    }
+
+    /// Stops the cluster thread, if any.
+    fn stop(self) {
+        #[cfg(feature = "cluster")]
+        if let Some((_, thread)) = self.cluster {
+            thread.stop();
+        }
     }
 }
 
@@ -282,6 +347,25 @@ impl Drop for RunningServer {
     fn drop(&mut self) {
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(());
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_redis_url_needs_the_cluster_feature_and_says_so() {
+        let mut settings = Settings::defaults();
+        assert!(cluster_available(&settings).is_ok(), "a single node needs no feature");
+        settings.cluster.redis_url = "redis://127.0.0.1:6379".into();
+        let refused = cluster_available(&settings);
+        if cfg!(feature = "cluster") {
+            assert!(refused.is_ok());
+        } else {
+            let why = refused.unwrap_err().to_string();
+            assert!(why.contains("cluster.redis_url") && why.contains("`cluster` cargo feature"), "{why}");
         }
     }
 }

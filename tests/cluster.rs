@@ -2,7 +2,9 @@
 //! placement across nodes, one owner per room, restore after a node is killed, and
 //! Redis going away briefly or for longer than a lease.
 //!
-//! Needs `redis-server` on PATH (`bash scripts/test` installs it).
+//! Needs `redis-server` on PATH (`bash scripts/test` installs it), and the `cluster`
+//! feature (on by default): without it there is no cluster mode to test.
+#![cfg(feature = "cluster")]
 
 mod common;
 use common::cluster::*;

@@ -1,16 +1,22 @@
-//! Room placement: which rooms exist, how many seats each has taken, and where a new
-//! player goes. Seats are reserved atomically (under one lock) before the WebSocket
-//! upgrade completes, so simultaneous joins never overfill a room.
+//! Room placement on one node: which rooms exist, how many seats each has taken, and
+//! where a new player goes. Seats are reserved atomically (under one lock) before the
+//! WebSocket upgrade completes, so simultaneous joins never overfill a room.
 //!
-//! [`RoomDirectory`] is the seam: [`LocalDirectory`] is the in-process one (a single
-//! node), and `cluster::ClusterDirectory` wraps it to share rooms between nodes through
-//! Redis. Placement may need a network round trip in a cluster, so the placing methods
-//! return futures; the local one answers at once. The lock is held only for map
-//! operations, never across an await or a message send that could wait.
+//! [`RoomDirectory`] (in `placement`, re-exported here) is the seam: [`LocalDirectory`]
+//! is the in-process one (a single node), and `cluster::ClusterDirectory` wraps it to
+//! share rooms between nodes through Redis. Placement may need a network round trip in
+//! a cluster, so placing returns a future; the local one answers at once. The lock is
+//! held only for map operations, never across an await or a message send that could
+//! wait.
 
+use super::creation::CreationLimits;
 pub use super::creation::Requester;
-use super::creation::{CreationLimits, CreationRefused};
-use super::room::{RestoredMembers, RoomActor, RoomHooks, RoomParts, StopRoom};
+use super::pending_seats::PendingSeats;
+pub use super::placement::{
+    check_room_name, room_hooks, Ask, HeldSeat, Located, Placement, PlacementError, PlacementRequest, Redirect,
+    Reservation, RoomDirectory, RoomHandle, RoomListing, RoomReports,
+};
+use super::room::{RestoredMembers, RoomActor, RoomParts, StopRoom};
 pub use super::seating::{seat_nonce, RoomId, RoomShared, RoomUid, SeatGuard};
 use super::world::{AddRoom, RemoveRoom, WorldActor};
 use crate::config::Settings;
@@ -22,250 +28,11 @@ use crate::tokens::TokenKeys;
 use actix::{Actor, Addr, ArbiterHandle};
 use futures_util::future::BoxFuture;
 use parking_lot::Mutex;
-use serde::Serialize;
 use std::collections::BTreeMap;
-use std::fmt;
 use std::net::IpAddr;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Weak};
-
-/// How to reach a room.
-#[derive(Clone)]
-pub struct RoomHandle {
-    /// Process-unique id.
-    pub id: RoomId,
-    /// Cluster-wide id (what resume tokens name).
-    pub uid: RoomUid,
-    /// The room's name.
-    pub name: Arc<str>,
-    /// The room actor.
-    pub addr: Addr<RoomActor>,
-    /// Shared counters.
-    pub shared: Arc<RoomShared>,
-}
-
-impl fmt::Debug for RoomHandle {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("RoomHandle").field("id", &self.id).field("name", &self.name).finish()
-    }
-}
-
-/// A seat reserved in a room.
-#[derive(Debug)]
-pub struct Reservation {
-    /// Where the seat is.
-    pub room: RoomHandle,
-    /// The seat itself.
-    pub seat: SeatGuard,
-}
-
-/// Why no seat could be reserved.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum PlacementError {
-    /// The named room has no free seat (close 4409).
-    RoomFull,
-    /// The room name is not acceptable (HTTP 400).
-    BadName(String),
-    /// This node hosts `room.max_rooms` rooms already (HTTP 503).
-    TooManyRooms,
-    /// The requester's IP created `room.max_open_per_ip` rooms that are still open
-    /// (HTTP 429).
-    TooManyOpenRooms,
-    /// The requester (its IP, or its token's identity) created rooms faster than
-    /// `room.create_per_minute` (HTTP 429).
-    CreatingTooFast,
-    /// The cluster directory (Redis) cannot be reached: no new placements (HTTP 503).
-    Unavailable(String),
-}
-
-impl fmt::Display for PlacementError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            PlacementError::RoomFull => f.write_str("room is full"),
-            PlacementError::BadName(why) => write!(f, "invalid room name: {why}"),
-            PlacementError::TooManyRooms => {
-                f.write_str("server hosts its maximum number of rooms (room.max_rooms): try again later")
-            }
-            PlacementError::TooManyOpenRooms => {
-                f.write_str("too many open rooms created from this address (room.max_open_per_ip)")
-            }
-            PlacementError::CreatingTooFast => f.write_str("rooms created too fast (room.create_per_minute)"),
-            PlacementError::Unavailable(why) => write!(f, "cluster directory unavailable: {why}"),
-        }
-    }
-}
-
-impl From<CreationRefused> for PlacementError {
-    fn from(refused: CreationRefused) -> Self {
-        match refused {
-            CreationRefused::TooManyOpen => PlacementError::TooManyOpenRooms,
-            CreationRefused::TooFast => PlacementError::CreatingTooFast,
-        }
-    }
-}
-
-impl PlacementError {
-    /// A short label for metrics (handshake and matchmaking refusals).
-    pub fn label(&self) -> &'static str {
-        match self {
-            PlacementError::RoomFull => "room_full",
-            PlacementError::BadName(_) => "bad_request",
-            PlacementError::TooManyRooms => "max_rooms",
-            PlacementError::TooManyOpenRooms => "max_open_per_ip",
-            PlacementError::CreatingTooFast => "create_per_minute",
-            PlacementError::Unavailable(_) => "unavailable",
-        }
-    }
-}
-
-/// One row of `GET /api/rooms`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct RoomListing {
-    /// The room's name.
-    pub name: String,
-    /// Seats taken.
-    pub players: usize,
-    /// Seats in all.
-    pub capacity: usize,
-    /// The room's last tick.
-    pub tick: u64,
-    /// The node running it (`cluster.node_id`; "local" on a single node without one).
-    pub node: String,
-}
-
-/// Another node owns the room, or will create it when the player arrives.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Redirect {
-    /// The room.
-    pub room: String,
-    /// The node's id.
-    pub node: String,
-    /// The node's `cluster.public_url`.
-    pub base_url: String,
-    /// The nonce of the seat held in the room for this player (in Redis, see
-    /// `cluster::Store::take_seat`); a fresh one, held nowhere, when none is.
-    pub seat: u64,
-}
-
-impl Redirect {
-    /// Sends the player to `room` on `node` (at `base_url`) with no seat held.
-    pub fn new(room: String, node: String, base_url: String) -> Self {
-        Redirect { room, node, base_url, seat: seat_nonce() }
-    }
-
-    /// The WebSocket URL that joins the room on its node.
-    pub fn ws_url(&self) -> String {
-        format!("{}/ws?room={}", self.base_url, self.room)
-    }
-}
-
-/// Where a player is placed.
-#[derive(Debug)]
-pub enum Placement {
-    /// A seat in a room of this node.
-    Here(Reservation),
-    /// The room is on another node: send the player there.
-    Elsewhere(Redirect),
-}
-
-/// Where a resuming player's room is.
-#[derive(Debug)]
-pub enum Located {
-    /// On this node (possibly just restored from its snapshot).
-    Here(RoomHandle),
-    /// On another node.
-    Elsewhere(Redirect),
-    /// Nowhere: disposed, or lost with no snapshot.
-    Gone,
-}
-
-/// Where rooms live and how players are placed in them.
-pub trait RoomDirectory: Send + Sync + 'static {
-    /// Places a player: a seat in room `name` (created on demand), or with `None`
-    /// join-or-create matchmaking (the fullest matchmade room with a free seat, else a
-    /// new one). In a cluster the room may be on another node. A room created for it
-    /// is counted against `who` (`room.create_per_minute`, `room.max_open_per_ip`).
-    fn reserve<'a>(
-        &'a self,
-        name: Option<&'a str>,
-        who: &'a Requester,
-    ) -> BoxFuture<'a, Result<Placement, PlacementError>>;
-
-    /// Join-or-create restricted to this node: a player already connected here whose
-    /// seat's room filled up meanwhile. `RoomFull` when no room can take it here.
-    fn reserve_any_here<'a>(&'a self, who: &'a Requester) -> BoxFuture<'a, Result<Placement, PlacementError>> {
-        self.reserve(None, who)
-    }
-
-    /// Finds room `name` (the one a resume token names, when `uid` is given) without
-    /// taking a seat; in a cluster, a room whose node died is restored here from its
-    /// snapshot.
-    fn locate<'a>(&'a self, name: &'a str, uid: Option<RoomUid>) -> BoxFuture<'a, Result<Located, PlacementError>>;
-
-    /// Every room (of the whole cluster, in cluster mode).
-    fn list(&self) -> BoxFuture<'_, Result<Vec<RoomListing>, PlacementError>>;
-
-    /// The room named `name` on this node, if it runs here.
-    fn find(&self, name: &str) -> Option<RoomHandle>;
-
-    /// Handles of the rooms running in this process.
-    fn local_rooms(&self) -> Vec<RoomHandle>;
-
-    /// Removes room `id` if no seat is taken; true if it was removed. Called by the room
-    /// when it has been empty for `room.empty_ttl_s` (`room.abandoned_ttl_s` if nobody
-    /// ever stayed in it).
-    fn dispose_if_unused(&self, id: RoomId) -> bool;
-
-    /// Places a player whose seat token from another node's matchmaker names room `name`,
-    /// where seat `held` may be held for it: like `reserve(Some(name), who)`, and a seat
-    /// taken here replaces the hold (in a cluster, from the owner's next renewal).
-    fn reserve_held<'a>(
-        &'a self,
-        name: &'a str,
-        held: u64,
-        who: &'a Requester,
-    ) -> BoxFuture<'a, Result<Placement, PlacementError>> {
-        let _ = held;
-        self.reserve(Some(name), who)
-    }
-
-    /// Seat `nonce` held in room `room` will not be used: its player was refused, placed
-    /// in another room, or sent on without a seat token.
-    fn release_held_seat(&self, room: &str, nonce: u64) {
-        let _ = (room, nonce);
-    }
-
-    /// Takes room `id`'s latest snapshot (`cluster::RoomSnapshot` bytes). Called on the
-    /// room's thread: must not block. A single node keeps none.
-    fn save_snapshot(&self, id: RoomId, snapshot: Vec<u8>) {
-        let _ = (id, snapshot);
-    }
-}
-
-/// Room hooks reporting to `directory`: a room whose directory is gone may stop, and
-/// its snapshots go nowhere.
-pub fn room_hooks(directory: Weak<dyn RoomDirectory>) -> RoomHooks {
-    let for_snapshots = directory.clone();
-    RoomHooks {
-        dispose_if_unused: Box::new(move |id| directory.upgrade().is_none_or(|d| d.dispose_if_unused(id))),
-        save_snapshot: Box::new(move |id, bytes| {
-            if let Some(d) = for_snapshots.upgrade() {
-                d.save_snapshot(id, bytes);
-            }
-        }),
-    }
-}
-
-/// Checks a room name: 1..=max bytes of `[A-Za-z0-9_-]`.
-pub fn check_room_name(name: &str, max: usize) -> Result<(), PlacementError> {
-    if name.is_empty() || name.len() > max {
-        return Err(PlacementError::BadName(format!("length must be 1..={max}")));
-    }
-    if !name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_') {
-        return Err(PlacementError::BadName("only letters, digits, '-' and '_' are allowed".into()));
-    }
-    Ok(())
-}
+use std::time::Duration;
 
 /// A restored game and the players it holds, to start a room from a snapshot.
 pub struct Restore {
@@ -299,7 +66,7 @@ pub struct RoomSpec {
     /// Where the room reports disposal and snapshots; `None`: to this directory. (The
     /// cluster directory passes its own: rooms get their callbacks when they are made,
     /// and no directory points back at the one wrapping it.)
-    pub hooks: Option<RoomHooks>,
+    pub hooks: Option<super::room::RoomHooks>,
 }
 
 struct Entry {
@@ -326,6 +93,8 @@ pub struct LocalDirectory {
     node: String,
     snapshot_every_ticks: Option<u64>,
     creation: CreationLimits,
+    /// Seats held here for the seat tokens of `/api/matchmake` answers.
+    pending: PendingSeats,
 }
 
 impl LocalDirectory {
@@ -346,6 +115,10 @@ impl LocalDirectory {
             .enabled()
             .then(|| ((settings.cluster.snapshot_interval_s * settings.tick.rate_hz as f64).round() as u64).max(1));
         let creation = CreationLimits::new(settings.room.create_per_minute, settings.room.max_open_per_ip);
+        // As many held seats as sessions: a flood of matchmaking requests cannot hold
+        // more seats than the node could seat players.
+        let pending =
+            PendingSeats::new(Duration::from_secs(settings.cluster.seat_ttl_s), settings.limits.max_connections);
         Arc::new_cyclic(|me| LocalDirectory {
             me: me.clone(),
             rooms: Mutex::new(Rooms { by_name: BTreeMap::new(), next_id: 1 }),
@@ -357,6 +130,7 @@ impl LocalDirectory {
             node,
             snapshot_every_ticks,
             creation,
+            pending,
         })
     }
 
@@ -445,7 +219,7 @@ impl LocalDirectory {
         };
         let schema = Arc::new(game.schema());
         let shared = Arc::new(RoomShared::default());
-        let me: Weak<dyn RoomDirectory> = self.me.clone();
+        let me: Weak<dyn RoomReports> = self.me.clone();
         let hooks = hooks.unwrap_or_else(|| room_hooks(me));
         let arbiter = &self.room_arbiters[(id as usize) % self.room_arbiters.len()];
         let (start_tick, world_players) = match &restored {
@@ -536,6 +310,50 @@ impl LocalDirectory {
         Some(name)
     }
 
+    /// Holds `reservation` for a seat token under a fresh nonce, until the player comes
+    /// or `cluster.seat_ttl_s` passes; refused (the seat is freed) when
+    /// `limits.max_connections` seats are held already.
+    pub fn hold_seat(&self, reservation: Reservation) -> Result<HeldSeat, PlacementError> {
+        let room = reservation.room.name.to_string();
+        let nonce = self.pending.hold(reservation).ok_or(PlacementError::TooManyPendingSeats)?;
+        Ok(HeldSeat { room, nonce })
+    }
+
+    /// The seat held here under `nonce` for room `room`, if it has not expired.
+    pub fn take_held_seat(&self, nonce: u64, room: &str) -> Option<Reservation> {
+        self.pending.take(nonce, room)
+    }
+
+    /// Frees held seats nobody came for (their seats go back to their rooms).
+    pub fn sweep_held_seats(&self) {
+        self.pending.sweep();
+    }
+
+    /// A single node's placement: every room is here.
+    fn place_now(&self, request: PlacementRequest) -> Result<Placement, PlacementError> {
+        let (ask, who) = match request {
+            PlacementRequest::Join { ask, who } => (ask, who),
+            PlacementRequest::Matchmake { room, who } => {
+                let reservation = self.reserve_now(room.as_deref(), &who)?;
+                return self.hold_seat(reservation).map(Placement::Held);
+            }
+        };
+        let placed = match ask {
+            Ask::Named(name) => self.reserve_now(Some(&name), &who),
+            Ask::Any => self.reserve_now(None, &who),
+            Ask::Seat(claim) => match self.take_held_seat(claim.nonce, &claim.room) {
+                Some(held) => Ok(held),
+                // The hold expired (or the token is used again): a seat in its room if
+                // one is free, and for a join-or-create seat any open room.
+                None => match self.reserve_now(Some(&claim.room), &who) {
+                    Err(PlacementError::RoomFull) if claim.any => self.reserve_now(None, &who),
+                    placed => placed,
+                },
+            },
+        };
+        placed.map(Placement::Here)
+    }
+
     fn listing(&self) -> Vec<RoomListing> {
         let capacity = self.capacity();
         self.rooms
@@ -552,6 +370,9 @@ impl LocalDirectory {
             .collect()
     }
 
+    /// A seat in room `name` (created on demand), or with `None` join-or-create: the
+    /// fullest matchmade room with a free seat, else a new one. Inherent: the cluster
+    /// directory places through Redis instead.
     fn reserve_now(&self, name: Option<&str>, who: &Requester) -> Result<Reservation, PlacementError> {
         // One lock over choosing and taking, so simultaneous joins fill a room exactly.
         let mut rooms = self.rooms.lock();
@@ -603,13 +424,8 @@ impl LocalDirectory {
 }
 
 impl RoomDirectory for LocalDirectory {
-    fn reserve<'a>(
-        &'a self,
-        name: Option<&'a str>,
-        who: &'a Requester,
-    ) -> BoxFuture<'a, Result<Placement, PlacementError>> {
-        let placed = self.reserve_now(name, who).map(Placement::Here);
-        Box::pin(std::future::ready(placed))
+    fn place(&self, request: PlacementRequest) -> BoxFuture<'_, Result<Placement, PlacementError>> {
+        Box::pin(std::future::ready(self.place_now(request)))
     }
 
     fn locate<'a>(&'a self, name: &'a str, uid: Option<RoomUid>) -> BoxFuture<'a, Result<Located, PlacementError>> {
@@ -628,7 +444,9 @@ impl RoomDirectory for LocalDirectory {
     fn local_rooms(&self) -> Vec<RoomHandle> {
         self.rooms.lock().by_name.values().map(|e| e.handle.clone()).collect()
     }
+}
 
+impl RoomReports for LocalDirectory {
     fn dispose_if_unused(&self, id: RoomId) -> bool {
         let mut rooms = self.rooms.lock();
         let Some(name) = rooms.by_name.iter().find(|(_, e)| e.handle.id == id).map(|(n, _)| n.clone()) else {

@@ -7,12 +7,17 @@
 //! send the client there (`/api/matchmake`, or close 4421 on `/ws`).
 //!
 //! Claims on one node are serialized by an async lock, so two local requests for one
-//! new room never race each other to Redis; across nodes the claim script decides.
+//! new room never race each other to Redis; across nodes the claim script decides. Which
+//! held seats a placement uses or gives up is decided in `held_seats`, over the steps
+//! this file provides; what the keeper's loops do each round (renewals, snapshots,
+//! adoptions, the watchdog) is here too, next to the state it changes.
 
+use super::held_seats::{self, SeatSteps};
 use super::store::{Claim, NodeInfo, RoomLoad, RoomRecord, SeatTaken, Store, StoreError};
 use crate::actors::directory::{
-    check_room_name, room_hooks, seat_nonce, LocalDirectory, Located, Placement, PlacementError, Redirect, Requester,
-    Restore, RoomDirectory, RoomHandle, RoomId, RoomListing, RoomSpec, RoomUid,
+    check_room_name, room_hooks, seat_nonce, LocalDirectory, Located, Placement, PlacementError, PlacementRequest,
+    Redirect, Requester, Reservation, Restore, RoomDirectory, RoomHandle, RoomId, RoomListing, RoomReports, RoomSpec,
+    RoomUid,
 };
 use crate::actors::room::EncodeSnapshot;
 use crate::actors::world::HandOffRoom;
@@ -23,19 +28,20 @@ use crate::protocol::close_code;
 use futures_util::future::{join_all, BoxFuture};
 use parking_lot::Mutex;
 use std::collections::{HashMap, HashSet, VecDeque};
+use std::future::Future;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant};
 
 /// A lease this node holds.
 #[derive(Debug, Clone)]
-pub(super) struct Lease {
-    pub(super) name: Arc<str>,
-    pub(super) fence: u64,
-    pub(super) handle: RoomHandle,
+struct Lease {
+    name: Arc<str>,
+    fence: u64,
+    handle: RoomHandle,
     /// When the lease may have expired in Redis, from the send time of the last
     /// successful claim or renewal (conservative: Redis started counting later).
-    pub(super) valid_until: Instant,
+    valid_until: Instant,
 }
 
 /// What claiming a room name gave.
@@ -50,16 +56,16 @@ enum Claimed {
 pub struct ClusterDirectory {
     /// Itself, for the hooks of the rooms it creates (they report here, not to `local`).
     me: Weak<ClusterDirectory>,
-    pub(super) local: Arc<LocalDirectory>,
-    pub(super) store: Store,
-    pub(super) settings: Arc<Settings>,
+    local: Arc<LocalDirectory>,
+    store: Store,
+    settings: Arc<Settings>,
     /// This node's id.
-    pub(super) node: String,
+    node: String,
     /// This node's public URL.
-    pub(super) url: String,
-    pub(super) leases: Mutex<HashMap<RoomId, Lease>>,
+    url: String,
+    leases: Mutex<HashMap<RoomId, Lease>>,
     /// The latest unwritten snapshot of each room.
-    pub(super) snapshots: Mutex<HashMap<RoomId, Vec<u8>>>,
+    snapshots: Mutex<HashMap<RoomId, Vec<u8>>>,
     claims: tokio::sync::Mutex<()>,
     /// Nonces of held seats whose players were seated in a room here since its last
     /// renewal, which releases them (see [`RoomLoad::seated`]). Locked while a seat is
@@ -104,7 +110,7 @@ impl ClusterDirectory {
     }
 
     /// Records the outcome of a Redis call: logs the transitions of reachability.
-    pub(super) fn note<T>(&self, result: &Result<T, StoreError>) {
+    fn note<T>(&self, result: &Result<T, StoreError>) {
         let up = result.is_ok();
         let was = self.redis_up.swap(up, Ordering::AcqRel);
         metrics::cluster_redis_up(up);
@@ -136,7 +142,7 @@ impl ClusterDirectory {
     }
 
     /// Records the live nodes' public URLs as web origins (`ws://h:p` → `http://h:p`).
-    pub(super) fn set_peers(&self, urls: impl Iterator<Item = String>) {
+    fn set_peers(&self, urls: impl Iterator<Item = String>) {
         let origins = urls
             .filter_map(|u| {
                 u.strip_prefix("wss://")
@@ -221,7 +227,7 @@ impl ClusterDirectory {
         let creator = if restored { None } else { creator.cloned() };
         // The fence is the room's epoch: resume tokens of players who joined under an
         // earlier lease are honoured only for players the snapshot holds (room.rs).
-        let me: Weak<dyn RoomDirectory> = self.me.clone();
+        let me: Weak<dyn RoomReports> = self.me.clone();
         let hooks = Some(room_hooks(me));
         let spec = RoomSpec { name: Arc::from(name), uid: Some(uid), epoch: fence, matchmade, restore, creator, hooks };
         match self.local.create(spec) {
@@ -517,7 +523,7 @@ impl ClusterDirectory {
     }
 
     /// The room's load for its renewal, taking the seated nonces it reports.
-    pub(super) fn take_load(&self, lease: &Lease) -> RoomLoad {
+    fn take_load(&self, lease: &Lease) -> RoomLoad {
         let mut seated = self.seated.lock();
         RoomLoad {
             seats: lease.handle.shared.seats.load(Ordering::Acquire),
@@ -527,7 +533,7 @@ impl ClusterDirectory {
     }
 
     /// Gives back the seated nonces of a renewal that may not have reached Redis.
-    pub(super) fn untake_load(&self, lease: &Lease, load: RoomLoad) {
+    fn untake_load(&self, lease: &Lease, load: RoomLoad) {
         let mut seated = self.seated.lock();
         for nonce in load.seated {
             self.note_seated(&mut seated, &lease.handle, nonce);
@@ -536,7 +542,7 @@ impl ClusterDirectory {
 
     /// Forgets the seated nonces of rooms no longer held here (a seat noted just as its
     /// room stopped); their holds went with the lease.
-    pub(super) fn forget_seated_of_gone_rooms(&self) {
+    fn forget_seated_of_gone_rooms(&self) {
         let held: HashSet<RoomId> = self.leases.lock().keys().copied().collect();
         self.seated.lock().retain(|id, _| held.contains(id));
     }
@@ -572,7 +578,8 @@ impl ClusterDirectory {
         Ok(format!("mm-{}", n.map_err(Self::unavailable)?))
     }
 
-    /// Join-or-create on this node only (see [`RoomDirectory::reserve_any_here`]).
+    /// Join-or-create on this node only: a player already connected here whose seat's
+    /// room filled up meanwhile. `RoomFull` when no room can take it here.
     async fn reserve_any_here_now(&self, who: &Requester) -> Result<Placement, PlacementError> {
         if !self.redis_up() {
             return Err(PlacementError::Unavailable("Redis unreachable".into()));
@@ -618,7 +625,7 @@ impl ClusterDirectory {
 
     /// Adopts a room whose lease expired and whose snapshot waits (its node died, or
     /// lost Redis): claims and restores it here. Used by the keeper's sweep.
-    pub(super) async fn adopt(&self, name: &str) -> bool {
+    async fn adopt(&self, name: &str) -> bool {
         if self.local.len() >= self.settings.room.max_rooms {
             return false;
         }
@@ -627,12 +634,12 @@ impl ClusterDirectory {
     }
 
     /// True while this node holds room `id`'s lease with `fence`.
-    pub(super) fn holds(&self, id: RoomId, fence: u64) -> bool {
+    fn holds(&self, id: RoomId, fence: u64) -> bool {
         self.leases.lock().get(&id).is_some_and(|l| l.fence == fence)
     }
 
     /// Stops a room whose lease is lost or about to expire, and forgets the lease.
-    pub(super) fn stop_room(&self, id: RoomId, reason: &'static str, why: &str) {
+    fn stop_room(&self, id: RoomId, reason: &'static str, why: &str) {
         let mut leases = self.leases.lock();
         let lease = leases.remove(&id);
         metrics::cluster_leases(leases.len());
@@ -650,6 +657,127 @@ impl ClusterDirectory {
             actix::spawn(async move {
                 let _ = store.release(&lease.name, &node, lease.fence, false).await;
             });
+        }
+    }
+}
+
+/// What the keeper's loops do each round (`keeper` owns their timing).
+impl ClusterDirectory {
+    /// The settings the keeper takes its periods from.
+    pub(super) fn settings(&self) -> &Settings {
+        &self.settings
+    }
+
+    /// Refreshes this node's registry entry for `node_ttl`, and learns the live nodes
+    /// (the gauge, and their web origins).
+    pub(super) async fn refresh_registry(&self, node_ttl: Duration) {
+        let result = self.store.register_node(&self.node_info(), node_ttl).await;
+        self.note(&result);
+        if let Ok(nodes) = self.store.nodes().await {
+            metrics::cluster_nodes(nodes.len());
+            self.set_peers(nodes.into_iter().map(|n| n.url));
+        }
+    }
+
+    /// Renews every lease this node holds, all at once; a lease found taken by another
+    /// fence stops its room at once.
+    pub(super) async fn renew_leases(&self) {
+        self.forget_seated_of_gone_rooms();
+        let leases: Vec<_> = self.leases.lock().iter().map(|(id, l)| (*id, l.clone())).collect();
+        let ttl = self.lease_ttl();
+        let renewals = leases.into_iter().map(|(id, lease)| async move {
+            let sent = Instant::now();
+            let load = self.take_load(&lease);
+            let result = self.store.renew(&lease.name, &self.node, lease.fence, ttl, load.clone()).await;
+            (id, lease, sent, load, result)
+        });
+        for (id, lease, sent, load, result) in join_all(renewals).await {
+            self.note(&result);
+            if result.is_err() && self.holds(id, lease.fence) {
+                // Not known to have reached Redis: the next renewal releases those holds.
+                self.untake_load(&lease, load);
+            }
+            match result {
+                Ok(true) => {
+                    if let Some(l) = self.leases.lock().get_mut(&id).filter(|l| l.fence == lease.fence) {
+                        l.valid_until = sent + ttl;
+                    }
+                }
+                // Refused, and still ours here (not disposed or stopped meanwhile):
+                // another node holds the lease now.
+                Ok(false) if self.holds(id, lease.fence) => {
+                    tracing::error!(room = %lease.name, fence = lease.fence, "lease taken by another node: stopping the room");
+                    self.stop_room(id, "taken", "room moved to another node: reconnect");
+                }
+                Ok(false) => {}
+                Err(_) => {} // logged by note(); the watchdog stops the room if this lasts
+            }
+        }
+    }
+
+    /// Writes the rooms' latest snapshots, fenced, to live `ttl` past their lease. A
+    /// snapshot refused by the fence stops its room; one that failed is kept for the
+    /// next round unless a newer one arrived meanwhile.
+    pub(super) async fn write_snapshots(&self, ttl: Duration) {
+        let pending = std::mem::take(&mut *self.snapshots.lock());
+        for (id, bytes) in pending {
+            let Some(lease) = self.leases.lock().get(&id).cloned() else { continue };
+            let len = bytes.len();
+            let result = self.store.save_snapshot(&lease.name, &self.node, lease.fence, bytes.clone(), ttl).await;
+            self.note(&result);
+            match result {
+                Ok(true) => metrics::cluster_snapshot("ok", len),
+                Ok(false) if !self.holds(id, lease.fence) => {} // disposed or stopped meanwhile
+                Ok(false) => {
+                    metrics::cluster_snapshot("fenced", len);
+                    tracing::error!(room = %lease.name, "snapshot refused: lease is not ours any more; stopping the room");
+                    self.stop_room(id, "taken", "room moved to another node: reconnect");
+                }
+                Err(_) => {
+                    metrics::cluster_snapshot("error", len);
+                    self.snapshots.lock().entry(id).or_insert(bytes);
+                }
+            }
+        }
+    }
+
+    /// Adopts up to `max` rooms whose lease expired but whose snapshot waits (their
+    /// node died), and forgets names that have neither.
+    pub(super) async fn adopt_orphans(&self, max: usize) {
+        let rooms = self.store.rooms().await;
+        self.note(&rooms);
+        let Ok((_, orphans)) = rooms else { return };
+        let mut adopted = 0;
+        for (name, _) in orphans {
+            let found = self.store.room(&name).await;
+            self.note(&found);
+            match found {
+                Ok((None, Some(_))) if adopted < max && self.adopt(&name).await => {
+                    adopted += 1;
+                    tracing::info!(room = %name, "adopted a room whose node is gone");
+                }
+                Ok((None, None)) => {
+                    let _ = self.store.drop_orphan(&name).await;
+                }
+                _ => {}
+            }
+        }
+    }
+
+    /// Stops every room whose lease could expire in Redis before `deadline` (it was
+    /// not renewed: Redis is unreachable), so it never runs here while another node
+    /// may claim it.
+    pub(super) fn stop_expiring(&self, deadline: Instant) {
+        let expiring: Vec<(RoomId, Arc<str>)> = self
+            .leases
+            .lock()
+            .iter()
+            .filter(|(_, l)| l.valid_until <= deadline)
+            .map(|(id, l)| (*id, l.name.clone()))
+            .collect();
+        for (id, name) in expiring {
+            tracing::error!(room = %name, "lease about to expire without renewal (Redis unreachable): stopping the room");
+            self.stop_room(id, "expiring", "lost contact with the cluster directory: reconnect");
         }
     }
 }
@@ -706,35 +834,8 @@ impl ClusterDirectory {
 }
 
 impl RoomDirectory for ClusterDirectory {
-    fn reserve<'a>(
-        &'a self,
-        name: Option<&'a str>,
-        who: &'a Requester,
-    ) -> BoxFuture<'a, Result<Placement, PlacementError>> {
-        Box::pin(async move {
-            match name {
-                Some(name) => self.reserve_named(name, None, who).await,
-                None if !self.redis_up() => Err(PlacementError::Unavailable("Redis unreachable".into())),
-                None => self.reserve_any(who).await,
-            }
-        })
-    }
-
-    fn reserve_any_here<'a>(&'a self, who: &'a Requester) -> BoxFuture<'a, Result<Placement, PlacementError>> {
-        Box::pin(self.reserve_any_here_now(who))
-    }
-
-    fn reserve_held<'a>(
-        &'a self,
-        name: &'a str,
-        held: u64,
-        who: &'a Requester,
-    ) -> BoxFuture<'a, Result<Placement, PlacementError>> {
-        Box::pin(self.reserve_named(name, Some(held), who))
-    }
-
-    fn release_held_seat(&self, room: &str, nonce: u64) {
-        self.release_hold(room, nonce);
+    fn place(&self, request: PlacementRequest) -> BoxFuture<'_, Result<Placement, PlacementError>> {
+        Box::pin(held_seats::place(self, request))
     }
 
     fn locate<'a>(&'a self, name: &'a str, uid: Option<RoomUid>) -> BoxFuture<'a, Result<Located, PlacementError>> {
@@ -768,7 +869,47 @@ impl RoomDirectory for ClusterDirectory {
     fn local_rooms(&self) -> Vec<RoomHandle> {
         self.local.local_rooms()
     }
+}
 
+/// The steps of [`held_seats`]'s rules.
+impl SeatSteps for ClusterDirectory {
+    fn named<'a>(
+        &'a self,
+        name: &'a str,
+        held: Option<u64>,
+        who: &'a Requester,
+    ) -> impl Future<Output = Result<Placement, PlacementError>> + Send + 'a {
+        self.reserve_named(name, held, who)
+    }
+
+    async fn any(&self, who: &Requester) -> Result<Placement, PlacementError> {
+        if !self.redis_up() {
+            return Err(PlacementError::Unavailable("Redis unreachable".into()));
+        }
+        self.reserve_any(who).await
+    }
+
+    fn any_here<'a>(
+        &'a self,
+        who: &'a Requester,
+    ) -> impl Future<Output = Result<Placement, PlacementError>> + Send + 'a {
+        self.reserve_any_here_now(who)
+    }
+
+    fn release(&self, room: &str, nonce: u64) {
+        self.release_hold(room, nonce);
+    }
+
+    fn take_held_here(&self, nonce: u64, room: &str) -> Option<Reservation> {
+        self.local.take_held_seat(nonce, room)
+    }
+
+    fn hold_here(&self, reservation: Reservation) -> Result<Placement, PlacementError> {
+        self.local.hold_seat(reservation).map(Placement::Held)
+    }
+}
+
+impl RoomReports for ClusterDirectory {
     fn dispose_if_unused(&self, id: RoomId) -> bool {
         if !self.local.dispose_if_unused(id) {
             return false;

@@ -5,6 +5,8 @@
 //!   Redis, all of it on one cluster thread with a deadline per call.
 //! - [`ClusterDirectory`]: the distributed [`crate::actors::directory::RoomDirectory`]:
 //!   placement anywhere in the cluster, room leases, restores from snapshots.
+//! - `held_seats`: the rules for seats held for players on their way (which a
+//!   placement uses, falls back from, or releases), over the directory's Redis steps.
 //! - [`keeper`]: the loops that refresh the node's registry entry, renew leases, write
 //!   snapshots, adopt orphaned rooms, and stop rooms before their lease can expire.
 //! - [`RoomSnapshot`]: the bytes a room's owner writes every `cluster.snapshot_interval_s`.
@@ -12,6 +14,7 @@
 //! Without `cluster.redis_url`, none of this runs and no Redis is needed.
 
 mod directory;
+mod held_seats;
 pub mod keeper;
 pub mod store;
 

@@ -107,7 +107,9 @@ pub fn placement_status(e: &PlacementError) -> StatusCode {
         PlacementError::RoomFull => StatusCode::CONFLICT,
         PlacementError::BadName(_) => StatusCode::BAD_REQUEST,
         PlacementError::TooManyOpenRooms | PlacementError::CreatingTooFast => StatusCode::TOO_MANY_REQUESTS,
-        PlacementError::TooManyRooms | PlacementError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+        PlacementError::TooManyRooms | PlacementError::Unavailable(_) | PlacementError::TooManyPendingSeats => {
+            StatusCode::SERVICE_UNAVAILABLE
+        }
     }
 }
 

@@ -9,7 +9,6 @@ pub mod handshake;
 pub mod metered_body;
 pub mod request_limits;
 pub mod routes;
-pub mod seats;
 
 /// Kept at its old path for games that import `tickcast::http::tokens::Authenticator`.
 pub use crate::tokens;
@@ -22,7 +21,6 @@ use crate::tokens::{Authenticator, TokenKeys};
 use actix::Addr;
 use bans::Bans;
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
-use seats::PendingSeats;
 use std::net::IpAddr;
 use std::num::NonZeroU32;
 use std::sync::Arc;
@@ -55,14 +53,13 @@ pub struct AppState {
     pub subjects: Arc<SubjectLimits>,
     /// `GET /api/matchmake` per IP.
     pub matchmake_limiter: DefaultKeyedRateLimiter<IpAddr>,
-    /// Seats held for matchmade clients.
-    pub seats: PendingSeats,
     /// This node's id in answers (`cluster.node_id`, "local" on a single node without one).
     pub node: String,
     /// The WebSocket base URL of this node (`cluster.public_url`, or derived); `None`
     /// on a single node without one: answers then use the request's `Host`.
     pub public_url: Option<String>,
     /// The cluster directory, in cluster mode (its nodes' origins are trusted).
+    #[cfg(feature = "cluster")]
     pub cluster: Option<Arc<crate::cluster::ClusterDirectory>>,
 }
 
@@ -72,6 +69,7 @@ impl AppState {
     pub fn allowed_origins(&self) -> Vec<String> {
         let mut allowed = self.own_origins.clone();
         allowed.extend(self.settings.security.allowed_origins.iter().cloned());
+        #[cfg(feature = "cluster")]
         if let Some(cluster) = &self.cluster {
             allowed.extend(cluster.peer_origins());
         }
@@ -90,10 +88,6 @@ impl AppState {
     ) -> Self {
         let per_minute = NonZeroU32::new(settings.security.mint_per_minute).unwrap_or(NonZeroU32::MIN);
         let matchmake_per_minute = NonZeroU32::new(settings.security.matchmake_per_minute).unwrap_or(NonZeroU32::MIN);
-        let seats = PendingSeats::new(
-            std::time::Duration::from_secs(settings.cluster.seat_ttl_s),
-            settings.limits.max_connections,
-        );
         let connections =
             ConnectionLimits::new(settings.limits.max_connections, settings.limits.max_connections_per_ip);
         let http_connections = accept::HttpConnections::new(
@@ -105,9 +99,9 @@ impl AppState {
         AppState {
             mint_limiter: RateLimiter::keyed(Quota::per_minute(per_minute)),
             matchmake_limiter: RateLimiter::keyed(Quota::per_minute(matchmake_per_minute)),
-            seats,
             node: String::from("local"),
             public_url: None,
+            #[cfg(feature = "cluster")]
             cluster: None,
             settings,
             directory,

@@ -8,7 +8,9 @@ use super::handshake::{
 };
 use super::metered_body::MeteredBody;
 use super::AppState;
-use crate::actors::directory::{check_room_name, Located, Placement, PlacementError, Requester};
+use crate::actors::directory::{
+    check_room_name, seat_nonce, Ask, Located, Placement, PlacementError, PlacementRequest, Requester,
+};
 use crate::actors::link::MemberLink;
 use crate::actors::session::{SessionActor, SessionStart};
 use crate::metrics;
@@ -147,7 +149,7 @@ async fn matchmake_route(req: HttpRequest, state: web::Data<AppState>) -> HttpRe
             // nobody (a resume does not use it).
             Ok(Located::Here(h)) => {
                 let url = format!("{}/ws?room={}", own_base_url(&req, &state), h.name);
-                (h.name.to_string(), state.node.clone(), url, super::seats::PendingSeats::nonce())
+                (h.name.to_string(), state.node.clone(), url, seat_nonce())
             }
             Ok(Located::Elsewhere(r)) => (r.room.clone(), r.node.clone(), r.ws_url(), r.seat),
             Ok(Located::Gone) => return cors(&req, &state, text(StatusCode::GONE, "no such room: join afresh")),
@@ -157,7 +159,7 @@ async fn matchmake_route(req: HttpRequest, state: web::Data<AppState>) -> HttpRe
             return cors(&req, &state, text(StatusCode::BAD_REQUEST, "resume=1 needs a room"));
         }
         // No token here: a room it creates counts against the IP alone.
-        (None, room) => match placement_answer(&req, &state, room.as_deref(), &Requester::new(ip, None)).await {
+        (None, room) => match placement_answer(&req, &state, room.clone(), Requester::new(ip, None)).await {
             Ok(answer) => answer,
             Err(res) => return cors(&req, &state, res),
         },
@@ -173,21 +175,21 @@ async fn matchmake_route(req: HttpRequest, state: web::Data<AppState>) -> HttpRe
 async fn placement_answer(
     req: &HttpRequest,
     state: &AppState,
-    room: Option<&str>,
-    who: &Requester,
+    room: Option<String>,
+    who: Requester,
 ) -> Result<(String, String, String, u64), HttpResponse> {
     use actix_web::http::StatusCode;
-    let placed = state.directory.reserve(room, who).await;
-    match placed {
-        Ok(Placement::Here(reservation)) => {
-            let room = reservation.room.name.to_string();
-            let Some(nonce) = state.seats.hold(reservation) else {
-                return Err(text(StatusCode::SERVICE_UNAVAILABLE, "too many pending seat reservations"));
-            };
-            let url = format!("{}/ws?room={room}", own_base_url(req, state));
-            Ok((room, state.node.clone(), url, nonce))
+    match state.directory.place(PlacementRequest::Matchmake { room, who }).await {
+        Ok(Placement::Held(seat)) => {
+            let url = format!("{}/ws?room={}", own_base_url(req, state), seat.room);
+            Ok((seat.room, state.node.clone(), url, seat.nonce))
         }
         Ok(Placement::Elsewhere(r)) => Ok((r.room.clone(), r.node.clone(), r.ws_url(), r.seat)),
+        // A seat taken for no session (never the answer to a matchmaking request): it is
+        // freed here, and the client asks again.
+        Ok(Placement::Here(_)) => Err(text(StatusCode::SERVICE_UNAVAILABLE, "no seat held: try again")),
+        // This node's own bound on held seats, not a refusal of the client's request.
+        Err(e @ PlacementError::TooManyPendingSeats) => Err(text(StatusCode::SERVICE_UNAVAILABLE, e.to_string())),
         Err(e) => {
             metrics::matchmake_rejected(e.label());
             Err(text(placement_status(&e), e.to_string()))
@@ -387,61 +389,27 @@ async fn session_start(
         None => None,
     };
     let joining = |room, seat| SessionStart::Join { room, seat, name, resume: None, subject, ip, slot };
-    // A seat from /api/matchmake: held here if the room is here, else it names the room.
-    let mut room = room.map(str::to_string);
-    let mut any_room = false;
-    let mut arrived = None;
-    if let Some(seat) = &offered.seat {
-        let claim = match state.keys.verify_seat(seat, unix_now()) {
-            Ok(c) => c,
+    // A seat from /api/matchmake names its room (and overrides the query's): the
+    // directory seats the player where it is held, or wherever its rules send it.
+    let ask = match &offered.seat {
+        Some(seat) => match state.keys.verify_seat(seat, unix_now()) {
+            Ok(claim) => Ask::Seat(claim),
             Err(e) => {
                 metrics::handshake_rejected("seat_token");
                 return refuse(close_code::UNAUTHORIZED, &format!("seat refused: {e}: matchmake again"));
             }
-        };
-        if let Some(r) = state.seats.take(claim.nonce, &claim.room) {
-            return Ok(joining(r.room, Some(r.seat)));
-        }
-        room = Some(claim.room);
-        any_room = claim.any;
-        arrived = Some(claim.nonce);
-    }
-    let placed = match (arrived, room.as_deref()) {
-        (Some(nonce), Some(name)) => state.directory.reserve_held(name, nonce, &who).await,
-        (_, name) => state.directory.reserve(name, &who).await,
+        },
+        None => room.map_or(Ask::Any, |name| Ask::Named(name.to_string())),
     };
-    let placed = match placed {
-        // Join-or-create sent the player to a room that filled up meanwhile (the owner
-        // let in a named join before this player came): any open room here will do.
-        // Here, because the seat names its first room wherever the client is sent next.
-        Err(PlacementError::RoomFull) if any_room => state.directory.reserve_any_here(&who).await,
-        placed => placed,
-    };
-    // A hold the player will not use is released now: placed in another room, sent on,
-    // or the room is full. (A used one is released by the owner's next renewal, which
-    // counts the player instead; after a 503 the client comes back with the same seat,
-    // so the hold stays.)
-    if let (Some(nonce), Some(room)) = (arrived, &room) {
-        let unused = match &placed {
-            Ok(Placement::Here(r)) => &*r.room.name != room.as_str(),
-            Ok(Placement::Elsewhere(_)) | Err(PlacementError::RoomFull) => true,
-            Err(_) => false,
-        };
-        if unused {
-            state.directory.release_held_seat(room, nonce);
-        }
-    }
-    match placed {
+    match state.directory.place(PlacementRequest::Join { ask, who }).await {
         Ok(Placement::Here(r)) => Ok(joining(r.room, Some(r.seat))),
         Ok(Placement::Elsewhere(r)) => {
-            if room.is_none() {
-                // Join-or-create held a seat there, but a 4421 reason carries no seat
-                // token: the client comes back with a plain join, so hold it for nobody.
-                state.directory.release_held_seat(&r.room, r.seat);
-            }
             metrics::handshake_rejected("wrong_node");
             refuse(close_code::WRONG_NODE, &r.ws_url())
         }
+        // A seat held for a token (never the answer to a join): nobody has its nonce, so
+        // its hold lapses after `cluster.seat_ttl_s`; the client retries.
+        Ok(Placement::Held(_)) => Err(HandshakeError::Unavailable("no seat taken: retry".into())),
         Err(PlacementError::RoomFull) => {
             metrics::handshake_rejected("room_full");
             refuse(close_code::ROOM_FULL, "room is full")
@@ -450,6 +418,8 @@ async fn session_start(
         Err(
             e @ (PlacementError::TooManyRooms | PlacementError::TooManyOpenRooms | PlacementError::CreatingTooFast),
         ) => Err(HandshakeError::RoomLimit(e)),
-        Err(e @ PlacementError::Unavailable(_)) => Err(HandshakeError::Unavailable(e.to_string())),
+        Err(e @ (PlacementError::Unavailable(_) | PlacementError::TooManyPendingSeats)) => {
+            Err(HandshakeError::Unavailable(e.to_string()))
+        }
     }
 }

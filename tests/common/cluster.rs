@@ -1,6 +1,8 @@
 //! Cluster test fixtures: a real `redis-server` on a loopback port with its own data
 //! directory (so it can be killed and restarted with its data), and tickcast nodes as
-//! real processes of the built binary, which a test can kill with SIGKILL.
+//! real processes of the built binary, which a test can kill with SIGKILL. Only with the
+//! `cluster` feature, like the tests that use them.
+#![cfg(feature = "cluster")]
 
 use super::{http, Client, PATIENCE};
 use std::net::SocketAddr;

@@ -3,6 +3,7 @@
 //! keeps the reconstructed state.
 #![allow(dead_code)]
 
+#[cfg(feature = "cluster")]
 pub mod cluster;
 
 use futures_util::{SinkExt, StreamExt};

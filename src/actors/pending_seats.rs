@@ -1,10 +1,13 @@
 //! Seat reservations handed out by `GET /api/matchmake` for rooms on this node: the seat
 //! is taken at once and held until the client connects with its seat token, or for
 //! `cluster.seat_ttl_s`, so a matchmade client finds its seat even if the room fills in
-//! between. A reservation for a room on another node is held in Redis instead (see
-//! docs/CLUSTER.md); its token then names the room, and that node seats the player.
+//! between. The node's [`super::directory::LocalDirectory`] keeps them (a cluster node's
+//! too: its rooms run there). A reservation for a room on another node is held in Redis
+//! instead (see docs/CLUSTER.md); its token then names the room, and that node seats
+//! the player.
 
-use crate::actors::directory::Reservation;
+use super::placement::Reservation;
+use super::seating::seat_nonce;
 use parking_lot::Mutex;
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
@@ -22,11 +25,6 @@ impl PendingSeats {
         PendingSeats { held: Mutex::new(HashMap::new()), ttl, max }
     }
 
-    /// A fresh random nonce (never 0).
-    pub fn nonce() -> u64 {
-        crate::actors::directory::seat_nonce()
-    }
-
     /// Holds `reservation` under a new nonce; `None` (the seat is freed) when `max`
     /// reservations are held already.
     pub fn hold(&self, reservation: Reservation) -> Option<u64> {
@@ -36,7 +34,7 @@ impl PendingSeats {
         if held.len() >= self.max {
             return None;
         }
-        let nonce = Self::nonce();
+        let nonce = seat_nonce();
         held.insert(nonce, (reservation, now + self.ttl));
         Some(nonce)
     }
