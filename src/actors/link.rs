@@ -28,7 +28,6 @@ pub struct MemberLink {
     last_progress_ms: AtomicU64,
     skipped_ticks: AtomicU64,
     rtt_us: AtomicU64,
-    closed: AtomicBool,
     /// The connection's socket, to ask the kernel whether the peer still takes bytes.
     socket: Option<SocketHandle>,
     kernel: KernelProgress,
@@ -121,11 +120,6 @@ impl MemberLink {
         self.baseline.load(Ordering::Acquire)
     }
 
-    /// Forgets the baseline so the next frame is a keyframe (after a resume).
-    pub fn reset_baseline(&self) {
-        self.baseline.store(0, Ordering::Release);
-    }
-
     /// True when the peer has taken nothing for `timeout_ms` while bytes wait for it:
     /// either bytes handed over and not taken by the connection, or bytes in the
     /// kernel's send queue that the peer has not acknowledged (its receive window is
@@ -165,16 +159,6 @@ impl MemberLink {
     /// Records a round-trip time measurement.
     pub fn set_rtt_us(&self, rtt: u64) {
         self.rtt_us.store(rtt, Ordering::Relaxed);
-    }
-
-    /// Marks the link closed (the session is gone); the room stops sending.
-    pub fn close(&self) {
-        self.closed.store(true, Ordering::Release);
-    }
-
-    /// True once the session is gone.
-    pub fn is_closed(&self) -> bool {
-        self.closed.load(Ordering::Acquire)
     }
 
     /// A snapshot of the counters.

@@ -8,11 +8,13 @@
 //!   for matchmaking answers.
 //! - [`link`] is the lock-free write state a room and a session share.
 //! - [`creation`] limits who may create rooms, and how many.
+//! - [`messages`] are every message the actors exchange.
 //! - [`seating`] is a room's identity and the seat counters it shares with the directory.
 
 pub mod creation;
 pub mod directory;
 pub mod link;
+pub mod messages;
 pub mod pending_seats;
 pub mod placement;
 pub mod room;

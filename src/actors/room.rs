@@ -3,7 +3,8 @@
 //! Each tick the world hands the room its new state. The room encodes the update body
 //! **once per distinct baseline** — in practice once, shared by every member in step —
 //! and sends each member a tiny frame message (tick, base, its input ack, the shared
-//! bytes); the member's session writes the few header bytes in front of the body.
+//! bytes); the member's session writes its header and the shared body into one frame
+//! (today a copy of the body per member: the per-client-cost issue removes it).
 //!
 //! A member whose previous frame is still on its way, or whose connection has not taken
 //! `limits.max_pending_bytes` yet, is skipped this tick and later gets a delta from its
@@ -15,7 +16,11 @@
 //! Runs on a room arbiter: never blocks, never waits on a session (`try_send` only).
 
 use super::link::{now_ms, MemberLink};
-use super::seating::{seat_nonce, RoomId, RoomShared, RoomUid, SeatGuard};
+pub use super::messages::{
+    CloseAll, ClosePlayer, ClosedMember, EncodeSnapshot, Join, JoinRefused, Joined, LeaveRoom, ListMembers, MemberInfo,
+    SessionEnded, StopRoom, ToSession,
+};
+use super::seating::{seat_nonce, RoomId, RoomShared, RoomUid};
 use super::world::{
     PlayerDisconnected, PlayerJoin, PlayerLeave, RemoveRoom, ReplaceInputs, SavedGame, TickState, WorldActor,
 };
@@ -26,7 +31,7 @@ use crate::net::SubjectSlot;
 use crate::protocol::{close_code, codec, Event, PlayerId, PlayerInfo, Schema, Welcome, PROTOCOL_VERSION};
 use crate::sync::{Decision, EventLog, Eviction, FanOut, FanOutRules, History, InputQueue, MemberView};
 use crate::tokens::{unix_now, ResumeClaim, TokenKeys};
-use actix::{Actor, ActorContext, Addr, Context, Handler, Message, MessageResult, Recipient};
+use actix::{Actor, ActorContext, Addr, Context, Handler, MessageResult, Recipient};
 use bytes::Bytes;
 use std::collections::BTreeMap;
 use std::net::IpAddr;
@@ -38,186 +43,6 @@ use std::time::Instant;
 /// player must still be in its grace window); the expiry only bounds a leaked token.
 const RESUME_TOKEN_TTL_S: u64 = 24 * 3600;
 
-/// What a room tells a session.
-#[derive(Message, Debug, Clone)]
-#[rtype(result = "()")]
-pub enum ToSession {
-    /// A tick update: the session writes the header, then `body`.
-    Frame {
-        /// The tick described.
-        tick: u64,
-        /// The delta's base tick, or 0 for a keyframe (Snapshot).
-        base_tick: u64,
-        /// The player's last applied input sequence.
-        ack: u32,
-        /// Server time of the tick, µs since the Unix epoch.
-        server_time_us: u64,
-        /// The shared body.
-        body: Bytes,
-    },
-    /// Evict a member that stopped reading: its socket cannot take a close frame, so
-    /// the session tries one (1008 with `reason`) and resets the connection at once.
-    Evict {
-        /// Why.
-        reason: String,
-    },
-    /// Close the session with this code and reason (a close frame; the socket is not
-    /// reset).
-    Close {
-        /// A close code from `protocol::close_code`.
-        code: u16,
-        /// Why.
-        reason: String,
-    },
-}
-
-/// A session asks to join (or, with `resume`, to take back its player).
-#[derive(Message)]
-#[rtype(result = "Result<Joined, JoinRefused>")]
-pub struct Join {
-    /// Where to send frames.
-    pub session: Recipient<ToSession>,
-    /// The session's write state.
-    pub link: Arc<MemberLink>,
-    /// Display name.
-    pub name: String,
-    /// The seat reserved for this player (unused on resume).
-    pub seat: Option<SeatGuard>,
-    /// The player to resume, from a verified resume token.
-    pub resume: Option<ResumeClaim>,
-    /// The token subject (`Identity::subject`) of a new player, what an admin ban keys
-    /// on; `None` on resume (the member keeps its own) or without a token.
-    pub subject: Option<String>,
-    /// The client's IP (a ban also bans it for `security.ban_ip_s`).
-    pub ip: Option<IpAddr>,
-    /// The new player's count against `security.max_sessions_per_token`, kept by the
-    /// member until it is removed.
-    pub slot: Option<SubjectSlot>,
-}
-
-/// A successful join.
-#[derive(Debug)]
-pub struct Joined {
-    /// The player's id.
-    pub player: PlayerId,
-    /// The queue the session pushes inputs into.
-    pub inputs: Arc<InputQueue>,
-    /// The Welcome to send first.
-    pub welcome: Welcome,
-}
-
-/// Why a join was refused.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct JoinRefused {
-    /// Close code to use.
-    pub code: u16,
-    /// Reason.
-    pub reason: String,
-}
-
-/// A session ended.
-#[derive(Message)]
-#[rtype(result = "()")]
-pub struct SessionEnded {
-    /// The player.
-    pub player: PlayerId,
-    /// The ended session's link (ignored if the player already has another session).
-    pub link: Arc<MemberLink>,
-    /// True for an explicit Leave: no grace window.
-    pub left: bool,
-}
-
-/// The session of a player that sent Leave asks the room to remove it **before** it
-/// answers the client: once the client has its close 1000 `left`, no resume token of
-/// that player works any more. The room answers once the player is gone (its Left event
-/// queued, its seat freed); the session's later [`SessionEnded`] then finds nothing.
-#[derive(Message)]
-#[rtype(result = "()")]
-pub struct LeaveRoom {
-    /// The player.
-    pub player: PlayerId,
-    /// The leaving session's link (ignored if a newer session owns the player).
-    pub link: Arc<MemberLink>,
-}
-
-/// Who [`ClosePlayer`] closed: what an admin ban needs.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ClosedMember {
-    /// Display name.
-    pub name: String,
-    /// Token subject; `None` for a player restored from a cluster snapshot (the
-    /// snapshot does not carry it) or one that joined without a token.
-    pub subject: Option<String>,
-    /// The client IP of its last session, if known.
-    pub ip: Option<IpAddr>,
-}
-
-/// Closes a player's session with the given code (admin kick, tests). Answers who was
-/// closed, or `None` if the player is not in the room.
-#[derive(Message)]
-#[rtype(result = "Option<ClosedMember>")]
-pub struct ClosePlayer {
-    /// The player.
-    pub player: PlayerId,
-    /// Close code.
-    pub code: u16,
-    /// Reason.
-    pub reason: String,
-    /// Remove the player at once instead of keeping it for the grace window.
-    pub remove: bool,
-}
-
-/// One member, for the admin API and tests.
-#[derive(Debug, Clone, serde::Serialize)]
-pub struct MemberInfo {
-    /// Player id.
-    pub player: PlayerId,
-    /// Display name.
-    pub name: String,
-    /// True while a session is attached (false in the grace window).
-    pub connected: bool,
-    /// Last tick handed to its socket.
-    pub baseline: u64,
-    /// Bytes waiting for its connection.
-    pub pending_bytes: u64,
-    /// Ticks it could not take.
-    pub skipped_ticks: u64,
-    /// Last round-trip time in µs.
-    pub rtt_us: u64,
-}
-
-/// Closes every session of the room with `code` (server shutdown); players stay.
-#[derive(Message, Clone)]
-#[rtype(result = "()")]
-pub struct CloseAll {
-    /// Close code.
-    pub code: u16,
-    /// Reason.
-    pub reason: String,
-}
-
-/// Stops the room at once (its cluster lease is lost or about to be): every session is
-/// closed with `code` so clients reconnect through matchmaking; the game is dropped.
-#[derive(Message, Clone)]
-#[rtype(result = "()")]
-pub struct StopRoom {
-    /// Close code (1012: reconnect).
-    pub code: u16,
-    /// Reason.
-    pub reason: String,
-}
-
-/// Asks a room to make its snapshot bytes from the world's saved game at `tick` (a
-/// hand-off's final snapshot; periodic ones are made on the tick).
-#[derive(Message)]
-#[rtype(result = "Vec<u8>")]
-pub struct EncodeSnapshot {
-    /// The tick the game was saved at.
-    pub tick: u64,
-    /// The game and its players, from the world.
-    pub saved: SavedGame,
-}
-
 /// Members of a room restored from a snapshot: all between sessions.
 pub struct RestoredMembers {
     /// The snapshot's tick.
@@ -227,11 +52,6 @@ pub struct RestoredMembers {
     /// Players, with the input queues the world holds for them.
     pub players: Vec<(SnapshotPlayer, Arc<InputQueue>)>,
 }
-
-/// Lists the room's members.
-#[derive(Message)]
-#[rtype(result = "Vec<MemberInfo>")]
-pub struct ListMembers;
 
 struct Member {
     name: String,
@@ -259,11 +79,10 @@ struct Member {
 }
 
 impl Member {
-    /// Takes the member's session, if it has one: its link is closed (the room sends it
-    /// nothing more) and `farewell` is sent to it. True if a session was attached.
+    /// Takes the member's session, if it has one (the room sends it nothing more) and
+    /// sends it `farewell`. True if a session was attached.
     fn end_session(&mut self, farewell: Option<ToSession>) -> bool {
         let Some(session) = self.session.take() else { return false };
-        self.link.close();
         if let Some(farewell) = farewell {
             session.do_send(farewell);
         }
@@ -367,7 +186,6 @@ impl RoomActor {
                     .into_iter()
                     .map(|(player, inputs)| {
                         let link = Arc::new(MemberLink::new());
-                        link.close();
                         let m = Member {
                             name: player.name,
                             session: None,

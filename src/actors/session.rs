@@ -23,8 +23,7 @@ use crate::protocol::{
 };
 use crate::sync::{InputQueue, PushOutcome};
 use actix::{
-    Actor, ActorContext, ActorFutureExt, Addr, AsyncContext, Context, Handler, Running, SpawnHandle, StreamHandler,
-    WrapFuture,
+    Actor, ActorContext, ActorFutureExt, Addr, AsyncContext, Context, Handler, Running, StreamHandler, WrapFuture,
 };
 use actix_ws::{AggregatedMessage, CloseCode, CloseReason, ProtocolError};
 use bytes::Bytes;
@@ -98,7 +97,6 @@ pub struct SessionActor {
     last_heard: Instant,
     closing: bool,
     left: bool,
-    close_timer: Option<SpawnHandle>,
     slot: Option<ConnectionSlot>,
     oversized: Arc<AtomicBool>,
     fragmented: Arc<AtomicBool>,
@@ -136,7 +134,6 @@ impl SessionActor {
             last_heard: Instant::now(),
             closing: false,
             left: false,
-            close_timer: None,
             slot: None,
             oversized: Arc::default(),
             fragmented: Arc::default(),
@@ -217,7 +214,6 @@ impl SessionActor {
             metrics::session_dropped(how);
             self.closing = true;
         }
-        self.link.close();
         ctx.stop();
     }
 
@@ -229,7 +225,6 @@ impl SessionActor {
             return;
         }
         self.closing = true;
-        self.link.close();
         metrics::session_closed(code);
         let mut reason = reason.to_string();
         while reason.len() > MAX_CLOSE_REASON {
@@ -248,10 +243,10 @@ impl SessionActor {
             link.handed(wire, None);
             act.stop_when_drained(ctx, Instant::now() + CLOSE_TIMEOUT);
         }));
-        self.close_timer = Some(ctx.run_later(CLOSE_TIMEOUT, |act, ctx| {
+        ctx.run_later(CLOSE_TIMEOUT, |act, ctx| {
             act.tear_down();
             ctx.stop();
-        }));
+        });
     }
 
     /// Stops once every byte handed over (the close frame included) has been taken by the
@@ -388,7 +383,6 @@ impl Actor for SessionActor {
     }
 
     fn stopping(&mut self, _: &mut Self::Context) -> Running {
-        self.link.close();
         if let (Some(room), Some(player)) = (&self.room, self.player) {
             room.addr.do_send(SessionEnded { player, link: self.link.clone(), left: self.left });
         }

@@ -11,123 +11,19 @@
 //!
 //! Runs on its own arbiter (thread): it never blocks, never does I/O, never waits.
 
+pub use super::messages::{
+    AddRoom, ChatLine, HandOffRoom, PlayerDisconnected, PlayerJoin, PlayerLeave, RemoveRoom, ReplaceInputs, SavedGame,
+    StopWorld, TickState,
+};
 use super::seating::RoomId;
 use crate::game::{Game, StepContext};
 use crate::metrics;
 use crate::protocol::{Event, PlayerId};
 use crate::sync::{EntityState, InputQueue};
-use actix::{Actor, ActorContext, AsyncContext, Context, Handler, Message, Recipient};
+use actix::{Actor, ActorContext, AsyncContext, Context, Handler, Recipient};
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
-
-/// Adds a room and its game: a fresh one, or one restored from a snapshot.
-#[derive(Message)]
-#[rtype(result = "()")]
-pub struct AddRoom {
-    /// The room's id.
-    pub id: RoomId,
-    /// Its game.
-    pub game: Box<dyn Game>,
-    /// Its actor, which receives each tick's state.
-    pub room: Recipient<TickState>,
-    /// The tick the room continues from (0 for a new room).
-    pub tick: u64,
-    /// Players already in a restored game (not joined again; told they are disconnected).
-    pub players: Vec<(PlayerId, String, Arc<InputQueue>)>,
-    /// Save the whole game every this many ticks (cluster mode).
-    pub snapshot_every_ticks: Option<u64>,
-}
-
-/// A game's saved state and its players, for a room snapshot (see [`Game::save`]).
-#[derive(Debug)]
-pub struct SavedGame {
-    /// The players in the game, with their names.
-    pub players: Vec<(PlayerId, String)>,
-    /// [`Game::save`]'s bytes.
-    pub game: Vec<u8>,
-}
-
-/// Drops a disposed room's game.
-#[derive(Message)]
-#[rtype(result = "()")]
-pub struct RemoveRoom {
-    /// The room's id.
-    pub id: RoomId,
-}
-
-/// A player enters a room's game (a Joined event follows in the next tick).
-#[derive(Message)]
-#[rtype(result = "()")]
-pub struct PlayerJoin {
-    /// The room.
-    pub room: RoomId,
-    /// The player.
-    pub player: PlayerId,
-    /// Its display name.
-    pub name: String,
-    /// Its input queue, shared with its session.
-    pub inputs: Arc<InputQueue>,
-}
-
-/// A player leaves a room's game for good.
-#[derive(Message)]
-#[rtype(result = "()")]
-pub struct PlayerLeave {
-    /// The room.
-    pub room: RoomId,
-    /// The player.
-    pub player: PlayerId,
-}
-
-/// A player's connection dropped (it is in its reconnect grace window).
-#[derive(Message)]
-#[rtype(result = "()")]
-pub struct PlayerDisconnected {
-    /// The room.
-    pub room: RoomId,
-    /// The player.
-    pub player: PlayerId,
-}
-
-/// A player (resumed) gets a new input queue.
-#[derive(Message)]
-#[rtype(result = "()")]
-pub struct ReplaceInputs {
-    /// The room.
-    pub room: RoomId,
-    /// The player.
-    pub player: PlayerId,
-    /// The new queue.
-    pub inputs: Arc<InputQueue>,
-}
-
-/// A chat line for a room (refused when the tick's event budget is spent).
-#[derive(Message)]
-#[rtype(result = "()")]
-pub struct ChatLine {
-    /// The room.
-    pub room: RoomId,
-    /// Who said it.
-    pub player: PlayerId,
-    /// What was said.
-    pub text: String,
-}
-
-/// Takes a room out of the world for a hand-off to another node (polite shutdown in
-/// cluster mode): its game is saved at its last tick and stops ticking here. Answers the
-/// tick and the saved game, or `None` if the room is unknown or its game cannot save.
-#[derive(Message)]
-#[rtype(result = "Option<(u64, SavedGame)>")]
-pub struct HandOffRoom {
-    /// The room.
-    pub id: RoomId,
-}
-
-/// Asks the world to stop ticking (shutdown).
-#[derive(Message)]
-#[rtype(result = "()")]
-pub struct StopWorld;
 
 struct WorldPlayer {
     name: String,
@@ -143,26 +39,6 @@ struct WorldRoom {
     events: Vec<Event>,
     state_capacity: (usize, usize),
     snapshot_every_ticks: Option<u64>,
-}
-
-/// One tick's result for a room, from the world (the world does not know the room
-/// actor, only this message's recipient).
-#[derive(Message)]
-#[rtype(result = "()")]
-pub struct TickState {
-    /// The room's tick.
-    pub tick: u64,
-    /// The replicated state after the tick.
-    pub state: Arc<EntityState>,
-    /// Last applied input sequence per player, sorted by player id.
-    pub acks: Vec<(PlayerId, u32)>,
-    /// The tick's events, in order.
-    pub events: Vec<Event>,
-    /// Server wall clock (µs since the Unix epoch) when the tick was computed.
-    pub server_time_us: u64,
-    /// The whole game state after this tick, every `cluster.snapshot_interval_s` in
-    /// cluster mode.
-    pub saved: Option<SavedGame>,
 }
 
 /// The world actor.

@@ -252,7 +252,8 @@ pub fn write_update_header(out: &mut Vec<u8>, delta: bool, h: &UpdateHeader) {
     w.u64(h.server_time_us);
 }
 
-/// One recipient's whole update: its header, then the shared body, in one allocation. A
+/// One recipient's whole update: its header, then the shared body, copied into one
+/// allocation (so per member it costs a copy of the body, not only its header). A
 /// `base_tick` of 0 makes it a Snapshot, anything else a Delta. The header is at most 37
 /// bytes (tag, three u64 varints, one u32 varint).
 pub fn update_frame(header: &UpdateHeader, body: &[u8]) -> Vec<u8> {
