@@ -20,16 +20,15 @@
 //! cargo bench --bench tick_pipeline -- --warm-up-time 1 --measurement-time 3 fan_out
 //! ```
 
-use bytes::Bytes;
 use criterion::{BenchmarkId, Criterion, Throughput};
 use std::hint::black_box;
 use std::sync::Arc;
 use tickcast::actors::link::{ws_frame_len, MemberLink};
-use tickcast::actors::room::ToSession;
 use tickcast::config::Settings;
 use tickcast::game::arena::{Arena, ArenaConfig, POSITION_SCALE};
 use tickcast::game::{Game, StepContext};
-use tickcast::protocol::{update_frame, write_update_header, ClientMessage, Schema, UpdateHeader};
+use tickcast::net::ws::{Outbound, Sent};
+use tickcast::protocol::{write_update_header, ClientMessage, Schema, UpdateHeader};
 use tickcast::sync::{
     encode_delta, Decision, EntityState, EventLog, FanOut, FanOutRules, History, InputQueue, MemberView,
 };
@@ -164,6 +163,7 @@ struct Room {
     other: Arc<EntityState>,
     tick: u64,
     settings: Settings,
+    header: Vec<u8>,
 }
 
 impl Room {
@@ -173,14 +173,15 @@ impl Room {
         let mut history = History::new(settings.sync.history_ticks);
         let tick = 1000;
         history.push(tick, s2.clone());
-        let links: Vec<Arc<MemberLink>> = (0..members).map(|_| Arc::new(MemberLink::new())).collect();
+        let links: Vec<Arc<MemberLink>> =
+            (0..members).map(|_| Arc::new(MemberLink::over(Arc::new(Discard), None))).collect();
         for l in &links {
-            l.handed(ws_frame_len(100), Some(tick));
-            l.drained(ws_frame_len(100));
+            l.send_tick(tick, &[&[0; 100]]);
         }
         let acks = (1..=members as u32).map(|p| (p, p * 7)).collect();
         let fanout = FanOut::new(rules(&settings));
-        Room { links, acks, history, events: EventLog::default(), fanout, state: s2, other: s1, tick, settings }
+        let header = Vec::with_capacity(64);
+        Room { links, acks, history, events: EventLog::default(), fanout, state: s2, other: s1, tick, settings, header }
     }
 
     fn tick(&mut self) {
@@ -206,19 +207,28 @@ impl Room {
                 continue;
             };
             let ack = self.acks.binary_search_by_key(&player, |(p, _)| *p).map(|i| self.acks[i].1).unwrap_or(0);
-            link.start_frame();
-            let msg = ToSession::Frame { tick: self.tick, base_tick, ack, server_time_us, body };
-            // Session side (SessionActor's Frame handler), then the write completing.
-            let ToSession::Frame { tick, base_tick, ack, server_time_us, body } = black_box(msg) else {
-                unreachable!()
-            };
-            let header = UpdateHeader { tick, base_tick, ack_input: ack, server_time_us };
-            let frame = Bytes::from(update_frame(&header, &body));
-            let wire = ws_frame_len(frame.len());
-            black_box(&frame);
-            link.handed(wire, Some(tick));
-            link.drained(wire);
+            let header = UpdateHeader { tick: self.tick, base_tick, ack_input: ack, server_time_us };
+            self.header.clear();
+            write_update_header(&mut self.header, base_tick != 0, &header);
+            link.send_tick(self.tick, &[&self.header, &body]);
         }
+    }
+}
+
+/// A connection that takes every frame at once (the socket write is what the
+/// `fan_out_sockets` bench measures).
+struct Discard;
+
+impl Outbound for Discard {
+    fn send_message(&self, parts: &[&[u8]]) -> Sent {
+        black_box(parts);
+        Sent::Written
+    }
+    fn pending_bytes(&self) -> usize {
+        0
+    }
+    fn last_progress_ms(&self) -> u64 {
+        0
     }
 }
 

@@ -86,6 +86,20 @@ static INPUTS_APPLIED: LazyLock<Counter> = LazyLock::new(|| counter!("tickcast_i
 pub fn frame_sent(keyframe: bool) {
     if keyframe { &FRAMES_KEYFRAME } else { &FRAMES_DELTA }.increment(1);
 }
+/// A tick's frames: `deltas` and `keyframes` written (a room reports once per tick).
+pub fn frames_sent(deltas: usize, keyframes: usize) {
+    FRAMES_DELTA.increment(deltas as u64);
+    FRAMES_KEYFRAME.increment(keyframes as u64);
+}
+/// Members that could not take a tick, `n` of them in one room's tick.
+pub fn frames_skipped(n: usize) {
+    FRAMES_SKIPPED.increment(n as u64);
+}
+/// From a tick computed by the world to the last of a room's writes for it returning.
+pub fn fan_out_latency(d: Duration) {
+    static H: LazyLock<metrics::Histogram> = LazyLock::new(|| histogram!("tickcast_fanout_seconds"));
+    H.record(d.as_secs_f64());
+}
 /// Wire bytes handed to a socket.
 pub fn bytes_sent(n: u64) {
     BYTES_SENT.increment(n);

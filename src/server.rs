@@ -8,15 +8,20 @@ use crate::actors::world::{StopWorld, WorldActor};
 use crate::cluster;
 use crate::config::Settings;
 use crate::game::{arena_factory, GameFactory};
-use crate::http::{admin, request_limits, routes, AppState};
+use crate::http::{admin, request_limits, routes, upgrade, AppState};
 use crate::net::SocketHandle;
 use crate::protocol::close_code;
 use crate::tokens::{Authenticator, GuestAuthenticator, TokenKeys};
 use actix::{Actor, Arbiter};
+use actix_http::HttpService;
+use actix_service::{IntoServiceFactory, ServiceFactory, ServiceFactoryExt};
+use actix_web::dev::AppConfig;
 use actix_web::middleware::from_fn;
+use actix_web::rt::net::TcpStream;
 use actix_web::{web, App, HttpServer};
 use std::io;
 use std::net::SocketAddr;
+use std::rc::Rc;
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -148,38 +153,73 @@ impl Server {
         let state = web::Data::new(app_state);
 
         let app_state = state.clone();
-        let send_buffer = settings.server.socket_send_buffer_bytes;
-        let notsent_lowat = settings.server.socket_notsent_lowat_bytes;
-        let http_connections = state.http_connections.clone();
-        let mut http = HttpServer::new(move || {
+        let make_app = move || {
             App::new()
                 .app_data(app_state.clone())
                 .wrap(from_fn(request_limits::limit_requests))
                 .configure(routes::configure)
-        })
-        .client_request_timeout(Duration::from_millis(settings.server.request_timeout_ms))
-        .client_disconnect_timeout(Duration::from_millis(settings.server.disconnect_timeout_ms))
-        .shutdown_timeout(settings.server.shutdown_grace_s.max(1))
-        .h1_write_buffer_size(settings.server.write_buffer_bytes)
-        .tcp_nodelay(true)
-        .on_connect(move |conn, ext| {
-            let Some(socket) = SocketHandle::from_connection(conn) else { return };
-            if send_buffer > 0 {
-                socket.set_send_buffer(send_buffer);
-            }
-            if notsent_lowat > 0 {
-                socket.set_notsent_lowat(notsent_lowat);
-            }
-            if let Some(accepted) = http_connections.admit(socket.clone()) {
-                ext.insert(accepted);
-                ext.insert(socket);
-            }
-        })
-        .disable_signals();
+        };
+        let send_buffer = settings.server.socket_send_buffer_bytes;
+        let notsent_lowat = settings.server.socket_notsent_lowat_bytes;
+        let http_connections = state.http_connections.clone();
+        let server_settings = settings.server.clone();
+        let upgrade_state = state.clone();
+        // HttpServer has no upgrade hook, so the HTTP service is assembled here as
+        // HttpServer would, plus `upgrade`: every `Upgrade: websocket` request (any
+        // path) goes through `http::upgrade`, which after a 101 hands the raw socket to
+        // the session.
+        let mut http =
+            actix_server::Server::build().shutdown_timeout(settings.server.shutdown_grace_s.max(1)).disable_signals();
         if settings.server.workers > 0 {
             http = http.workers(settings.server.workers);
         }
-        let http = match http.listen(listener) {
+        let http = http.listen("tickcast", listener, move || {
+            let upgrade_app = make_app.clone();
+            let upgrade_state = upgrade_state.clone();
+            let http_connections = http_connections.clone();
+            let upgrade = actix_service::fn_factory(move || {
+                let app = upgrade_app().into_factory();
+                let state = upgrade_state.clone();
+                async move {
+                    let app = Rc::new(app.new_service(AppConfig::default()).await?);
+                    Ok::<_, ()>(actix_service::fn_service(move |(req, framed)| {
+                        let (app, state) = (app.clone(), state.clone());
+                        async move {
+                            // A failed write here means the client went away mid-answer.
+                            if let Err(e) = upgrade::serve(app, state, req, framed).await {
+                                tracing::debug!(error = %e, "upgrade request ended early");
+                            }
+                            Ok::<(), actix_web::Error>(())
+                        }
+                    }))
+                }
+            });
+            HttpService::build()
+                .client_request_timeout(Duration::from_millis(server_settings.request_timeout_ms))
+                .client_disconnect_timeout(Duration::from_millis(server_settings.disconnect_timeout_ms))
+                .h1_write_buffer_size(server_settings.write_buffer_bytes)
+                .tcp_nodelay(true)
+                .local_addr(addr)
+                .on_connect_ext(move |tcp: &TcpStream, ext| {
+                    let Some(socket) = SocketHandle::from_tcp(tcp) else { return };
+                    if send_buffer > 0 {
+                        socket.set_send_buffer(send_buffer);
+                    }
+                    if notsent_lowat > 0 {
+                        socket.set_notsent_lowat(notsent_lowat);
+                    }
+                    if let Some(accepted) = http_connections.admit(socket.clone()) {
+                        ext.insert(accepted);
+                        ext.insert(socket);
+                    }
+                })
+                .upgrade(upgrade)
+                .finish(actix_service::map_config(make_app().into_factory().map_err(|e| e.error_response()), |_| {
+                    AppConfig::default()
+                }))
+                .tcp()
+        });
+        let http = match http {
             Ok(h) => h,
             Err(e) => {
                 let _ = ready.send(Err(io::Error::new(e.kind(), format!("cannot listen on {addr}: {e}"))));

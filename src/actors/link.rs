@@ -1,36 +1,37 @@
-//! The write state of one session, shared without locks by its room (which decides what
-//! to send each tick), its session actor (which hands frames to the socket) and the HTTP
-//! body that drains them into the connection.
+//! The delivery state of one member, read and written by its room on the tick: the
+//! member's connection (written directly from the room's thread, see
+//! `net::ws::writer`), its baseline, and what the kernel says of its socket.
 //!
-//! Why atomics and not messages: the room must decide in one pass over its members, on
-//! the tick, whether each can take a frame and from which baseline, without waiting on
-//! anybody. A session whose socket is stalled still has an up-to-date link, so the room
-//! can see the stall and evict it even though no write will ever complete.
+//! Why atomics: the room decides in one pass over its members, on the tick, whether
+//! each can take a frame and from which baseline, without waiting on anybody; the
+//! session and the admin API read the same counters from other threads. A member whose
+//! socket is stalled still has an up-to-date link, so the room sees the stall and evicts
+//! it even though no write will ever complete.
 
+use crate::net::ws::{Outbound, Sent};
 use crate::net::SocketHandle;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::OnceLock;
-use std::time::Instant;
+use std::sync::Arc;
 
-/// Milliseconds since the process's first call: a cheap monotonic clock for links.
-pub fn now_ms() -> u64 {
-    static START: OnceLock<Instant> = OnceLock::new();
-    START.get_or_init(Instant::now).elapsed().as_millis() as u64
-}
+pub use crate::net::ws::now_ms;
 
-/// Shared write state of one session.
-#[derive(Debug, Default)]
+/// Shared delivery state of one member.
+#[derive(Default)]
 pub struct MemberLink {
-    in_flight: AtomicBool,
     baseline: AtomicU64,
-    queued_bytes: AtomicU64,
-    drained_bytes: AtomicU64,
-    last_progress_ms: AtomicU64,
     skipped_ticks: AtomicU64,
     rtt_us: AtomicU64,
+    /// The connection frames go out on (none for a member restored between sessions).
+    out: Option<Arc<dyn Outbound>>,
     /// The connection's socket, to ask the kernel whether the peer still takes bytes.
     socket: Option<SocketHandle>,
     kernel: KernelProgress,
+}
+
+impl std::fmt::Debug for MemberLink {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MemberLink").field("stats", &self.stats()).finish()
+    }
 }
 
 /// What the kernel last said about the peer taking bytes (see [`MemberLink::stalled`]).
@@ -60,59 +61,48 @@ pub struct LinkStats {
 }
 
 impl MemberLink {
-    /// A fresh link: no baseline, nothing pending.
+    /// A link with no connection: the member takes no frames until it has one.
     pub fn new() -> Self {
-        Self::with_socket(None)
+        MemberLink::default()
     }
 
-    /// A fresh link over `socket`, whose kernel queue then counts in stall detection.
-    pub fn with_socket(socket: Option<SocketHandle>) -> Self {
-        let link = MemberLink { socket, ..MemberLink::default() };
-        link.last_progress_ms.store(now_ms(), Ordering::Relaxed);
+    /// A link writing to `out`, whose `socket` the kernel is asked about for stalls.
+    pub fn over(out: Arc<dyn Outbound>, socket: Option<SocketHandle>) -> Self {
+        let link = MemberLink { out: Some(out), socket, ..MemberLink::default() };
         link.kernel.last_ack_ms.store(now_ms(), Ordering::Relaxed);
         link
     }
 
-    /// The room's question on each tick: may this member take a frame now? True when no
-    /// tick frame is in flight and the bytes not yet taken by the connection are below
-    /// `max_pending` (`limits.max_pending_bytes`).
+    /// The room's question on each tick: may this member take a frame now? True when it
+    /// has a connection and fewer than `max_pending` bytes (`limits.max_pending_bytes`)
+    /// wait in its outbox.
     pub fn can_take(&self, max_pending: u64) -> bool {
-        !self.in_flight.load(Ordering::Acquire) && self.pending_bytes() < max_pending
+        self.out.as_ref().is_some_and(|out| (out.pending_bytes() as u64) < max_pending)
     }
 
-    /// The room hands a frame to the session: nothing more until the session reports.
-    pub fn start_frame(&self) {
-        self.in_flight.store(true, Ordering::Release);
-    }
-
-    /// The frame could not be delivered to the session (mailbox full or gone).
-    pub fn abandon_frame(&self) {
-        self.in_flight.store(false, Ordering::Release);
-    }
-
-    /// The session handed `wire_bytes` to the socket; `tick` is its new baseline if the
-    /// bytes were a tick frame.
-    pub fn handed(&self, wire_bytes: u64, tick: Option<u64>) {
-        if self.pending_bytes() == 0 {
-            self.last_progress_ms.store(now_ms(), Ordering::Relaxed);
-        }
-        self.queued_bytes.fetch_add(wire_bytes, Ordering::AcqRel);
-        if let Some(tick) = tick {
-            self.baseline.store(tick, Ordering::Release);
-            self.in_flight.store(false, Ordering::Release);
+    /// Sends the frame of `tick` made of `parts`; on success `tick` is the member's new
+    /// baseline (the connection delivers what it accepted, in order). False when the
+    /// connection is gone.
+    pub fn send_tick(&self, tick: u64, parts: &[&[u8]]) -> bool {
+        let Some(out) = &self.out else { return false };
+        match out.send_message(parts) {
+            Sent::Written | Sent::Queued => {
+                self.baseline.store(tick, Ordering::Release);
+                true
+            }
+            Sent::Closed => false,
         }
     }
 
-    /// The connection took `n` bytes from the body (called by the metered HTTP body).
-    pub fn drained(&self, n: u64) {
-        self.drained_bytes.fetch_add(n, Ordering::AcqRel);
-        self.last_progress_ms.store(now_ms(), Ordering::Relaxed);
+    /// Sends one message that is not a tick frame (the Welcome); false when there is no
+    /// connection or it is gone.
+    pub fn send_message(&self, parts: &[&[u8]]) -> bool {
+        self.out.as_ref().is_some_and(|out| out.send_message(parts) != Sent::Closed)
     }
 
-    /// Bytes handed over but not yet taken by the connection.
+    /// Bytes accepted for the member and not yet taken by its socket.
     pub fn pending_bytes(&self) -> u64 {
-        let queued = self.queued_bytes.load(Ordering::Acquire);
-        queued.saturating_sub(self.drained_bytes.load(Ordering::Acquire))
+        self.out.as_ref().map_or(0, |out| out.pending_bytes() as u64)
     }
 
     /// The last tick handed to the socket (0: none).
@@ -121,15 +111,16 @@ impl MemberLink {
     }
 
     /// True when the peer has taken nothing for `timeout_ms` while bytes wait for it:
-    /// either bytes handed over and not taken by the connection, or bytes in the
-    /// kernel's send queue that the peer has not acknowledged (its receive window is
-    /// shut). The kernel's view starts the clock as soon as the peer stops reading,
-    /// not only once every buffer between us has filled (which at a few KB/s of
-    /// updates takes longer than the timeout itself).
+    /// either bytes in the member's outbox, or bytes in the kernel's send queue that
+    /// the peer has not acknowledged (its receive window is shut). The kernel's view
+    /// starts the clock as soon as the peer stops reading, not only once every buffer
+    /// between us has filled (which at a few KB/s of updates takes longer than the
+    /// timeout itself).
     pub fn stalled(&self, now_ms: u64, timeout_ms: u64) -> bool {
-        let waiting = self.pending_bytes() > 0;
-        if waiting && now_ms.saturating_sub(self.last_progress_ms.load(Ordering::Relaxed)) > timeout_ms {
-            return true;
+        if let Some(out) = &self.out {
+            if out.pending_bytes() > 0 && now_ms.saturating_sub(out.last_progress_ms()) > timeout_ms {
+                return true;
+            }
         }
         self.kernel_stalled(now_ms, timeout_ms)
     }
@@ -174,12 +165,5 @@ impl MemberLink {
 
 /// Size on the wire of an unmasked server frame with `payload` bytes (RFC 6455 §5.2).
 pub fn ws_frame_len(payload: usize) -> u64 {
-    let header = if payload <= 125 {
-        2
-    } else if payload <= 65_535 {
-        4
-    } else {
-        10
-    };
-    (header + payload) as u64
+    crate::net::ws::frame::server_frame_len(payload) as u64
 }

@@ -11,7 +11,6 @@ use crate::protocol::{Event, PlayerId, Welcome};
 use crate::sync::{EntityState, InputQueue};
 use crate::tokens::ResumeClaim;
 use actix::{Message, Recipient};
-use bytes::Bytes;
 use std::net::IpAddr;
 use std::sync::Arc;
 
@@ -145,6 +144,8 @@ pub struct TickState {
     /// The whole game state after this tick, every `cluster.snapshot_interval_s` in
     /// cluster mode.
     pub saved: Option<SavedGame>,
+    /// When the world had computed the tick: the fan-out's latency is measured from it.
+    pub computed_at: std::time::Instant,
 }
 
 // --- between rooms, sessions and the admin API ----------------------------------------
@@ -153,19 +154,6 @@ pub struct TickState {
 #[derive(Message, Debug, Clone)]
 #[rtype(result = "()")]
 pub enum ToSession {
-    /// A tick update: the session writes the header, then `body`.
-    Frame {
-        /// The tick described.
-        tick: u64,
-        /// The delta's base tick, or 0 for a keyframe (Snapshot).
-        base_tick: u64,
-        /// The player's last applied input sequence.
-        ack: u32,
-        /// Server time of the tick, µs since the Unix epoch.
-        server_time_us: u64,
-        /// The shared body.
-        body: Bytes,
-    },
     /// Evict a member that stopped reading: its socket cannot take a close frame, so
     /// the session tries one (1008 with `reason`) and resets the connection at once.
     Evict {

@@ -15,7 +15,7 @@
 //!
 //! Runs on a room arbiter: never blocks, never waits on a session (`try_send` only).
 
-use super::link::{now_ms, MemberLink};
+use super::link::{now_ms, ws_frame_len, MemberLink};
 pub use super::messages::{
     CloseAll, ClosePlayer, ClosedMember, EncodeSnapshot, Join, JoinRefused, Joined, LeaveRoom, ListMembers, MemberInfo,
     SessionEnded, StopRoom, ToSession,
@@ -28,7 +28,10 @@ use crate::config::Settings;
 use crate::game::{RoomSnapshot, SnapshotPlayer};
 use crate::metrics;
 use crate::net::SubjectSlot;
-use crate::protocol::{close_code, codec, Event, PlayerId, PlayerInfo, Schema, Welcome, PROTOCOL_VERSION};
+use crate::protocol::{
+    close_code, codec, write_update_header, Event, PlayerId, PlayerInfo, Schema, ServerMessage, UpdateHeader, Welcome,
+    PROTOCOL_VERSION,
+};
 use crate::sync::{Decision, EventLog, Eviction, FanOut, FanOutRules, History, InputQueue, MemberView};
 use crate::tokens::{unix_now, ResumeClaim, TokenKeys};
 use actix::{Actor, ActorContext, Addr, Context, Handler, MessageResult, Recipient};
@@ -101,6 +104,37 @@ enum AfterSession {
     Stay,
 }
 
+/// What one tick's fan-out wrote, reported to the metrics once per tick (not per member).
+#[derive(Debug, Default)]
+struct SentCounts {
+    frames: usize,
+    keyframes: usize,
+    skipped: usize,
+    bytes: u64,
+}
+
+impl SentCounts {
+    /// Reports the counts, and `latency`: from the tick computed to the last write.
+    fn report(&self, latency: std::time::Duration) {
+        metrics::frames_sent(self.frames - self.keyframes, self.keyframes);
+        metrics::frames_skipped(self.skipped);
+        metrics::bytes_sent(self.bytes);
+        if self.frames > 0 {
+            metrics::fan_out_latency(latency);
+        }
+    }
+}
+
+/// Writes the Welcome to a joining member's connection from the room's thread, before
+/// the member is in the room: it then always precedes the member's first tick frame,
+/// which this thread writes too.
+fn greet(link: &MemberLink, welcome: &Welcome) {
+    let bytes = ServerMessage::Welcome(welcome.clone()).encode();
+    if link.send_message(&[&bytes]) {
+        metrics::bytes_sent(ws_frame_len(bytes.len()));
+    }
+}
+
 /// A close with `code` and `reason`.
 fn close(code: u16, reason: &str) -> ToSession {
     ToSession::Close { code, reason: reason.to_string() }
@@ -166,6 +200,8 @@ pub struct RoomActor {
     /// `abandoned_ttl_s`, so rooms opened and left at once do not pile up.
     played: bool,
     fanout: FanOut,
+    /// Scratch for each member's update header (reused: no allocation per member).
+    header: Vec<u8>,
 }
 
 impl RoomActor {
@@ -226,6 +262,7 @@ impl RoomActor {
             empty_since: None,
             played,
             fanout,
+            header: Vec::with_capacity(64),
         }
     }
 
@@ -287,16 +324,24 @@ impl RoomActor {
         self.events.record(tick, encoded, self.settings.sync.max_pending_events);
     }
 
-    /// Hands each member its frame for the tick, as the fan-out rules decide
-    /// (`sync::FanOut`): the shared body for its base, a skipped tick, or eviction.
+    /// Writes each member its frame for the tick, as the fan-out rules decide
+    /// (`sync::FanOut`): the shared body for its base, a skipped tick, or eviction. The
+    /// room's thread writes to each member's socket itself (one vectored write of the
+    /// member's header and the shared body); the members are visited from a start that
+    /// moves every tick, so no player is always written last.
     fn fan_out(&mut self, msg: &TickState) {
         let now = now_ms();
         let stall_ms = (self.settings.limits.stall_timeout_s * 1000.0) as u64;
         let max_pending = self.settings.limits.max_pending_bytes as u64;
         self.fanout.begin_tick();
         let mut evict = Vec::new();
-        for (&player, m) in &self.members {
-            let Some(session) = &m.session else { continue };
+        let mut sent = SentCounts::default();
+        let start = (msg.tick % self.members.len().max(1) as u64) as usize;
+        let order = self.members.iter().skip(start).chain(self.members.iter().take(start));
+        for (&player, m) in order {
+            if m.session.is_none() {
+                continue;
+            }
             let link = &m.link;
             let view = MemberView {
                 baseline: link.baseline(),
@@ -308,7 +353,7 @@ impl RoomActor {
                 Decision::Send { base_tick, body } => (base_tick, body),
                 Decision::Skip => {
                     link.skip();
-                    metrics::frame_skipped();
+                    sent.skipped += 1;
                     continue;
                 }
                 Decision::Evict(why) => {
@@ -317,14 +362,20 @@ impl RoomActor {
                 }
             };
             let ack = msg.acks.binary_search_by_key(&player, |(p, _)| *p).map(|i| msg.acks[i].1).unwrap_or(0);
-            link.start_frame();
-            let frame = ToSession::Frame { tick: msg.tick, base_tick, ack, server_time_us: msg.server_time_us, body };
-            if session.try_send(frame).is_err() {
-                link.abandon_frame();
+            let header = UpdateHeader { tick: msg.tick, base_tick, ack_input: ack, server_time_us: msg.server_time_us };
+            self.header.clear();
+            write_update_header(&mut self.header, base_tick != 0, &header);
+            if link.send_tick(msg.tick, &[&self.header, &body]) {
+                sent.frames += 1;
+                sent.keyframes += usize::from(base_tick == 0);
+                sent.bytes += ws_frame_len(self.header.len() + body.len());
+            } else {
+                // Its connection is gone; the session ends it and reports.
                 link.skip();
-                metrics::frame_skipped();
+                sent.skipped += 1;
             }
         }
+        sent.report(msg.computed_at.elapsed());
         for (player, why) in evict {
             tracing::info!(room = %self.name, player, reason = why.reason(), "evicting member");
             metrics::eviction();
@@ -463,6 +514,9 @@ impl Handler<Join> for RoomActor {
             if !m.end_session(Some(close(close_code::REPLACED, "resumed elsewhere"))) {
                 self.shared.connected.fetch_add(1, Ordering::AcqRel);
             }
+            let welcome = self.welcome(player, claim.epoch, nonce);
+            greet(&msg.link, &welcome);
+            let m = self.members.get_mut(&player).expect("resumed member is present");
             m.session = Some(msg.session);
             m.link = msg.link;
             m.inputs = inputs.clone();
@@ -470,7 +524,6 @@ impl Handler<Join> for RoomActor {
             m.joined_tick = self.last_tick;
             m.connected_tick = self.last_tick;
             self.world.do_send(ReplaceInputs { room: self.id, player, inputs: inputs.clone() });
-            let welcome = self.welcome(player, claim.epoch, nonce);
             return MessageResult(Ok(Joined { player, inputs, welcome }));
         }
         let Some(seat) = msg.seat else {
@@ -482,6 +535,7 @@ impl Handler<Join> for RoomActor {
         self.world.do_send(PlayerJoin { room: self.id, player, name: msg.name.clone(), inputs: inputs.clone() });
         let nonce = seat_nonce();
         let welcome = self.welcome(player, self.epoch, nonce);
+        greet(&msg.link, &welcome);
         self.members.insert(
             player,
             Member {

@@ -4,10 +4,12 @@
 //! player's bounded queue, read by the world on the tick), writing what the room and the
 //! session itself produce, the heartbeat, and the close handshake.
 //!
-//! Its write path keeps at most one write in flight, a small queue of control messages
-//! (Welcome, Pong, Ping) and one tick-frame slot; the room never sends a second frame
-//! before the first was handed to the socket (see `link`). It never `ctx.wait`s on a
-//! write, so its timers and mailbox keep running when the client stops reading.
+//! The session owns the connection after the upgrade: it polls the reader, runs the
+//! writer's flush task, and writes its own messages (Welcome, Pong, Ping, Notice, Close)
+//! through the same writer the room writes tick frames through from its thread (see
+//! `net::ws::writer`). No write ever waits: what the kernel refuses waits in the
+//! connection's bounded outbox, so its timers and mailbox keep running when the client
+//! stops reading.
 
 use super::directory::RoomHandle;
 use super::link::{ws_frame_len, MemberLink};
@@ -16,25 +18,19 @@ use super::world::{ChatLine, WorldActor};
 use crate::config::{secs, Settings};
 use crate::limits::{InputRateLimit, RateVerdict};
 use crate::metrics;
+use crate::net::ws::frame::opcode;
+use crate::net::ws::{ConnectionReader, ConnectionWriter, Message, ReadError, Sent};
 use crate::net::SocketHandle;
 use crate::net::{ConnectionSlot, SubjectSlot};
-use crate::protocol::{
-    close_code, update_frame, ClientMessage, DecodeError, Notice, PlayerId, Schema, ServerMessage, UpdateHeader,
-};
+use crate::protocol::{close_code, ClientMessage, DecodeError, Notice, PlayerId, Schema, ServerMessage};
 use crate::sync::{InputQueue, PushOutcome};
 use actix::{
     Actor, ActorContext, ActorFutureExt, Addr, AsyncContext, Context, Handler, Running, StreamHandler, WrapFuture,
 };
-use actix_ws::{AggregatedMessage, CloseCode, CloseReason, ProtocolError};
 use bytes::Bytes;
-use std::collections::VecDeque;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-/// Control messages waiting beyond this are dropped (a client flooding pings gets fewer
-/// pongs, never unbounded memory).
-const MAX_CONTROL_QUEUE: usize = 8;
 /// How long a close handshake may take before the connection is torn down.
 const CLOSE_TIMEOUT: Duration = Duration::from_secs(2);
 /// RFC 6455: a close frame's reason is at most 123 bytes.
@@ -72,16 +68,10 @@ pub enum SessionStart {
     },
 }
 
-enum Outgoing {
-    Binary(Bytes),
-    Ping(Bytes),
-    Pong(Bytes),
-}
-
 /// The session actor.
 pub struct SessionActor {
-    ws: actix_ws::Session,
-    stream: Option<actix_ws::AggregatedMessageStream>,
+    writer: Arc<ConnectionWriter>,
+    reader: Option<ConnectionReader>,
     start: Option<SessionStart>,
     settings: Arc<Settings>,
     world: Addr<WorldActor>,
@@ -91,23 +81,20 @@ pub struct SessionActor {
     player: Option<PlayerId>,
     schema: Option<Schema>,
     inputs: Option<Arc<InputQueue>>,
-    control: VecDeque<Outgoing>,
-    frame: Option<(u64, Bytes)>,
-    writing: bool,
     last_heard: Instant,
     closing: bool,
     left: bool,
     slot: Option<ConnectionSlot>,
-    oversized: Arc<AtomicBool>,
-    fragmented: Arc<AtomicBool>,
     rate: InputRateLimit,
 }
 
 impl SessionActor {
-    /// A session over an upgraded socket.
+    /// A session over an upgraded connection: `writer` is shared with `link` (the room
+    /// writes tick frames through it), `reader` is polled once the player joined.
+    #[allow(clippy::too_many_arguments)]
     pub fn new(
-        ws: actix_ws::Session,
-        stream: actix_ws::AggregatedMessageStream,
+        writer: Arc<ConnectionWriter>,
+        reader: ConnectionReader,
         start: SessionStart,
         settings: Arc<Settings>,
         world: Addr<WorldActor>,
@@ -117,8 +104,8 @@ impl SessionActor {
         let l = &settings.limits;
         let settings_rate = (l.input_rate_hz, l.input_burst, l.flood_grace_s);
         SessionActor {
-            ws,
-            stream: Some(stream),
+            writer,
+            reader: Some(reader),
             start: Some(start),
             settings,
             world,
@@ -128,81 +115,33 @@ impl SessionActor {
             player: None,
             schema: None,
             inputs: None,
-            control: VecDeque::new(),
-            frame: None,
-            writing: false,
             last_heard: Instant::now(),
             closing: false,
             left: false,
             slot: None,
-            oversized: Arc::default(),
-            fragmented: Arc::default(),
             rate: InputRateLimit::new(settings_rate.0, settings_rate.1, secs(settings_rate.2), Instant::now()),
         }
     }
 
-    /// Keeps the connection-limit slot until the session ends, and the flag the frame
-    /// guard raises when it refuses an oversized frame.
-    pub fn hold(&mut self, slot: ConnectionSlot, oversized: Arc<AtomicBool>) {
+    /// Keeps the connection-limit slot until the session ends.
+    pub fn hold(&mut self, slot: ConnectionSlot) {
         self.slot = Some(slot);
-        self.oversized = oversized;
     }
 
-    /// Keeps the flag the frame guard raises when a message has more than
-    /// `limits.max_fragments_per_message` frames, so the session closes with 1009
-    /// "too many fragments" rather than a generic protocol error.
-    pub fn watch_fragments(&mut self, fragmented: Arc<AtomicBool>) {
-        self.fragmented = fragmented;
-    }
-
-    fn queue_control(&mut self, msg: Outgoing, ctx: &mut Context<Self>) {
+    /// Writes one of the session's own frames, unless `limits.max_pending_bytes` already
+    /// wait in the outbox (the room's rule for tick frames): then it is dropped and
+    /// counted, so a client flooding pings gets fewer pongs, never unbounded memory.
+    fn send_own(&mut self, op: u8, payload: &[u8]) {
         if self.closing {
             return;
         }
-        if self.control.len() >= MAX_CONTROL_QUEUE {
+        if self.link.pending_bytes() >= self.settings.limits.max_pending_bytes as u64 {
             metrics::control_dropped();
             return;
         }
-        self.control.push_back(msg);
-        self.pump(ctx);
-    }
-
-    /// Starts the next write if none is in flight: control messages first, then the
-    /// tick frame.
-    fn pump(&mut self, ctx: &mut Context<Self>) {
-        if self.writing || self.closing {
-            return;
+        if self.writer.send_frame(op, &[payload]) != Sent::Closed {
+            metrics::bytes_sent(ws_frame_len(payload.len()));
         }
-        let (msg, tick) = if let Some(m) = self.control.pop_front() {
-            (m, None)
-        } else if let Some((tick, bytes)) = self.frame.take() {
-            (Outgoing::Binary(bytes), Some(tick))
-        } else {
-            return;
-        };
-        self.writing = true;
-        let mut ws = self.ws.clone();
-        let wire = match &msg {
-            Outgoing::Binary(b) | Outgoing::Ping(b) | Outgoing::Pong(b) => ws_frame_len(b.len()),
-        };
-        let write = async move {
-            match msg {
-                Outgoing::Binary(b) => ws.binary(b).await,
-                Outgoing::Ping(b) => ws.ping(&b).await,
-                Outgoing::Pong(b) => ws.pong(&b).await,
-            }
-        };
-        ctx.spawn(write.into_actor(self).map(move |res, act, ctx| {
-            act.writing = false;
-            match res {
-                Ok(()) => {
-                    act.link.handed(wire, tick);
-                    metrics::bytes_sent(wire);
-                    act.pump(ctx);
-                }
-                Err(_) => act.peer_gone(ctx),
-            }
-        }));
     }
 
     /// The connection ended under us without a close handshake (a reset, a FIN, a
@@ -224,7 +163,6 @@ impl SessionActor {
         if self.closing {
             return;
         }
-        self.closing = true;
         metrics::session_closed(code);
         let mut reason = reason.to_string();
         while reason.len() > MAX_CLOSE_REASON {
@@ -232,25 +170,16 @@ impl SessionActor {
         }
         tracing::debug!(player = ?self.player, code, %reason, "closing session");
         let notice = ServerMessage::Notice(Notice { code, reason: reason.clone() }).encode();
-        let wire = ws_frame_len(notice.len()) + ws_frame_len(2 + reason.len());
-        let mut ws = self.ws.clone();
-        let close = async move {
-            let _ = ws.binary(notice).await;
-            let _ = ws.close(Some(CloseReason { code: CloseCode::from(code), description: Some(reason) })).await;
-        };
-        let link = self.link.clone();
-        ctx.spawn(close.into_actor(self).map(move |_, act, ctx| {
-            link.handed(wire, None);
-            act.stop_when_drained(ctx, Instant::now() + CLOSE_TIMEOUT);
-        }));
-        ctx.run_later(CLOSE_TIMEOUT, |act, ctx| {
-            act.tear_down();
-            ctx.stop();
-        });
+        self.send_own(opcode::BINARY, &notice);
+        self.closing = true;
+        self.writer.send_close(code, &reason);
+        metrics::bytes_sent(ws_frame_len(2 + reason.len()));
+        self.stop_when_drained(ctx, Instant::now() + CLOSE_TIMEOUT);
     }
 
-    /// Stops once every byte handed over (the close frame included) has been taken by the
-    /// connection, checking every few milliseconds until `deadline`.
+    /// Stops once every byte (the close frame included) has been taken by the socket,
+    /// checking every few milliseconds until `deadline`; then resets the connection if
+    /// bytes still wait.
     fn stop_when_drained(&mut self, ctx: &mut Context<Self>, deadline: Instant) {
         if self.link.pending_bytes() == 0 || Instant::now() >= deadline {
             if self.link.pending_bytes() != 0 {
@@ -274,10 +203,9 @@ impl SessionActor {
         self.player = Some(joined.player);
         self.inputs = Some(joined.inputs);
         self.schema = Some(joined.welcome.schema.clone());
-        let welcome = ServerMessage::Welcome(joined.welcome).encode();
-        self.queue_control(Outgoing::Binary(Bytes::from(welcome)), ctx);
-        if let Some(stream) = self.stream.take() {
-            ctx.add_stream(stream);
+        // The room wrote the Welcome already, ahead of any tick frame.
+        if let Some(reader) = self.reader.take() {
+            ctx.add_stream(reader);
         }
         let interval = secs(self.settings.heartbeat.interval_s);
         ctx.run_interval(interval, |act, ctx| act.heartbeat(ctx));
@@ -290,7 +218,7 @@ impl SessionActor {
             self.close(close_code::POLICY, "heartbeat timeout", ctx);
             return;
         }
-        self.queue_control(Outgoing::Ping(Bytes::copy_from_slice(&now_us().to_le_bytes())), ctx);
+        self.send_own(opcode::PING, &now_us().to_le_bytes());
     }
 
     fn on_binary(&mut self, bytes: Bytes, ctx: &mut Context<Self>) {
@@ -325,7 +253,7 @@ impl SessionActor {
             }
             ClientMessage::Ping { client_time } => {
                 let pong = ServerMessage::Pong { client_time, server_time_us: now_us() }.encode();
-                self.queue_control(Outgoing::Binary(Bytes::from(pong)), ctx);
+                self.send_own(opcode::BINARY, &pong);
             }
             ClientMessage::Leave => {
                 self.left = true;
@@ -364,6 +292,8 @@ impl Actor for SessionActor {
     fn started(&mut self, ctx: &mut Self::Context) {
         ctx.set_mailbox_capacity(16);
         metrics::session_opened();
+        // The outbox drains whenever it holds bytes; a socket error ends the session.
+        ctx.spawn(self.writer.clone().flush().into_actor(self).map(|_, act, ctx| act.peer_gone(ctx)));
         match self.start.take() {
             Some(SessionStart::Refuse { code, reason }) => self.close(code, &reason, ctx),
             Some(SessionStart::Join { room, seat, name, resume, subject, ip, slot }) => {
@@ -390,6 +320,8 @@ impl Actor for SessionActor {
     }
 
     fn stopped(&mut self, _: &mut Self::Context) {
+        // FIN now: the room may hold the writer a little longer (grace, or its tick).
+        self.writer.shut_down();
         metrics::session_ended();
     }
 }
@@ -398,16 +330,6 @@ impl Handler<ToSession> for SessionActor {
     type Result = ();
     fn handle(&mut self, msg: ToSession, ctx: &mut Context<Self>) {
         match msg {
-            ToSession::Frame { tick, base_tick, ack, server_time_us, body } => {
-                if self.closing {
-                    self.link.abandon_frame();
-                    return;
-                }
-                let header = UpdateHeader { tick, base_tick, ack_input: ack, server_time_us };
-                self.frame = Some((tick, Bytes::from(update_frame(&header, &body))));
-                metrics::frame_sent(base_tick == 0);
-                self.pump(ctx);
-            }
             ToSession::Close { code, reason } => self.close(code, &reason, ctx),
             ToSession::Evict { reason } => {
                 self.close(close_code::POLICY, &reason, ctx);
@@ -418,42 +340,31 @@ impl Handler<ToSession> for SessionActor {
     }
 }
 
-impl StreamHandler<Result<AggregatedMessage, ProtocolError>> for SessionActor {
-    fn handle(&mut self, item: Result<AggregatedMessage, ProtocolError>, ctx: &mut Context<Self>) {
+impl StreamHandler<Result<Message, ReadError>> for SessionActor {
+    fn handle(&mut self, item: Result<Message, ReadError>, ctx: &mut Context<Self>) {
         if self.closing {
             return;
         }
         self.last_heard = Instant::now();
         match item {
-            Ok(AggregatedMessage::Binary(bytes)) => self.on_binary(bytes, ctx),
-            Ok(AggregatedMessage::Text(_)) => {
-                self.close(close_code::UNSUPPORTED_DATA, "text frames are not accepted", ctx)
-            }
-            Ok(AggregatedMessage::Ping(bytes)) => self.queue_control(Outgoing::Pong(bytes), ctx),
-            Ok(AggregatedMessage::Pong(bytes)) => {
+            Ok(Message::Binary(bytes)) => self.on_binary(bytes, ctx),
+            Ok(Message::Text(_)) => self.close(close_code::UNSUPPORTED_DATA, "text frames are not accepted", ctx),
+            Ok(Message::Ping(bytes)) => self.send_own(opcode::PONG, &bytes),
+            Ok(Message::Pong(bytes)) => {
                 if let Ok(sent) = <[u8; 8]>::try_from(bytes.as_ref()) {
                     let rtt = now_us().saturating_sub(u64::from_le_bytes(sent));
                     self.link.set_rtt_us(rtt);
                     metrics::rtt(rtt as f64 / 1e6);
                 }
             }
-            Ok(AggregatedMessage::Close(_)) => {
-                // The client closed: answer with a close frame and end.
-                self.close(close_code::NORMAL, "bye", ctx);
-            }
-            Err(e) if peer_went_away(&e) => self.peer_gone(ctx),
-            Err(e) => {
-                let (code, reason) = if self.oversized.load(Ordering::Acquire) {
-                    (close_code::TOO_BIG, "frame too big")
-                } else if self.fragmented.load(Ordering::Acquire) {
-                    (close_code::TOO_BIG, "too many fragments")
-                } else {
-                    protocol_error_close(&e)
-                };
-                if code == close_code::TOO_BIG {
+            // The client closed: answer with a close frame and end.
+            Ok(Message::Close(_)) => self.close(close_code::NORMAL, "bye", ctx),
+            Err(ReadError::Io(_)) => self.peer_gone(ctx),
+            Err(ReadError::Frame(e)) => {
+                if e.close_code() == close_code::TOO_BIG {
                     metrics::input_dropped("too_big");
                 }
-                self.close(code, reason, ctx);
+                self.close(e.close_code(), e.reason(), ctx);
             }
         }
     }
@@ -464,31 +375,5 @@ impl StreamHandler<Result<AggregatedMessage, ProtocolError>> for SessionActor {
         if !self.closing {
             self.peer_gone(ctx);
         }
-    }
-}
-
-/// True when the read side ended because the connection did (the HTTP layer reports a
-/// reset or an EOF mid-stream as an incomplete payload), not because of a bad frame.
-fn peer_went_away(e: &ProtocolError) -> bool {
-    let ProtocolError::Io(io) = e else { return false };
-    matches!(
-        io.get_ref().and_then(|inner| inner.downcast_ref::<actix_web::error::PayloadError>()),
-        Some(actix_web::error::PayloadError::Incomplete(_))
-    ) || matches!(io.kind(), std::io::ErrorKind::ConnectionReset | std::io::ErrorKind::BrokenPipe)
-}
-
-/// Maps a WebSocket protocol error to a close code and reason.
-fn protocol_error_close(e: &ProtocolError) -> (u16, &'static str) {
-    match e {
-        ProtocolError::Overflow => (close_code::TOO_BIG, "frame too big"),
-        ProtocolError::Io(io) if io.kind() == std::io::ErrorKind::InvalidData => {
-            (close_code::PROTOCOL_ERROR, "invalid frame")
-        }
-        // actix-ws reports an oversized fragmented message only by this text.
-        ProtocolError::Io(io) if io.to_string().contains("maximum continuation size") => {
-            (close_code::TOO_BIG, "message too big")
-        }
-        ProtocolError::Io(_) => (close_code::PROTOCOL_ERROR, "connection error"),
-        _ => (close_code::PROTOCOL_ERROR, "WebSocket protocol error"),
     }
 }

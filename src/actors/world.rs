@@ -116,7 +116,15 @@ impl WorldActor {
                 }),
                 _ => None,
             };
-            let msg = TickState { tick: room.tick, state: Arc::new(state), acks, events, server_time_us, saved };
+            let msg = TickState {
+                tick: room.tick,
+                state: Arc::new(state),
+                acks,
+                events,
+                server_time_us,
+                saved,
+                computed_at: Instant::now(),
+            };
             if room.room.try_send(msg).is_err() {
                 // The room is behind or gone: count it; its members get a baseline delta
                 // (or a keyframe) on a later tick, never a broken chain.

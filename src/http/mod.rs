@@ -4,11 +4,10 @@
 pub mod accept;
 pub mod admin;
 pub mod bans;
-pub mod frame_guard;
 pub mod handshake;
-pub mod metered_body;
 pub mod request_limits;
 pub mod routes;
+pub mod upgrade;
 
 /// Kept at its old path for games that import `tickcast::http::tokens::Authenticator`.
 pub use crate::tokens;

@@ -2,29 +2,23 @@
 //! WebSocket endpoint where a player's session starts.
 
 use super::accept::AcceptedConnection;
-use super::frame_guard::GuardedPayload;
 use super::handshake::{
     self, check_origin, check_subprotocols, check_upgrade, client_ip, placement_status, HandshakeError,
 };
-use super::metered_body::MeteredBody;
+use super::upgrade::{AcceptedSession, UpgradeSlot};
 use super::AppState;
 use crate::actors::directory::{
     check_room_name, seat_nonce, Ask, Located, Placement, PlacementError, PlacementRequest, Requester,
 };
-use crate::actors::link::MemberLink;
-use crate::actors::session::{SessionActor, SessionStart};
+use crate::actors::session::SessionStart;
 use crate::metrics;
 use crate::net::SocketHandle;
 use crate::protocol::{close_code, SUBPROTOCOL};
 use crate::tokens::{check_player_name, unix_now, SeatClaim};
-use actix::Actor;
-use actix_web::body::BoxBody;
 use actix_web::http::header;
-use actix_web::{web, HttpRequest, HttpResponse};
+use actix_web::{web, HttpMessage, HttpRequest, HttpResponse};
 use serde::Deserialize;
 use std::net::IpAddr;
-use std::sync::atomic::AtomicBool;
-use std::sync::Arc;
 
 /// `assets/$file` compiled in, served at `/$file`: `(path, content type, body)`.
 macro_rules! asset {
@@ -251,21 +245,8 @@ struct MatchmakeQuery {
     resume: Option<u8>,
 }
 
-async fn ws_route(req: HttpRequest, payload: web::Payload, state: web::Data<AppState>) -> HttpResponse {
-    use actix_web::FromRequest;
-    // Put the frame-header guard between the connection and actix-ws (see frame_guard).
-    let oversized = Arc::new(AtomicBool::new(false));
-    let fragmented = Arc::new(AtomicBool::new(false));
-    let limits = &state.settings.limits;
-    let guarded = GuardedPayload::new(payload.into_inner(), limits.max_message_bytes, oversized.clone())
-        .max_fragments(limits.max_fragments_per_message, fragmented.clone());
-    let boxed: actix_http::BoxedPayloadStream = Box::pin(guarded);
-    let mut inner = actix_web::dev::Payload::Stream { payload: boxed };
-    let payload = match web::Payload::from_request(&req, &mut inner).await {
-        Ok(p) => p,
-        Err(e) => return HttpResponse::InternalServerError().body(e.to_string()),
-    };
-    match ws_upgrade(&req, payload, &state, oversized, fragmented).await {
+async fn ws_route(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
+    match ws_upgrade(&req, &state).await {
         Ok(res) => res,
         Err(e) => {
             metrics::handshake_rejected(e.label());
@@ -275,13 +256,10 @@ async fn ws_route(req: HttpRequest, payload: web::Payload, state: web::Data<AppS
     }
 }
 
-async fn ws_upgrade(
-    req: &HttpRequest,
-    payload: web::Payload,
-    state: &AppState,
-    oversized: Arc<AtomicBool>,
-    fragmented: Arc<AtomicBool>,
-) -> Result<HttpResponse, HandshakeError> {
+/// Runs every check of the handshake and places the player; on success leaves the
+/// session in the request's [`UpgradeSlot`] and answers 101 (the upgrade service then
+/// hands the socket to the session, see `upgrade`).
+async fn ws_upgrade(req: &HttpRequest, state: &AppState) -> Result<HttpResponse, HandshakeError> {
     let settings = &state.settings;
     let sec = &settings.security;
     check_upgrade(req)?;
@@ -292,27 +270,25 @@ async fn ws_upgrade(
     if let Some(room) = &query.room {
         check_room_name(room, settings.room.max_name_bytes).map_err(|e| HandshakeError::BadRequest(e.to_string()))?;
     }
+    // Only requests that came through the upgrade service carry a slot; actix-http sends
+    // every request with `Upgrade: websocket` there, and check_upgrade required it.
+    let upgrade = req.extensions().get::<UpgradeSlot>().cloned();
+    let Some(upgrade) = upgrade else { return Err(HandshakeError::NotUpgrade("Upgrade: websocket expected")) };
     let forwarded = req.headers().get("x-forwarded-for").and_then(|v| v.to_str().ok());
     let ip = client_ip(req.peer_addr(), forwarded, &sec.trusted_proxies);
     let slot = state.connections.acquire(ip)?;
 
     let start = session_start(state, &offered, query.room.as_deref(), ip).await?;
-    let (response, ws, stream) = actix_ws::handle_with_protocols(req, payload, &[SUBPROTOCOL])
-        .map_err(|_| HandshakeError::NotUpgrade("upgrade failed"))?;
-    let max = settings.limits.max_message_bytes;
-    let stream = stream.max_frame_size(max).aggregate_continuations().max_continuation_size(max);
+    let response = actix_http::ws::handshake_response(req.head())
+        .insert_header((header::SEC_WEBSOCKET_PROTOCOL, SUBPROTOCOL))
+        .finish()
+        .map_into_boxed_body();
     let socket = req.conn_data::<SocketHandle>().cloned();
-    let link = Arc::new(MemberLink::with_socket(socket.clone()));
-    let metered = link.clone();
-    let response = response.map_body(|_, body| BoxBody::new(MeteredBody::new(body, metered))).map_into_boxed_body();
     if let Some(conn) = req.conn_data::<AcceptedConnection>() {
         conn.upgraded();
     }
-    let mut session = SessionActor::new(ws, stream, start, state.settings.clone(), state.world.clone(), link, socket);
-    session.hold(slot, oversized);
-    session.watch_fragments(fragmented);
-    session.start();
-    Ok(response)
+    upgrade.put(AcceptedSession { start, slot, socket });
+    Ok(HttpResponse::from(response))
 }
 
 /// Decides how the session starts: resume, join, or refuse with a close code.

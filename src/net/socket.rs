@@ -16,7 +16,11 @@ pub struct SocketHandle(Arc<socket2::Socket>);
 impl SocketHandle {
     /// Takes a handle from the connection object `HttpServer::on_connect` sees.
     pub fn from_connection(conn: &dyn Any) -> Option<Self> {
-        let tcp = conn.downcast_ref::<actix_web::rt::net::TcpStream>()?;
+        Self::from_tcp(conn.downcast_ref::<actix_web::rt::net::TcpStream>()?)
+    }
+
+    /// Takes a handle to `tcp` (a duplicate of its descriptor).
+    pub fn from_tcp(tcp: &actix_web::rt::net::TcpStream) -> Option<Self> {
         socket2::SockRef::from(tcp).try_clone().ok().map(|s| SocketHandle(Arc::new(s)))
     }
 

@@ -237,7 +237,8 @@ impl<'a> ServerMessage<'a> {
 }
 
 /// Writes the per-recipient header of an update: tag, tick, [base tick], ack, time.
-/// This is the only per-member work on the tick path; the body after it is shared.
+/// This is the only per-member encoding on the tick path: the room writes it and the
+/// shared body to the member's socket in one vectored write, never copying the body.
 pub fn write_update_header(out: &mut Vec<u8>, delta: bool, h: &UpdateHeader) {
     let mut w = Writer::new(out);
     if delta {
@@ -253,7 +254,8 @@ pub fn write_update_header(out: &mut Vec<u8>, delta: bool, h: &UpdateHeader) {
 }
 
 /// One recipient's whole update: its header, then the shared body, copied into one
-/// allocation (so per member it costs a copy of the body, not only its header). A
+/// allocation (for tests and tools; the server never copies the body, see
+/// [`write_update_header`]). A
 /// `base_tick` of 0 makes it a Snapshot, anything else a Delta. The header is at most 37
 /// bytes (tag, three u64 varints, one u32 varint).
 pub fn update_frame(header: &UpdateHeader, body: &[u8]) -> Vec<u8> {

@@ -329,6 +329,8 @@ pub struct Client {
     pub state: ClientState,
     pub updates: Vec<UpdateHeader>,
     pub events: Vec<Event>,
+    /// The largest update frame received so far, in WebSocket frame bytes.
+    pub largest_frame: usize,
 }
 
 impl Client {
@@ -345,7 +347,14 @@ impl Client {
         socket.set_recv_buffer_size(rcvbuf).unwrap();
         let tcp = socket.connect(addr).await.unwrap();
         let (ws, _) = tokio_tungstenite::client_async(req, MaybeTlsStream::Plain(tcp)).await.unwrap();
-        Client { ws, welcome: None, state: ClientState::default(), updates: Vec::new(), events: Vec::new() }
+        Client {
+            ws,
+            welcome: None,
+            state: ClientState::default(),
+            updates: Vec::new(),
+            events: Vec::new(),
+            largest_frame: 0,
+        }
     }
 
     /// Opens a WebSocket offering `tickcast.v1` plus `extra` subprotocol entries.
@@ -375,7 +384,14 @@ impl Client {
         req.headers_mut().insert("Sec-WebSocket-Protocol", HeaderValue::from_str(&protocols.join(", ")).unwrap());
         let (ws, _) =
             tokio::time::timeout(PATIENCE, tokio_tungstenite::connect_async(req)).await.expect("connect in time")?;
-        Ok(Client { ws, welcome: None, state: ClientState::default(), updates: Vec::new(), events: Vec::new() })
+        Ok(Client {
+            ws,
+            welcome: None,
+            state: ClientState::default(),
+            updates: Vec::new(),
+            events: Vec::new(),
+            largest_frame: 0,
+        })
     }
 
     pub fn schema(&self) -> &Schema {
@@ -407,6 +423,8 @@ impl Client {
                             let schema = self.schema().clone();
                             let events = self.state.apply(&decoded, &schema).expect("update applies");
                             self.updates.push(header);
+                            // Payload plus the server's 2-10 byte frame header.
+                            self.largest_frame = self.largest_frame.max(bytes.len() + 10);
                             self.events.extend(events.iter().cloned());
                             Received::Update {
                                 header,

@@ -1,0 +1,81 @@
+//! The door every `Upgrade: websocket` request goes through, on any path.
+//!
+//! actix-http hands such a request to the upgrade service with its connection, before
+//! any routing. The request still goes through the actix-web application (middleware,
+//! routes, and so every check of `handshake` on `/ws`), with an [`UpgradeSlot`] in its
+//! extensions. When `/ws` accepts, it leaves the session to start in the slot and
+//! answers 101; this service then writes the 101, takes the socket out of the HTTP
+//! layer and starts the session actor over it. Any other answer (a refused handshake,
+//! another path) is written with its body and the connection closed.
+
+use super::AppState;
+use crate::actors::link::MemberLink;
+use crate::actors::session::{SessionActor, SessionStart};
+use crate::net::ws::handoff::{self, HttpFramed};
+use crate::net::ws::{ConnectionReader, ConnectionWriter, FrameLimits};
+use crate::net::{ConnectionSlot, SocketHandle};
+use actix::Actor;
+use actix_http::{HttpMessage, Request, StatusCode};
+use actix_web::body::BoxBody;
+use actix_web::dev::{Service, ServiceResponse};
+use actix_web::{web, HttpResponse};
+use std::cell::RefCell;
+use std::io;
+use std::rc::Rc;
+use std::sync::Arc;
+
+/// A session accepted by `/ws`, waiting for its socket.
+pub struct AcceptedSession {
+    /// How it starts.
+    pub start: SessionStart,
+    /// Its count against the connection limits.
+    pub slot: ConnectionSlot,
+    /// The connection's socket handle (kernel probes, reset on eviction).
+    pub socket: Option<SocketHandle>,
+}
+
+/// Where `/ws` leaves the session it accepted (in the request's extensions).
+#[derive(Clone, Default)]
+pub struct UpgradeSlot(Rc<RefCell<Option<AcceptedSession>>>);
+
+impl UpgradeSlot {
+    /// Leaves `session` for the upgrade service to start.
+    pub fn put(&self, session: AcceptedSession) {
+        *self.0.borrow_mut() = Some(session);
+    }
+
+    fn take(&self) -> Option<AcceptedSession> {
+        self.0.borrow_mut().take()
+    }
+}
+
+/// Serves one upgrade request with `app` (the same application as every other request).
+pub async fn serve<S>(app: Rc<S>, state: web::Data<AppState>, req: Request, framed: HttpFramed) -> io::Result<()>
+where
+    S: Service<Request, Response = ServiceResponse<BoxBody>, Error = actix_web::Error>,
+{
+    let slot = UpgradeSlot::default();
+    req.extensions_mut().insert(slot.clone());
+    let res: HttpResponse<BoxBody> = match app.call(req).await {
+        Ok(res) => res.into_parts().1,
+        Err(e) => e.as_response_error().error_response(),
+    };
+    let accepted = slot.take();
+    let Some(accepted) = accepted.filter(|_| res.status() == StatusCode::SWITCHING_PROTOCOLS) else {
+        return handoff::answer_and_close(framed, res.into()).await;
+    };
+    let (head, _) = actix_http::Response::from(res).into_parts();
+    let (stream, early) = handoff::switch(framed, head).await?;
+    let limits = &state.settings.limits;
+    let frame_limits =
+        FrameLimits { max_message: limits.max_message_bytes, max_fragments: limits.max_fragments_per_message };
+    let writer = Arc::new(ConnectionWriter::new(stream.clone()));
+    let reader = ConnectionReader::new(stream, early, frame_limits);
+    let socket = accepted.socket;
+    let link = Arc::new(MemberLink::over(writer.clone(), socket.clone()));
+    let mut session =
+        SessionActor::new(writer, reader, accepted.start, state.settings.clone(), state.world.clone(), link, socket);
+    session.hold(accepted.slot);
+    session.start();
+    Ok(())
+}

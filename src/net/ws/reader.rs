@@ -1,0 +1,88 @@
+//! The read half of a WebSocket connection the server owns: client frames off the
+//! socket, decoded and checked (see `frame`), as a stream of messages.
+//!
+//! It holds no buffer while no frame is half received: bytes are read into a stack
+//! chunk, and only those of an unfinished frame are kept. A connection that sends a
+//! small input every tick costs no memory between them.
+
+use super::frame::{Decoder, FrameError, FrameLimits, Message};
+use bytes::BytesMut;
+use futures_util::Stream;
+use std::io;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use tokio::net::TcpStream;
+
+/// How many bytes one read takes off the socket at most.
+const READ_CHUNK: usize = 4096;
+
+/// Why the stream of client messages ended early.
+#[derive(Debug)]
+pub enum ReadError {
+    /// The client broke a framing rule: close with its code and reason.
+    Frame(FrameError),
+    /// The socket failed (reset, or closed in the middle of a frame).
+    Io(io::Error),
+}
+
+/// The client's messages, in order. Ends (`None`) when the client closes the TCP
+/// connection between messages.
+#[derive(Debug)]
+pub struct ConnectionReader {
+    stream: Arc<TcpStream>,
+    buf: BytesMut,
+    decoder: Decoder,
+    ended: bool,
+}
+
+impl ConnectionReader {
+    /// A reader over `stream`; `early` holds bytes read past the handshake's head.
+    pub fn new(stream: Arc<TcpStream>, early: BytesMut, limits: FrameLimits) -> Self {
+        ConnectionReader { stream, buf: early, decoder: Decoder::new(limits), ended: false }
+    }
+}
+
+impl Stream for ConnectionReader {
+    type Item = Result<Message, ReadError>;
+
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        let this = self.get_mut();
+        if this.ended {
+            return Poll::Ready(None);
+        }
+        loop {
+            match this.decoder.decode(&mut this.buf) {
+                Ok(Some(msg)) => return Poll::Ready(Some(Ok(msg))),
+                Ok(None) => {}
+                Err(e) => {
+                    this.ended = true;
+                    return Poll::Ready(Some(Err(ReadError::Frame(e))));
+                }
+            }
+            if this.buf.is_empty() && this.buf.capacity() > 0 {
+                this.buf = BytesMut::new();
+            }
+            if let Err(e) = std::task::ready!(this.stream.poll_read_ready(cx)) {
+                this.ended = true;
+                return Poll::Ready(Some(Err(ReadError::Io(e))));
+            }
+            let mut chunk = [0u8; READ_CHUNK];
+            match this.stream.try_read(&mut chunk) {
+                Ok(0) => {
+                    this.ended = true;
+                    if this.buf.is_empty() && !this.decoder.mid_message() {
+                        return Poll::Ready(None);
+                    }
+                    return Poll::Ready(Some(Err(ReadError::Io(io::ErrorKind::UnexpectedEof.into()))));
+                }
+                Ok(n) => this.buf.extend_from_slice(&chunk[..n]),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                Err(e) => {
+                    this.ended = true;
+                    return Poll::Ready(Some(Err(ReadError::Io(e))));
+                }
+            }
+        }
+    }
+}
