@@ -334,6 +334,18 @@ pub struct Client {
 }
 
 impl Client {
+    /// A client over an open WebSocket, before its Welcome.
+    fn over(ws: WebSocketStream<MaybeTlsStream<TcpStream>>) -> Client {
+        Client {
+            ws,
+            welcome: None,
+            state: ClientState::default(),
+            updates: Vec::new(),
+            events: Vec::new(),
+            largest_frame: 0,
+        }
+    }
+
     /// Like [`Client::connect`] over a socket with a small receive buffer, so that a
     /// client that pauses reading makes the server's writes back up quickly.
     pub async fn connect_small_rcvbuf(url: &str, extra: &[&str], rcvbuf: u32) -> Client {
@@ -347,14 +359,7 @@ impl Client {
         socket.set_recv_buffer_size(rcvbuf).unwrap();
         let tcp = socket.connect(addr).await.unwrap();
         let (ws, _) = tokio_tungstenite::client_async(req, MaybeTlsStream::Plain(tcp)).await.unwrap();
-        Client {
-            ws,
-            welcome: None,
-            state: ClientState::default(),
-            updates: Vec::new(),
-            events: Vec::new(),
-            largest_frame: 0,
-        }
+        Client::over(ws)
     }
 
     /// Opens a WebSocket offering `tickcast.v1` plus `extra` subprotocol entries.
@@ -384,14 +389,7 @@ impl Client {
         req.headers_mut().insert("Sec-WebSocket-Protocol", HeaderValue::from_str(&protocols.join(", ")).unwrap());
         let (ws, _) =
             tokio::time::timeout(PATIENCE, tokio_tungstenite::connect_async(req)).await.expect("connect in time")?;
-        Ok(Client {
-            ws,
-            welcome: None,
-            state: ClientState::default(),
-            updates: Vec::new(),
-            events: Vec::new(),
-            largest_frame: 0,
-        })
+        Ok(Client::over(ws))
     }
 
     pub fn schema(&self) -> &Schema {
