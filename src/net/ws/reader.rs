@@ -12,6 +12,7 @@ use std::io;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
+use tokio::io::Interest;
 use tokio::net::TcpStream;
 
 /// How many bytes one read takes off the socket at most.
@@ -76,7 +77,18 @@ impl Stream for ConnectionReader {
                     }
                     return Poll::Ready(Some(Err(ReadError::Io(io::ErrorKind::UnexpectedEof.into()))));
                 }
-                Ok(n) => this.buf.extend_from_slice(&chunk[..n]),
+                Ok(n) => {
+                    this.buf.extend_from_slice(&chunk[..n]);
+                    if n < READ_CHUNK {
+                        // A short read drained the socket: forget its readiness now, as
+                        // tokio's own `poll_read` does, rather than pay a second `recv`
+                        // only to hear EAGAIN. Edge-triggered epoll reports the next
+                        // bytes anew, and this thread runs the reactor, so no readiness
+                        // can be missed in between.
+                        let _ =
+                            this.stream.try_io(Interest::READABLE, || Err::<(), _>(io::ErrorKind::WouldBlock.into()));
+                    }
+                }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
                 Err(e) => {
                     this.ended = true;
