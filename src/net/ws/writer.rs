@@ -244,7 +244,7 @@ fn write_all_now(stream: &TcpStream, slices: &[IoSlice<'_>], total: usize) -> io
     let mut done = 0;
     while done < total {
         let result = if done == 0 {
-            stream.try_write_vectored(slices)
+            send_vectored(stream, slices)
         } else {
             // Rare (a partial write): finish slice by slice from where it stopped.
             let mut skip = done;
@@ -261,7 +261,7 @@ fn write_all_now(stream: &TcpStream, slices: &[IoSlice<'_>], total: usize) -> io
                     }
                 })
                 .collect();
-            stream.try_write_vectored(&rest)
+            send_vectored(stream, &rest)
         };
         match result {
             Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
@@ -271,4 +271,28 @@ fn write_all_now(stream: &TcpStream, slices: &[IoSlice<'_>], total: usize) -> io
         }
     }
     Ok(done)
+}
+
+/// One non-blocking `sendmsg` of `slices`, through tokio's readiness (so a refusal is
+/// remembered until the socket is writable again). `sendmsg` rather than `writev`: it
+/// goes straight to the socket, skipping the file layer's position lock, and
+/// `MSG_NOSIGNAL` turns a write to a closed peer into an error instead of SIGPIPE.
+fn send_vectored(stream: &TcpStream, slices: &[IoSlice<'_>]) -> io::Result<usize> {
+    use std::os::fd::AsRawFd;
+    stream.try_io(tokio::io::Interest::WRITABLE, || {
+        // SAFETY: `IoSlice` is ABI-compatible with `iovec` on Unix (std guarantees it);
+        // the header points at `slices`, which outlive the call, and the kernel only
+        // reads from them. The descriptor is the stream's, open while it is borrowed.
+        let sent = unsafe {
+            let mut msg: libc::msghdr = std::mem::zeroed();
+            msg.msg_iov = slices.as_ptr() as *mut libc::iovec;
+            msg.msg_iovlen = slices.len() as _;
+            libc::sendmsg(stream.as_raw_fd(), &msg, libc::MSG_NOSIGNAL | libc::MSG_DONTWAIT)
+        };
+        if sent < 0 {
+            Err(io::Error::last_os_error())
+        } else {
+            Ok(sent as usize)
+        }
+    })
 }
