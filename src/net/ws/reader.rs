@@ -69,7 +69,7 @@ impl Stream for ConnectionReader {
                 return Poll::Ready(Some(Err(ReadError::Io(e))));
             }
             let mut chunk = [0u8; READ_CHUNK];
-            match this.stream.try_read(&mut chunk) {
+            match recv(&this.stream, &mut chunk) {
                 Ok(0) => {
                     this.ended = true;
                     if this.buf.is_empty() && !this.decoder.mid_message() {
@@ -97,4 +97,20 @@ impl Stream for ConnectionReader {
             }
         }
     }
+}
+
+/// One non-blocking `recv` into `buf`, through tokio's readiness. `recv` rather than
+/// `read`: it goes straight to the socket, skipping the file layer's position lock.
+fn recv(stream: &TcpStream, buf: &mut [u8]) -> io::Result<usize> {
+    use std::os::fd::AsRawFd;
+    stream.try_io(Interest::READABLE, || {
+        // SAFETY: the kernel writes at most `buf.len()` bytes into `buf`, which we own
+        // mutably for the call; the descriptor is the stream's, open while borrowed.
+        let n = unsafe { libc::recv(stream.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len(), libc::MSG_DONTWAIT) };
+        if n < 0 {
+            Err(io::Error::last_os_error())
+        } else {
+            Ok(n as usize)
+        }
+    })
 }
