@@ -171,6 +171,11 @@ impl ConnectionWriter {
     /// to be woken when bytes wait again).
     fn poll_flush(&self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         self.flusher.register(cx.waker());
+        // The session's task is polled on every input it reads: with nothing waiting,
+        // answer without taking the lock (bytes queued later wake the task again).
+        if self.pending.load(Ordering::Acquire) == 0 {
+            return Poll::Ready(Ok(()));
+        }
         let mut outbox = self.outbox.lock();
         loop {
             if outbox.unsent().is_empty() {
