@@ -125,7 +125,7 @@ async fn echo(stream: Arc<TcpStream>, early: BytesMut) {
     }
     // The close (or whatever else waits) leaves before the socket is shut down.
     tokio::select! {
-        _ = drained(&*writer) => {}
+        _ = drained(&writer) => {}
         _ = &mut flush => {}
     }
     writer.shut_down();
