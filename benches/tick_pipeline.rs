@@ -224,6 +224,10 @@ impl Outbound for Discard {
         black_box(parts);
         Sent::Written
     }
+    fn send_probe(&self, payload: &[u8]) -> Sent {
+        black_box(payload);
+        Sent::Written
+    }
     fn pending_bytes(&self) -> usize {
         0
     }

@@ -15,12 +15,23 @@ use std::sync::Arc;
 
 pub use crate::net::ws::now_ms;
 
+/// Server wall clock in µs since the Unix epoch (pings carry it; pongs give the RTT).
+pub fn now_us() -> u64 {
+    use std::time::{SystemTime, UNIX_EPOCH};
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_micros() as u64).unwrap_or(0)
+}
+
 /// Shared delivery state of one member.
 #[derive(Default)]
 pub struct MemberLink {
     baseline: AtomicU64,
     skipped_ticks: AtomicU64,
     rtt_us: AtomicU64,
+    /// When the session last heard from its peer, and when the room last pinged it
+    /// ([`now_ms`] milliseconds): the heartbeat runs on the room's tick, not on a timer
+    /// per session.
+    last_heard_ms: AtomicU64,
+    last_probe_ms: AtomicU64,
     /// The connection frames go out on (none for a member restored between sessions).
     out: Option<Arc<dyn Outbound>>,
     /// The connection's socket, to ask the kernel whether the peer still takes bytes.
@@ -69,7 +80,10 @@ impl MemberLink {
     /// A link writing to `out`, whose `socket` the kernel is asked about for stalls.
     pub fn over(out: Arc<dyn Outbound>, socket: Option<SocketHandle>) -> Self {
         let link = MemberLink { out: Some(out), socket, ..MemberLink::default() };
-        link.kernel.last_ack_ms.store(now_ms(), Ordering::Relaxed);
+        let now = now_ms();
+        link.kernel.last_ack_ms.store(now, Ordering::Relaxed);
+        link.last_heard_ms.store(now, Ordering::Relaxed);
+        link.last_probe_ms.store(now, Ordering::Relaxed);
         link
     }
 
@@ -140,6 +154,29 @@ impl MemberLink {
         }
         k.outstanding.load(Ordering::Relaxed)
             && now_ms.saturating_sub(k.last_ack_ms.load(Ordering::Relaxed)) > timeout_ms
+    }
+
+    /// The session heard from its peer (any frame counts as a sign of life).
+    pub fn heard(&self) {
+        self.last_heard_ms.store(now_ms(), Ordering::Relaxed);
+    }
+
+    /// The room's heartbeat, on its tick: true when the peer has been silent for more
+    /// than `timeout_ms` (the room then closes the session). Otherwise, every
+    /// `interval_ms` it sends a probe carrying the server time (dropped, like any of the
+    /// session's own messages, while `max_pending` bytes wait).
+    pub fn heartbeat(&self, now_ms: u64, interval_ms: u64, timeout_ms: u64, max_pending: u64) -> bool {
+        let Some(out) = &self.out else { return false };
+        if now_ms.saturating_sub(self.last_heard_ms.load(Ordering::Relaxed)) > timeout_ms {
+            return true;
+        }
+        if now_ms.saturating_sub(self.last_probe_ms.load(Ordering::Relaxed)) >= interval_ms {
+            self.last_probe_ms.store(now_ms, Ordering::Relaxed);
+            if (out.pending_bytes() as u64) < max_pending {
+                out.send_probe(&now_us().to_le_bytes());
+            }
+        }
+        false
     }
 
     /// Counts a tick the member could not take.

@@ -333,8 +333,11 @@ impl RoomActor {
         let now = now_ms();
         let stall_ms = (self.settings.limits.stall_timeout_s * 1000.0) as u64;
         let max_pending = self.settings.limits.max_pending_bytes as u64;
+        let beat = &self.settings.heartbeat;
+        let (probe_ms, silence_ms) = ((beat.interval_s * 1000.0) as u64, (beat.timeout_s * 1000.0) as u64);
         self.fanout.begin_tick();
         let mut evict = Vec::new();
+        let mut silent = Vec::new();
         let mut sent = SentCounts::default();
         let start = (msg.tick % self.members.len().max(1) as u64) as usize;
         let order = self.members.iter().skip(start).chain(self.members.iter().take(start));
@@ -343,6 +346,10 @@ impl RoomActor {
                 continue;
             }
             let link = &m.link;
+            if link.heartbeat(now, probe_ms, silence_ms, max_pending) {
+                silent.push(player);
+                continue;
+            }
             let view = MemberView {
                 baseline: link.baseline(),
                 joined_tick: m.joined_tick,
@@ -376,6 +383,11 @@ impl RoomActor {
             }
         }
         sent.report(msg.computed_at.elapsed());
+        for player in silent {
+            // The peer answered nothing; if its socket will not take the close frame
+            // either, the session tears the connection down after its close timeout.
+            self.end_session(player, Some(close(close_code::POLICY, "heartbeat timeout")), AfterSession::Grace);
+        }
         for (player, why) in evict {
             tracing::info!(room = %self.name, player, reason = why.reason(), "evicting member");
             metrics::eviction();

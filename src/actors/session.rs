@@ -1,17 +1,19 @@
 //! A session actor: one per WebSocket connection.
 //!
 //! It owns the socket concerns: decoding the player's messages (input goes into the
-//! player's bounded queue, read by the world on the tick), writing what the room and the
-//! session itself produce, the heartbeat, and the close handshake.
+//! player's bounded queue, read by the world on the tick), writing what the session
+//! itself produces, and the close handshake. (The heartbeat's pings and its timeout run
+//! on the room's tick, over the member's link: no timer per session.)
 //!
 //! The session owns the connection after the upgrade: it polls the reader, runs the
-//! writer's flush task, and writes its own messages (Welcome, Pong, Ping, Notice, Close)
-//! through the same writer the room writes tick frames through from its thread (see
-//! `net::ws::writer`). No write ever waits: what the kernel refuses waits in the
+//! writer's flush task, and writes its own messages (Pong, Notice, Close) through the
+//! same writer the room writes the Welcome, pings and tick frames through from its
+//! thread (see `net::ws::writer`). No write ever waits: what the kernel refuses waits in the
 //! connection's bounded outbox, so its timers and mailbox keep running when the client
 //! stops reading.
 
 use super::directory::RoomHandle;
+pub use super::link::now_us;
 use super::link::{ws_frame_len, MemberLink};
 use super::room::{Join, Joined, LeaveRoom, SessionEnded, ToSession};
 use super::world::{ChatLine, WorldActor};
@@ -29,7 +31,7 @@ use actix::{
 };
 use bytes::Bytes;
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 /// How long a close handshake may take before the connection is torn down.
 const CLOSE_TIMEOUT: Duration = Duration::from_secs(2);
@@ -81,7 +83,6 @@ pub struct SessionActor {
     player: Option<PlayerId>,
     schema: Option<Schema>,
     inputs: Option<Arc<InputQueue>>,
-    last_heard: Instant,
     closing: bool,
     left: bool,
     slot: Option<ConnectionSlot>,
@@ -115,7 +116,6 @@ impl SessionActor {
             player: None,
             schema: None,
             inputs: None,
-            last_heard: Instant::now(),
             closing: false,
             left: false,
             slot: None,
@@ -207,18 +207,6 @@ impl SessionActor {
         if let Some(reader) = self.reader.take() {
             ctx.add_stream(reader);
         }
-        let interval = secs(self.settings.heartbeat.interval_s);
-        ctx.run_interval(interval, |act, ctx| act.heartbeat(ctx));
-    }
-
-    fn heartbeat(&mut self, ctx: &mut Context<Self>) {
-        if self.last_heard.elapsed() > secs(self.settings.heartbeat.timeout_s) {
-            // The peer answered nothing; if its socket will not take the close frame
-            // either, close() tears the connection down after CLOSE_TIMEOUT.
-            self.close(close_code::POLICY, "heartbeat timeout", ctx);
-            return;
-        }
-        self.send_own(opcode::PING, &now_us().to_le_bytes());
     }
 
     fn on_binary(&mut self, bytes: Bytes, ctx: &mut Context<Self>) {
@@ -281,11 +269,6 @@ impl SessionActor {
     }
 }
 
-/// Server wall clock in µs since the Unix epoch.
-pub fn now_us() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_micros() as u64).unwrap_or(0)
-}
-
 impl Actor for SessionActor {
     type Context = Context<Self>;
 
@@ -345,7 +328,7 @@ impl StreamHandler<Result<Message, ReadError>> for SessionActor {
         if self.closing {
             return;
         }
-        self.last_heard = Instant::now();
+        self.link.heard();
         match item {
             Ok(Message::Binary(bytes)) => self.on_binary(bytes, ctx),
             Ok(Message::Text(_)) => self.close(close_code::UNSUPPORTED_DATA, "text frames are not accepted", ctx),

@@ -45,6 +45,9 @@ pub trait Outbound: Send + Sync {
     /// Sends one binary message made of `parts`, in order, without copying them unless
     /// the transport cannot take them now.
     fn send_message(&self, parts: &[&[u8]]) -> Sent;
+    /// Sends the transport's keep-alive probe carrying `payload` (a WebSocket ping),
+    /// which the peer answers with the same payload.
+    fn send_probe(&self, payload: &[u8]) -> Sent;
     /// Bytes accepted but not yet taken by the transport (0: nothing waits).
     fn pending_bytes(&self) -> usize;
     /// When the transport last made progress on waiting bytes (or when bytes started to
@@ -232,6 +235,10 @@ impl ConnectionWriter {
 impl Outbound for ConnectionWriter {
     fn send_message(&self, parts: &[&[u8]]) -> Sent {
         self.send_frame(opcode::BINARY, parts)
+    }
+
+    fn send_probe(&self, payload: &[u8]) -> Sent {
+        self.send_frame(opcode::PING, &[payload])
     }
 
     fn pending_bytes(&self) -> usize {
