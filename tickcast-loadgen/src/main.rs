@@ -26,6 +26,12 @@
 //! the window and its resident memory (`VmRSS`) before the first client and at the end
 //! (repeat it for several server processes: the report sums them and lists each).
 //!
+//! Against a tickcast server (not `--floor`) the `server fan-out` row is the server's own
+//! time from a tick computed to a room's last socket write for it returning, per room tick
+//! in the window: `GET /metrics` of every `--url`'s host is scraped right before and right
+//! after the window, and p50/p99 are estimated from the difference of its
+//! `tickcast_fanout_seconds` buckets (absent, never an error, when it does not answer).
+//!
 //! Cluster mode (`--matchmake`): every client first asks `GET /api/matchmake` (with
 //! `?room=<prefix><i>`, or without a room under `--any-room`) on one of the `--url`s,
 //! round-robin, connects to the URL answered with the seat reservation, follows one 4421
@@ -34,6 +40,7 @@
 
 mod client;
 mod matchmake;
+mod server_metrics;
 mod stats;
 mod tokens;
 
@@ -278,6 +285,11 @@ async fn run(args: Args) -> Result<Report, String> {
     pb.set_message("warming up");
     tokio::time::sleep(Duration::from_secs_f64(args.warmup)).await;
 
+    // The server's fan-out histogram, scraped around the window (not from the floor).
+    let scraped: Vec<(std::net::SocketAddr, String)> =
+        if args.floor { Vec::new() } else { targets.iter().map(|t| (t.addr, t.host.clone())).collect() };
+    let metrics0 = if scraped.is_empty() { None } else { server_metrics::scrape(&scraped).await };
+
     let start_us = client::now_us();
     let window_us = (args.duration * 1e6) as u64;
     shared.window_start_us.store(start_us, Relaxed);
@@ -308,6 +320,16 @@ async fn run(args: Args) -> Result<Report, String> {
         args.server_pid.iter().zip(&server_cpu0).map(|(&p, a)| Some(stats::process_cpu_seconds(p)? - (*a)?)).collect();
     let rss: Vec<Option<u64>> = args.server_pid.iter().map(|&p| stats::process_rss_kib(p)).collect();
     let host_core_busy = stats::core_busy(&cores0, &stats::core_jiffies());
+    let fan_out = match metrics0 {
+        Some(before) => server_metrics::scrape(&scraped).await.and_then(|after| {
+            let f = server_metrics::fan_out_between(&before, &after);
+            if f.is_none() {
+                eprintln!("warning: /metrics has no tickcast_fanout_seconds samples in the window; no fan-out figures");
+            }
+            f
+        }),
+        None => None,
+    };
 
     // Updates of ticks computed inside the window may still be on their way.
     let rate = shared.tick_rate_hz.load(Relaxed).max(1);
@@ -315,7 +337,13 @@ async fn run(args: Args) -> Result<Report, String> {
     tokio::time::sleep(Duration::from_secs_f64((5.0 / rate as f64).max(0.5))).await;
     pb.finish_and_clear();
 
-    Ok(report(&args, &shared, &lag, rooms, ReportInputs { wall, cpu, server_cpu, rss, rss_idle, host_core_busy }))
+    Ok(report(
+        &args,
+        &shared,
+        &lag,
+        rooms,
+        ReportInputs { wall, cpu, server_cpu, rss, rss_idle, host_core_busy, fan_out },
+    ))
 }
 
 /// Measures how late a 5 ms sleep wakes up: the load generator's own queueing delay,
@@ -340,6 +368,8 @@ struct ReportInputs {
     rss: Vec<Option<u64>>,
     rss_idle: Vec<Option<u64>>,
     host_core_busy: Vec<f64>,
+    /// The servers' fan-out over the window (`None`: the floor, or `/metrics` unreachable).
+    fan_out: Option<server_metrics::FanOut>,
 }
 
 /// The sum of every sample, `None` without samples or when one is missing.
@@ -460,6 +490,10 @@ fn report(args: &Args, shared: &Shared, lag: &Histogram, rooms: usize, m: Report
             _ => None,
         },
         host_core_busy: m.host_core_busy,
+        fanout_p50_ms: m.fan_out.as_ref().map(|f| f.p50_ms),
+        fanout_p99_ms: m.fan_out.as_ref().map(|f| f.p99_ms),
+        fanout_mean_ms: m.fan_out.as_ref().map(|f| f.mean_ms),
+        fanout_samples: m.fan_out.as_ref().map(|f| f.samples),
         first_error: shared.first_error.lock().clone(),
         servers: args
             .server_pid

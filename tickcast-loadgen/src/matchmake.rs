@@ -174,8 +174,9 @@ pub async fn resolve(host: &str) -> Result<SocketAddr, String> {
 }
 
 /// Splits a complete HTTP/1.1 response: status and body. `None` while incomplete (the
-/// body ends at `Content-Length`, or at the end of the stream when `eof`).
-fn split_response(buf: &[u8], eof: bool) -> Option<Result<(u16, &[u8]), MatchError>> {
+/// body ends at `Content-Length`, or at the end of the stream when `eof`). Also reads the
+/// server's `/metrics` answers (`server_metrics`).
+pub fn split_response(buf: &[u8], eof: bool) -> Option<Result<(u16, &[u8]), MatchError>> {
     let head_end = buf.windows(4).position(|w| w == b"\r\n\r\n")? + 4;
     let head = String::from_utf8_lossy(&buf[..head_end]);
     let mut status_line = head.lines().next().unwrap_or_default().split_whitespace();

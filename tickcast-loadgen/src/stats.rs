@@ -426,6 +426,17 @@ pub struct Report {
     pub server_rss_per_client_kib: Option<f64>,
     /// Busy fraction of each core of the host over the window (who else used the machine).
     pub host_core_busy: Vec<f64>,
+    /// The server's own fan-out latency over the window (tick computed → a room's last
+    /// socket write for it returned, one sample per room tick), from the difference of two
+    /// scrapes of its `tickcast_fanout_seconds` histogram (summed over the `--url`s in
+    /// cluster mode). It counts every room of the server, not only this run's. p50 and p99
+    /// are bucket estimates (linear within a bucket), the mean is sum ÷ count. `None`
+    /// against the floor, or when `/metrics` did not answer or recorded nothing.
+    pub fanout_p50_ms: Option<f64>,
+    pub fanout_p99_ms: Option<f64>,
+    pub fanout_mean_ms: Option<f64>,
+    /// Room ticks fanned out in the window (the histogram's samples).
+    pub fanout_samples: Option<u64>,
     pub first_error: Option<String>,
     /// Each `--server-pid` in the order given; the `server_*` fields above are their sums.
     #[serde(skip_serializing_if = "Vec::is_empty")]
@@ -540,6 +551,16 @@ impl Report {
                 format!(
                     "{cpu:.2} s = {cores:.2} cores; {:.2} µs per client per tick",
                     self.server_cpu_us_per_client_tick.unwrap_or(0.0)
+                ),
+            ));
+        }
+        if let (Some(p50), Some(p99), Some(n)) = (self.fanout_p50_ms, self.fanout_p99_ms, self.fanout_samples) {
+            rows.push((
+                "server fan-out",
+                format!(
+                    "p50 {p50:.2} ms  p99 {p99:.2} ms  mean {:.2} ms  (tick computed → last write, {n} room ticks; \
+                     bucket estimate)",
+                    self.fanout_mean_ms.unwrap_or(f64::NAN)
                 ),
             ));
         }
