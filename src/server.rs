@@ -142,6 +142,7 @@ impl Server {
         let mut app_state = AppState::new(settings.clone(), directory.clone(), world.clone(), auth, keys);
         app_state.node = placing.node.clone();
         app_state.public_url = placing.public_url.clone();
+        app_state.bound = Some(addr);
         #[cfg(feature = "cluster")]
         {
             app_state.cluster = placing.cluster.as_ref().map(|(dir, _)| dir.clone());

@@ -356,3 +356,20 @@ async fn a_room_nobody_stayed_in_is_disposed_after_abandoned_ttl_while_a_played_
         Client::connect(held["url"].as_str().unwrap(), &[&format!("tickcast.token.{token}"), &seat]).await.unwrap();
     assert_eq!(c.expect_welcome().await.room, "held");
 }
+
+/// A request that names no host (HTTP/1.0 without `Host`) is sent to this node's bound
+/// address, never to a default the server does not listen on.
+#[tokio::test]
+async fn matchmaking_without_a_host_header_answers_the_bound_address() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let server = start(settings());
+    let mut s = tokio::net::TcpStream::connect(server.addr).await.unwrap();
+    s.write_all(b"GET /api/matchmake HTTP/1.0\r\n\r\n").await.unwrap();
+    let mut buf = Vec::new();
+    tokio::time::timeout(PATIENCE, s.read_to_end(&mut buf)).await.expect("answer in time").unwrap();
+    let text = String::from_utf8_lossy(&buf);
+    let body = text.split_once("\r\n\r\n").map(|(_, b)| b).unwrap_or_default();
+    let answer: serde_json::Value = serde_json::from_str(body).expect("JSON answer");
+    let url = answer["url"].as_str().expect("url");
+    assert!(url.starts_with(&format!("ws://{}/ws", server.addr)), "{url}");
+}

@@ -57,6 +57,9 @@ pub struct AppState {
     /// The WebSocket base URL of this node (`cluster.public_url`, or derived); `None`
     /// on a single node without one: answers then use the request's `Host`.
     pub public_url: Option<String>,
+    /// The address the server is bound to: this node's host for a request that names
+    /// none (no `Host` header).
+    pub bound: Option<std::net::SocketAddr>,
     /// The cluster directory, in cluster mode (its nodes' origins are trusted).
     #[cfg(feature = "cluster")]
     pub cluster: Option<Arc<crate::cluster::ClusterDirectory>>,
@@ -100,6 +103,7 @@ impl AppState {
             matchmake_limiter: RateLimiter::keyed(Quota::per_minute(matchmake_per_minute)),
             node: String::from("local"),
             public_url: None,
+            bound: None,
             #[cfg(feature = "cluster")]
             cluster: None,
             settings,

@@ -113,7 +113,13 @@ fn own_base_url(req: &HttpRequest, state: &AppState) -> String {
     }
     let info = req.connection_info();
     let scheme = if info.scheme() == "https" { "wss" } else { "ws" };
-    format!("{scheme}://{}", info.host())
+    // A request naming no host gets actix-web's default `AppConfig` host (the server is
+    // assembled without HttpServer, which would set the bound address there).
+    let host = match state.bound {
+        Some(bound) if info.host() == req.app_config().host() => bound.to_string(),
+        _ => info.host().to_string(),
+    };
+    format!("{scheme}://{host}")
 }
 
 /// `GET /api/matchmake[?room=NAME]`: where to play. Answers the WebSocket URL of the
