@@ -3,10 +3,9 @@
 //!
 //! Why: actix's HTTP layer has no write timeout and a close frame cannot pass a full
 //! socket, so evicting a client that stopped reading needs the socket itself (a dup of
-//! its descriptor, taken in `HttpServer::on_connect`), reset with `SO_LINGER` 0; and
+//! its descriptor, taken when the connection arrives), reset with `SO_LINGER` 0; and
 //! stall detection asks the kernel whether the peer still acknowledges bytes.
 
-use std::any::Any;
 use std::sync::Arc;
 
 /// A handle to one connection's TCP socket (a duplicated descriptor).
@@ -14,11 +13,6 @@ use std::sync::Arc;
 pub struct SocketHandle(Arc<socket2::Socket>);
 
 impl SocketHandle {
-    /// Takes a handle from the connection object `HttpServer::on_connect` sees.
-    pub fn from_connection(conn: &dyn Any) -> Option<Self> {
-        Self::from_tcp(conn.downcast_ref::<actix_web::rt::net::TcpStream>()?)
-    }
-
     /// Takes a handle to `tcp` (a duplicate of its descriptor).
     pub fn from_tcp(tcp: &actix_web::rt::net::TcpStream) -> Option<Self> {
         socket2::SockRef::from(tcp).try_clone().ok().map(|s| SocketHandle(Arc::new(s)))

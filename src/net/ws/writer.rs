@@ -70,10 +70,6 @@ impl Outbox {
     }
 }
 
-/// Outboxes that grew past this give their memory back once drained: a connection's
-/// steady state holds no buffer at all.
-const KEEP_CAPACITY: usize = 0;
-
 /// The shared write half of one connection.
 #[derive(Debug)]
 pub struct ConnectionWriter {
@@ -84,7 +80,6 @@ pub struct ConnectionWriter {
     last_progress_ms: AtomicU64,
     /// The connection's flush task, woken when bytes start to wait.
     flusher: AtomicWaker,
-    written: AtomicU64,
 }
 
 impl ConnectionWriter {
@@ -96,7 +91,6 @@ impl ConnectionWriter {
             pending: AtomicUsize::new(0),
             last_progress_ms: AtomicU64::new(now_ms()),
             flusher: AtomicWaker::new(),
-            written: AtomicU64::new(0),
         }
     }
 
@@ -138,7 +132,6 @@ impl ConnectionWriter {
                     return Sent::Closed;
                 }
             };
-            self.written.fetch_add(done as u64, Ordering::Relaxed);
             if done == total {
                 return Sent::Written;
             }
@@ -182,9 +175,9 @@ impl ConnectionWriter {
         let mut outbox = self.outbox.lock();
         loop {
             if outbox.unsent().is_empty() {
-                if outbox.bytes.capacity() > KEEP_CAPACITY {
-                    outbox.bytes = Vec::new();
-                }
+                // Drained outboxes give their memory back: a connection's steady state
+                // holds no buffer at all.
+                outbox.bytes = Vec::new();
                 outbox.sent = 0;
                 return Poll::Ready(Ok(()));
             }
@@ -202,7 +195,6 @@ impl ConnectionWriter {
             match self.stream.try_write(outbox.unsent()) {
                 Ok(n) => {
                     outbox.sent += n;
-                    self.written.fetch_add(n as u64, Ordering::Relaxed);
                     self.pending.store(outbox.unsent().len(), Ordering::Release);
                     self.last_progress_ms.store(now_ms(), Ordering::Relaxed);
                 }
@@ -224,11 +216,6 @@ impl ConnectionWriter {
         outbox.sent = 0;
         self.pending.store(0, Ordering::Release);
         let _ = socket2::SockRef::from(&*self.stream).shutdown(std::net::Shutdown::Both);
-    }
-
-    /// Bytes the kernel has taken from this writer in all.
-    pub fn written_bytes(&self) -> u64 {
-        self.written.load(Ordering::Relaxed)
     }
 }
 
