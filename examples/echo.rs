@@ -107,6 +107,7 @@ async fn upgrade(req: Request, framed: HttpFramed) -> io::Result<()> {
         Err(e) => return handoff::answer_and_close(framed, Response::from(e)).await,
     };
     let (stream, early) = handoff::switch(framed, switching).await?;
+    let stream = Arc::new(stream);
     echo(stream, early).await;
     Ok(())
 }

@@ -256,7 +256,7 @@ impl LocalDirectory {
             players: world_players,
             snapshot_every_ticks: self.snapshot_every_ticks,
         });
-        let handle = RoomHandle { id, uid, name: name.clone(), addr, shared };
+        let handle = RoomHandle { id, uid, name: name.clone(), addr, thread: arbiter.clone(), shared };
         if let Some(who) = &creator {
             self.creation.created(who);
         }

@@ -2,7 +2,7 @@
 //!
 //! - [`world::WorldActor`] runs the fixed tick and every room's game (its own thread).
 //! - [`room::RoomActor`] encodes each tick once and fans it out (room threads).
-//! - [`session::SessionActor`] is one WebSocket connection (HTTP worker threads).
+//! - [`session::SessionActor`] is one WebSocket connection (on its room's thread).
 //! - [`placement`] is the seam players are placed through ([`placement::RoomDirectory`]);
 //!   [`directory`] is a single node's directory, and [`pending_seats`] the seats it holds
 //!   for matchmaking answers.

@@ -12,7 +12,7 @@ pub use super::creation::Requester;
 use super::room::{RoomActor, RoomHooks};
 use super::seating::{seat_nonce, RoomId, RoomShared, RoomUid, SeatGuard};
 use crate::tokens::SeatClaim;
-use actix::Addr;
+use actix::{Addr, ArbiterHandle};
 use futures_util::future::BoxFuture;
 use serde::Serialize;
 use std::fmt;
@@ -29,6 +29,10 @@ pub struct RoomHandle {
     pub name: Arc<str>,
     /// The room actor.
     pub addr: Addr<RoomActor>,
+    /// The room thread the room runs on: its members' sessions run there too, so a tick's
+    /// reads and writes of the room's sockets happen on one thread (see
+    /// `http::upgrade`).
+    pub thread: ArbiterHandle,
     /// Shared counters.
     pub shared: Arc<RoomShared>,
 }

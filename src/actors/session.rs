@@ -5,6 +5,10 @@
 //! itself produces, and the close handshake. (The heartbeat's pings and its timeout run
 //! on the room's tick, over the member's link: no timer per session.)
 //!
+//! It runs on its room's thread (see `http::upgrade`): the room writes its members'
+//! frames from there, so reading the input there too costs a tick no wake-up of another
+//! thread.
+//!
 //! The session owns the connection after the upgrade: it polls the reader, runs the
 //! writer's flush task, and writes its own messages (Pong, Notice, Close) through the
 //! same writer the room writes the Welcome, pings and tick frames through from its

@@ -5,24 +5,28 @@
 //! routes, and so every check of `handshake` on `/ws`), with an [`UpgradeSlot`] in its
 //! extensions. When `/ws` accepts, it leaves the session to start in the slot and
 //! answers 101; this service then writes the 101, takes the socket out of the HTTP
-//! layer and starts the session actor over it. Any other answer (a refused handshake,
+//! layer and starts the session actor over it, on the thread of the room it joins. Any other answer (a refused handshake,
 //! another path) is written with its body and the connection closed.
 
 use super::AppState;
 use crate::actors::link::MemberLink;
 use crate::actors::session::{SessionActor, SessionStart};
+use crate::actors::world::WorldActor;
+use crate::config::Settings;
 use crate::net::ws::handoff::{self, HttpFramed};
 use crate::net::ws::{ConnectionReader, ConnectionWriter, FrameLimits};
 use crate::net::{ConnectionSlot, SocketHandle};
-use actix::Actor;
+use actix::{Actor, Addr, ArbiterHandle};
 use actix_http::{HttpMessage, Request, StatusCode};
 use actix_web::body::BoxBody;
 use actix_web::dev::{Service, ServiceResponse};
 use actix_web::{web, HttpResponse};
+use bytes::BytesMut;
 use std::cell::RefCell;
 use std::io;
 use std::rc::Rc;
 use std::sync::Arc;
+use tokio::net::TcpStream;
 
 /// A session accepted by `/ws`, waiting for its socket.
 pub struct AcceptedSession {
@@ -66,16 +70,61 @@ where
     };
     let (head, _) = actix_http::Response::from(res).into_parts();
     let (stream, early) = handoff::switch(framed, head).await?;
-    let limits = &state.settings.limits;
-    let frame_limits =
-        FrameLimits { max_message: limits.max_message_bytes, max_fragments: limits.max_fragments_per_message };
-    let writer = Arc::new(ConnectionWriter::new(stream.clone()));
-    let reader = ConnectionReader::new(stream, early, frame_limits);
-    let socket = accepted.socket;
-    let link = Arc::new(MemberLink::over(writer.clone(), socket.clone()));
-    let mut session =
-        SessionActor::new(writer, reader, accepted.start, state.settings.clone(), state.world.clone(), link, socket);
-    session.hold(accepted.slot);
-    session.start();
+    let parts = SessionParts { settings: state.settings.clone(), world: state.world.clone(), early, accepted };
+    match parts.room_thread() {
+        // A joining session runs on its room's thread: the room writes the tick's frames
+        // to its members' sockets from there, and the session reads the member's input
+        // there, so a tick costs the room's sockets no wake-up of another thread. The
+        // socket moves between the two threads' reactors: out of this worker's here, into
+        // the room thread's there.
+        Some(thread) => {
+            let stream = stream.into_std()?;
+            let handed = thread.spawn(async move {
+                match TcpStream::from_std(stream) {
+                    Ok(stream) => parts.start(stream),
+                    Err(e) => tracing::warn!(error = %e, "could not hand a connection to its room thread"),
+                }
+            });
+            if !handed {
+                // The room thread is gone (the server is stopping): the connection goes.
+                tracing::debug!("room thread gone; connection dropped");
+            }
+        }
+        // A refusal (a Notice and a close) is served where it was accepted.
+        None => parts.start(stream),
+    }
     Ok(())
+}
+
+/// What a session needs to start, once its socket is out of the HTTP layer.
+struct SessionParts {
+    settings: Arc<Settings>,
+    world: Addr<WorldActor>,
+    early: BytesMut,
+    accepted: AcceptedSession,
+}
+
+impl SessionParts {
+    /// The thread of the room the session joins (none for a refusal).
+    fn room_thread(&self) -> Option<ArbiterHandle> {
+        match &self.accepted.start {
+            SessionStart::Join { room, .. } => Some(room.thread.clone()),
+            SessionStart::Refuse { .. } => None,
+        }
+    }
+
+    /// Starts the session actor over `stream` on the current thread.
+    fn start(self, stream: TcpStream) {
+        let limits = &self.settings.limits;
+        let frame_limits =
+            FrameLimits { max_message: limits.max_message_bytes, max_fragments: limits.max_fragments_per_message };
+        let stream = Arc::new(stream);
+        let writer = Arc::new(ConnectionWriter::new(stream.clone()));
+        let reader = ConnectionReader::new(stream, self.early, frame_limits);
+        let AcceptedSession { start, slot, socket } = self.accepted;
+        let link = Arc::new(MemberLink::over(writer.clone(), socket.clone()));
+        let mut session = SessionActor::new(writer, reader, start, self.settings, self.world, link, socket);
+        session.hold(slot);
+        session.start();
+    }
 }

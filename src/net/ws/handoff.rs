@@ -14,7 +14,6 @@ use actix_http::{ConnectionType, Response};
 use bytes::BytesMut;
 use futures_util::SinkExt;
 use std::io;
-use std::sync::Arc;
 use tokio::net::TcpStream;
 
 /// The connection framed by actix-http's HTTP/1 codec, as the upgrade service gets it.
@@ -22,12 +21,12 @@ pub type HttpFramed = Framed<TcpStream, h1::Codec>;
 
 /// Writes the head of `switching` (a `101 Switching Protocols`) and takes the socket:
 /// returns it with the bytes the client already sent after its request.
-pub async fn switch(mut framed: HttpFramed, switching: Response<()>) -> io::Result<(Arc<TcpStream>, BytesMut)> {
+pub async fn switch(mut framed: HttpFramed, switching: Response<()>) -> io::Result<(TcpStream, BytesMut)> {
     framed.send(h1::Message::Item((switching, BodySize::None))).await?;
     let parts = framed.into_parts();
     // Sized to what is there: the codec's 8 KiB buffer goes with the codec.
     let early = if parts.read_buf.is_empty() { BytesMut::new() } else { BytesMut::from(&parts.read_buf[..]) };
-    Ok((Arc::new(parts.io), early))
+    Ok((parts.io, early))
 }
 
 /// Answers with `res` and its whole body, then closes the connection: after an upgrade
