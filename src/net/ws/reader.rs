@@ -1,9 +1,11 @@
 //! The read half of a WebSocket connection the server owns: client frames off the
 //! socket, decoded and checked (see `frame`), as a stream of messages.
 //!
-//! It holds no buffer while no frame is half received: bytes are read into a stack
-//! chunk, and only those of an unfinished frame are kept. A connection that sends a
-//! small input every tick costs no memory between them.
+//! Bytes are read into a stack chunk and appended to a small buffer the connection keeps
+//! (`KEPT_BUFFER` bytes): a decoded message shares that buffer's memory until it is
+//! handled and dropped, then the next read reuses it, so a connection sending a small
+//! input every tick allocates nothing for it. Only a larger, unfinished frame makes the
+//! buffer grow, and the grown buffer goes once it is empty.
 
 use super::frame::{Decoder, FrameError, FrameLimits, Message};
 use bytes::BytesMut;
@@ -17,6 +19,9 @@ use tokio::net::TcpStream;
 
 /// How many bytes one read takes off the socket at most.
 const READ_CHUNK: usize = 4096;
+/// The buffer a connection keeps between messages: room for the inputs a game sends
+/// every tick (a few dozen bytes each), small beside a connection's other memory.
+const KEPT_BUFFER: usize = 256;
 
 /// Why the stream of client messages ended early.
 #[derive(Debug)]
@@ -61,7 +66,7 @@ impl Stream for ConnectionReader {
                     return Poll::Ready(Some(Err(ReadError::Frame(e))));
                 }
             }
-            if this.buf.is_empty() && this.buf.capacity() > 0 {
+            if this.buf.is_empty() && this.buf.capacity() > KEPT_BUFFER {
                 this.buf = BytesMut::new();
             }
             if let Err(e) = std::task::ready!(this.stream.poll_read_ready(cx)) {
@@ -78,6 +83,11 @@ impl Stream for ConnectionReader {
                     return Poll::Ready(Some(Err(ReadError::Io(io::ErrorKind::UnexpectedEof.into()))));
                 }
                 Ok(n) => {
+                    if this.buf.capacity() == 0 && n <= KEPT_BUFFER {
+                        this.buf.reserve(KEPT_BUFFER);
+                    }
+                    // With the previous message dropped, this reclaims the kept buffer's
+                    // memory in place rather than allocating.
                     this.buf.extend_from_slice(&chunk[..n]);
                     if n < READ_CHUNK {
                         // A short read drained the socket: forget its readiness now, as
