@@ -120,9 +120,9 @@ pub fn keyframe_encoded() {
 pub fn eviction() {
     counter!("tickcast_evictions_total").increment(1);
 }
-/// An input was applied by the world.
-pub fn input_applied() {
-    INPUTS_APPLIED.increment(1);
+/// Inputs the world applied (counted once per room and tick).
+pub fn inputs_applied(n: u64) {
+    INPUTS_APPLIED.increment(n);
 }
 /// An input (or message) was dropped, by reason.
 pub fn input_dropped(reason: &'static str) {

@@ -7,7 +7,7 @@ use super::link::MemberLink;
 use super::seating::{RoomId, SeatGuard};
 use crate::game::Game;
 use crate::net::SubjectSlot;
-use crate::protocol::{Event, PlayerId, Welcome};
+use crate::protocol::{Event, PlayerId, Schema};
 use crate::sync::{EntityState, InputQueue};
 use crate::tokens::ResumeClaim;
 use actix::{Message, Recipient};
@@ -201,8 +201,9 @@ pub struct Joined {
     pub player: PlayerId,
     /// The queue the session pushes inputs into.
     pub inputs: Arc<InputQueue>,
-    /// The Welcome to send first.
-    pub welcome: Welcome,
+    /// The game's schema the player's inputs are checked against: the room's own, shared
+    /// by every session of the room rather than copied into each.
+    pub schema: Arc<Schema>,
 }
 
 /// Why a join was refused.

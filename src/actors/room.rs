@@ -536,7 +536,7 @@ impl Handler<Join> for RoomActor {
             m.joined_tick = self.last_tick;
             m.connected_tick = self.last_tick;
             self.world.do_send(ReplaceInputs { room: self.id, player, inputs: inputs.clone() });
-            return MessageResult(Ok(Joined { player, inputs, welcome }));
+            return MessageResult(Ok(Joined { player, inputs, schema: self.schema.clone() }));
         }
         let Some(seat) = msg.seat else {
             return MessageResult(Err(JoinRefused { code: close_code::INTERNAL, reason: "no seat reserved".into() }));
@@ -567,7 +567,7 @@ impl Handler<Join> for RoomActor {
         );
         self.shared.connected.fetch_add(1, Ordering::AcqRel);
         self.empty_since = None;
-        MessageResult(Ok(Joined { player, inputs, welcome }))
+        MessageResult(Ok(Joined { player, inputs, schema: self.schema.clone() }))
     }
 }
 

@@ -85,7 +85,7 @@ pub struct SessionActor {
     socket: Option<SocketHandle>,
     room: Option<RoomHandle>,
     player: Option<PlayerId>,
-    schema: Option<Schema>,
+    schema: Option<Arc<Schema>>,
     inputs: Option<Arc<InputQueue>>,
     closing: bool,
     left: bool,
@@ -206,7 +206,7 @@ impl SessionActor {
     fn on_joined(&mut self, joined: Joined, ctx: &mut Context<Self>) {
         self.player = Some(joined.player);
         self.inputs = Some(joined.inputs);
-        self.schema = Some(joined.welcome.schema.clone());
+        self.schema = Some(joined.schema);
         // The room wrote the Welcome already, ahead of any tick frame.
         if let Some(reader) = self.reader.take() {
             ctx.add_stream(reader);

@@ -93,14 +93,16 @@ impl WorldActor {
         for room in self.rooms.values_mut() {
             room.tick += 1;
             let mut acks = Vec::with_capacity(room.players.len());
+            let mut applied = 0;
             for (id, player) in room.players.iter_mut() {
                 if let Some((seq, values)) = player.inputs.pop() {
                     room.game.apply_input(*id, &values);
                     player.last_applied = seq;
-                    metrics::input_applied();
+                    applied += 1;
                 }
                 acks.push((*id, player.last_applied));
             }
+            metrics::inputs_applied(applied);
             let mut events = std::mem::take(&mut room.events);
             room.game.step(&mut StepContext::new(room.tick, self.rate_hz, &mut events));
             let mut state = EntityState::with_capacity(room.state_capacity.0, room.state_capacity.1);
