@@ -172,7 +172,7 @@ impl FanOut {
             encode_snapshot(current, &owed, &mut out);
             metrics::keyframe_encoded();
         } else {
-            let base = history.get(from).cloned().unwrap_or_default();
+            let base = history.get(from).unwrap_or_default();
             encode_delta(&base, current, &owed, &mut self.scratch, &mut out);
         }
         let body = Bytes::from(out);
