@@ -12,7 +12,6 @@ use crate::actors::directory::{
 };
 use crate::actors::session::SessionStart;
 use crate::metrics;
-use crate::net::SocketHandle;
 use crate::protocol::{close_code, SUBPROTOCOL};
 use crate::tokens::{check_player_name, unix_now, SeatClaim};
 use actix_web::http::header;
@@ -289,11 +288,10 @@ async fn ws_upgrade(req: &HttpRequest, state: &AppState) -> Result<HttpResponse,
         .insert_header((header::SEC_WEBSOCKET_PROTOCOL, SUBPROTOCOL))
         .finish()
         .map_into_boxed_body();
-    let socket = req.conn_data::<SocketHandle>().cloned();
     if let Some(conn) = req.conn_data::<AcceptedConnection>() {
         conn.upgraded();
     }
-    upgrade.put(AcceptedSession { start, slot, socket });
+    upgrade.put(AcceptedSession { start, slot });
     Ok(HttpResponse::from(response))
 }
 

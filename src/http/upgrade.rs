@@ -34,8 +34,6 @@ pub struct AcceptedSession {
     pub start: SessionStart,
     /// Its count against the connection limits.
     pub slot: ConnectionSlot,
-    /// The connection's socket handle (kernel probes, reset on eviction).
-    pub socket: Option<SocketHandle>,
 }
 
 /// Where `/ws` leaves the session it accepted (in the request's extensions).
@@ -119,9 +117,12 @@ impl SessionParts {
         let frame_limits =
             FrameLimits { max_message: limits.max_message_bytes, max_fragments: limits.max_fragments_per_message };
         let stream = Arc::new(stream);
+        // The session's socket handle is the stream it owns: one descriptor per session
+        // (the duplicate taken at accept goes with the HTTP layer's connection).
+        let socket = Some(SocketHandle::over_stream(stream.clone()));
         let writer = Arc::new(ConnectionWriter::new(stream.clone()));
         let reader = ConnectionReader::new(stream, self.early, frame_limits);
-        let AcceptedSession { start, slot, socket } = self.accepted;
+        let AcceptedSession { start, slot } = self.accepted;
         let link = Arc::new(MemberLink::over(writer.clone(), socket.clone()));
         let mut session = SessionActor::new(writer, reader, start, self.settings, self.world, link, socket);
         session.hold(slot);

@@ -1,27 +1,51 @@
 //! A handle to a connection's TCP socket: its options, what the kernel says of it, and
 //! tearing it down.
 //!
-//! Why: actix's HTTP layer has no write timeout and a close frame cannot pass a full
-//! socket, so evicting a client that stopped reading needs the socket itself (a dup of
-//! its descriptor, taken when the connection arrives), reset with `SO_LINGER` 0; and
-//! stall detection asks the kernel whether the peer still acknowledges bytes.
+//! Why: a close frame cannot pass a full socket, so evicting a client that stopped
+//! reading needs the socket itself, reset with `SO_LINGER` 0; stall detection asks the
+//! kernel whether the peer still acknowledges bytes; and while the HTTP layer owns a
+//! connection, its accounting needs the socket too. So a handle is taken when the
+//! connection arrives (a duplicate of its descriptor, since the HTTP layer owns the
+//! stream), and a session's handle is the stream it owns after the upgrade: one
+//! descriptor per session, not two.
 
 use std::sync::Arc;
+use tokio::net::TcpStream;
 
-/// A handle to one connection's TCP socket (a duplicated descriptor).
+/// A handle to one connection's TCP socket.
 #[derive(Clone, Debug)]
-pub struct SocketHandle(Arc<socket2::Socket>);
+pub struct SocketHandle(Arc<Held>);
+
+#[derive(Debug)]
+enum Held {
+    /// A duplicated descriptor, while the HTTP layer owns the stream.
+    Duplicate(socket2::Socket),
+    /// The stream a session owns.
+    Stream(Arc<TcpStream>),
+}
 
 impl SocketHandle {
     /// Takes a handle to `tcp` (a duplicate of its descriptor).
-    pub fn from_tcp(tcp: &actix_web::rt::net::TcpStream) -> Option<Self> {
-        socket2::SockRef::from(tcp).try_clone().ok().map(|s| SocketHandle(Arc::new(s)))
+    pub fn from_tcp(tcp: &TcpStream) -> Option<Self> {
+        socket2::SockRef::from(tcp).try_clone().ok().map(|s| SocketHandle(Arc::new(Held::Duplicate(s))))
+    }
+
+    /// A handle sharing `stream`, which the caller owns (no new descriptor).
+    pub fn over_stream(stream: Arc<TcpStream>) -> Self {
+        SocketHandle(Arc::new(Held::Stream(stream)))
+    }
+
+    fn socket(&self) -> socket2::SockRef<'_> {
+        match &*self.0 {
+            Held::Duplicate(s) => socket2::SockRef::from(s),
+            Held::Stream(s) => socket2::SockRef::from(&**s),
+        }
     }
 
     /// Sets `SO_SNDBUF` (`server.socket_send_buffer_bytes`): bounds kernel memory per
     /// slow client and makes backpressure reach the session sooner.
     pub fn set_send_buffer(&self, bytes: usize) {
-        let _ = self.0.set_send_buffer_size(bytes);
+        let _ = self.socket().set_send_buffer_size(bytes);
     }
 
     /// Sets `TCP_NOTSENT_LOWAT` (`server.socket_notsent_lowat_bytes`): the kernel then
@@ -30,12 +54,12 @@ impl SocketHandle {
     /// backlog reaches the session's stall timer at once, while bytes in flight to an
     /// honest client on a long link are not limited (unlike a small `SO_SNDBUF`).
     pub fn set_notsent_lowat(&self, bytes: usize) {
-        let _ = self.0.set_tcp_notsent_lowat(bytes.min(u32::MAX as usize) as u32);
+        let _ = self.socket().set_tcp_notsent_lowat(bytes.min(u32::MAX as usize) as u32);
     }
 
     /// The peer's address.
     pub fn peer_ip(&self) -> Option<std::net::IpAddr> {
-        self.0.peer_addr().ok()?.as_socket().map(|a| a.ip())
+        self.socket().peer_addr().ok()?.as_socket().map(|a| a.ip())
     }
 
     /// Bytes the kernel has received from the peer on this connection; `None` where
@@ -68,14 +92,15 @@ impl SocketHandle {
     /// The kernel's `TCP_INFO` for the socket and how many bytes of it were filled.
     fn tcp_info(&self) -> Option<(libc::tcp_info, usize)> {
         use std::os::fd::AsRawFd;
+        let socket = self.socket();
         // SAFETY: TCP_INFO fills at most `len` bytes of a plain C struct we own (zeroed,
-        // so fields an older kernel leaves out read 0); the descriptor is ours (a dup)
-        // and open for as long as `self`.
+        // so fields an older kernel leaves out read 0); the descriptor is open for as
+        // long as `self` (a duplicate it owns, or a stream it holds).
         unsafe {
             let mut info: libc::tcp_info = std::mem::zeroed();
             let mut len = std::mem::size_of::<libc::tcp_info>() as libc::socklen_t;
             let rc = libc::getsockopt(
-                self.0.as_raw_fd(),
+                socket.as_raw_fd(),
                 libc::IPPROTO_TCP,
                 libc::TCP_INFO,
                 (&mut info as *mut libc::tcp_info).cast(),
@@ -90,19 +115,21 @@ impl SocketHandle {
     /// shuts the socket down, so the HTTP layer sees it end and drops it.
     pub fn refuse(&self, response: &[u8]) {
         use std::io::Write;
-        let _ = (&*self.0).write(response);
-        let _ = self.0.shutdown(std::net::Shutdown::Both);
+        let socket = self.socket();
+        let _ = (&*socket).write(response);
+        let _ = socket.shutdown(std::net::Shutdown::Both);
     }
 
     /// Ends the connection gracefully (FIN both ways), whoever else holds it.
     pub fn shut_down(&self) {
-        let _ = self.0.shutdown(std::net::Shutdown::Both);
+        let _ = self.socket().shutdown(std::net::Shutdown::Both);
     }
 
     /// Resets the connection: `SO_LINGER` 0 drops unsent bytes and sends RST on close;
     /// the shutdown wakes the HTTP layer, which then drops the connection.
     pub fn reset(&self) {
-        let _ = self.0.set_linger(Some(std::time::Duration::ZERO));
-        let _ = self.0.shutdown(std::net::Shutdown::Both);
+        let socket = self.socket();
+        let _ = socket.set_linger(Some(std::time::Duration::ZERO));
+        let _ = socket.shutdown(std::net::Shutdown::Both);
     }
 }
