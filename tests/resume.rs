@@ -72,3 +72,27 @@ async fn only_the_newest_resume_token_resumes() {
     third.still_playing(3).await;
     assert_eq!(server.seats("newest").await, 1, "one player throughout");
 }
+
+/// A close frame without Leave ends only the connection: the server answers 1000 "bye",
+/// keeps the player through its grace window, and the Welcome's token takes the same
+/// player back (what a page reload does). Leave is what gives a seat up.
+#[tokio::test]
+async fn a_close_without_leave_keeps_the_player_for_a_resume() {
+    use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+    use tokio_tungstenite::tungstenite::protocol::CloseFrame;
+    use tokio_tungstenite::tungstenite::Message;
+    let server = start(settings());
+    let mut p = server.join("ada", Some("reload")).await;
+    let id = p.player_id();
+    let resume = p.welcome.as_ref().unwrap().resume_token.clone();
+    p.send_raw(Message::Close(Some(CloseFrame { code: CloseCode::Normal, reason: "".into() }))).await;
+    assert_eq!(p.expect_close().await, (close_code::NORMAL, "bye".to_string()));
+    let member = server.member_until("reload", id, |m| m["connected"] == false).await;
+    assert_eq!(member["connected"], false, "kept in its grace window: {member}");
+    assert_eq!(server.seats("reload").await, 1, "its seat is still held");
+
+    let mut again = server.connect_resume(&resume).await;
+    assert_eq!(again.expect_welcome().await.player_id, id, "the same player comes back");
+    again.still_playing(3).await;
+    assert_eq!(server.seats("reload").await, 1);
+}

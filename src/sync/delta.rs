@@ -323,4 +323,22 @@ mod tests {
         let err = client.apply(&ServerMessage::Delta { header: header(5, 4), body: &body }, &schema());
         assert!(err.is_err());
     }
+
+    /// PROTOCOL.md, "Update body": removing an id the client does not hold is not
+    /// malformed (the server never does it; clients ignore it), unlike a change to one.
+    #[test]
+    fn a_removed_id_the_client_does_not_hold_is_ignored() {
+        let mut client = ClientState { tick: 3, ..Default::default() };
+        client.entities.insert(1, (0, vec![1, 2]));
+        // No created, no changed, removed [7], no events.
+        let body = [0, 0, 1, 7, 0];
+        client.apply(&ServerMessage::Delta { header: header(4, 3), body: &body }, &schema()).unwrap();
+        assert_eq!(client.tick, 4);
+        assert_eq!(client.entities.keys().copied().collect::<Vec<_>>(), [1]);
+        // A change to it is refused, and leaves the state as it was.
+        let body = [0, 1, 7, 1, 2, 0, 0];
+        let err = client.apply(&ServerMessage::Delta { header: header(5, 4), body: &body }, &schema());
+        assert!(err.is_err());
+        assert_eq!(client.tick, 4);
+    }
 }

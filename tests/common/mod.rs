@@ -277,6 +277,24 @@ impl TestServer {
         self.admin_sessions().await.into_iter().find(|r| r["room"] == room && r["player"] == player)
     }
 
+    /// Polls the admin API until `player` of `room` is listed and `pred` holds of its
+    /// row; panics after PATIENCE.
+    pub async fn member_until(
+        &self,
+        room: &str,
+        player: u32,
+        mut pred: impl FnMut(&serde_json::Value) -> bool,
+    ) -> serde_json::Value {
+        let deadline = tokio::time::Instant::now() + PATIENCE;
+        loop {
+            if let Some(row) = self.member(room, player).await.filter(|r| pred(r)) {
+                return row;
+            }
+            assert!(tokio::time::Instant::now() < deadline, "member {player} of {room} never matched");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
     /// Stops the server gracefully.
     pub fn stop(mut self) {
         if let Some(s) = self.server.take() {

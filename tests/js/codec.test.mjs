@@ -141,6 +141,14 @@ test('a change to an unknown entity or beyond its fields is refused', () => {
   assert.throws(() => applyUpdate(state, { ...base, changed: [{ id: 1, mask: 4, changes: [1] }] }), /beyond fields/);
 });
 
+test('a removed id the client does not hold is not an error: it is ignored (PROTOCOL.md, Update body)', () => {
+  const state = createState(3, [{ id: 1, kind: 0, fields: [1, 2] }]);
+  const delta = { type: 'Delta', tick: 4, base_tick: 3, ack_input: 0, server_time_us: 0, created: [], changed: [], removed: [7], events: [] };
+  const next = applyUpdate(state, delta);
+  assert.equal(next.tick, 4);
+  assert.deepEqual([...next.entities.keys()], [1]);
+});
+
 test('a delta decoded from bytes applies created, changed and removed entities', () => {
   // Delta tick 2 from 1: create id 5 (kind 0: 7, -1); change id 1 field y by +3; remove id 2.
   const w = new ByteWriter();
