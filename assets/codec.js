@@ -95,6 +95,8 @@ export class DecodeError extends Error {
  * @property {string} resume_token
  * @property {{id: number, name: string}[]} players
  * @property {Schema} schema
+ * @property {{name: string, value: number}[]} [constants] Protocol version 2 on: the game's
+ *   constants (absent in a version 1 Welcome).
  */
 /**
  * @typedef {object} SnapshotMessage A keyframe: every entity of the room.
@@ -508,6 +510,8 @@ export function decodeServerMessage(data, schema) {
         players: r.list(() => ({ id: r.u32(), name: r.string() })),
         schema: readSchema(r),
       };
+      // Protocol version 2 on (docs/PROTOCOL.md, "Versions"): the game's constants follow.
+      if (msg.protocol >= 2) msg.constants = r.list(() => ({ name: r.string(), value: r.i64() }));
       break;
     case ServerTag.Snapshot:
     case ServerTag.Delta: {

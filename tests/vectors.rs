@@ -22,7 +22,7 @@ use tickcast::game::arena::{Arena, ArenaConfig, EVENT_SCORED, KIND_ORB, KIND_PLA
 use tickcast::game::Game;
 use tickcast::protocol::codec::encode_into;
 use tickcast::protocol::{
-    ClientMessage, Event, Notice, PlayerInfo, Schema, ServerMessage, UpdateHeader, Welcome, PROTOCOL_VERSION,
+    ClientMessage, Event, Notice, PlayerInfo, ProtocolVersion, Schema, ServerMessage, UpdateHeader, Welcome,
 };
 use tickcast::sync::{encode_delta, encode_events, encode_snapshot, ClientState, EntityState};
 
@@ -173,12 +173,18 @@ fn plain_server_vector(
     }
 }
 
-fn welcome_vector() -> Vector {
+/// The Welcome of `version`: version 1 as it always was; version 2 adds the game's
+/// constants at the end (the arena's defaults here).
+fn welcome_vector(version: ProtocolVersion) -> Vector {
     let schema = arena_schema();
+    let constants = match version {
+        ProtocolVersion::V1 => Vec::new(),
+        _ => Arena::new(ArenaConfig::default(), 1).constants(),
+    };
     // Opaque to clients; shaped like a real resume token but signed by no key.
     let resume_token = "cnwxNzY3MzEyMDAwfDF8bG9iYnl8M3xBQUFBQUFBQQ.bm90LWEtcmVhbC1zaWduYXR1cmU";
     let welcome = Welcome {
-        protocol: PROTOCOL_VERSION,
+        protocol: version.number(),
         player_id: 3,
         room: "lobby".into(),
         tick_rate_hz: 20,
@@ -186,10 +192,11 @@ fn welcome_vector() -> Vector {
         resume_token: resume_token.into(),
         players: vec![PlayerInfo { id: 1, name: "Ada".into() }, PlayerInfo { id: 2, name: "Bo".into() }],
         schema: schema.clone(),
+        constants,
     };
-    let message = json!({
+    let mut message = json!({
         "type": "Welcome",
-        "protocol": 1,
+        "protocol": version.number(),
         "player_id": 3,
         "room": "lobby",
         "tick_rate_hz": 20,
@@ -211,9 +218,23 @@ fn welcome_vector() -> Vector {
             "event_kinds": ["scored"]
         }
     });
+    let (name, description) = match version {
+        ProtocolVersion::V1 => (
+            "welcome.bin",
+            "Welcome of player 3 in room lobby at tick 120, with Ada and Bo already there, arena schema",
+        ),
+        _ => {
+            // Stated by hand, not from the encoder: the arena's default configuration.
+            message["constants"] = json!([
+                {"name": "size", "value": 1000}, {"name": "speed", "value": 200},
+                {"name": "player_radius", "value": 20}, {"name": "orb_radius", "value": 8}, {"name": "orbs", "value": 20}
+            ]);
+            ("welcome_v2.bin", "The same Welcome in protocol version 2: the arena's constants follow the schema")
+        }
+    };
     Vector {
-        name: "welcome.bin",
-        description: "Welcome of player 3 in room lobby at tick 120, with Ada and Bo already there, arena schema",
+        name,
+        description,
         server_to_client: true,
         bytes: ServerMessage::Welcome(welcome).encode(),
         message,
@@ -390,7 +411,8 @@ fn vectors() -> Vec<Vector> {
             ClientMessage::Chat { text: "gg \u{1F44B}".into() },
             json!({"type": "Chat", "text": "gg \u{1F44B}"}),
         ),
-        welcome_vector(),
+        welcome_vector(ProtocolVersion::V1),
+        welcome_vector(ProtocolVersion::V2),
         snapshot_vector(),
         delta_vector(),
         delta_multibyte_ids_vector(),
@@ -479,6 +501,14 @@ impl<'a> Listing<'a> {
 
     fn u64(&mut self, label: &str) -> u64 {
         self.unsigned(label, u64::MAX)
+    }
+
+    fn i64(&mut self, label: &str) -> i64 {
+        let start = self.pos;
+        let z = self.varint();
+        let v = ((z >> 1) as i64) ^ -((z & 1) as i64);
+        self.note(start, format!("{label} = {v} (zigzag {z})"));
+        v
     }
 
     fn i32(&mut self, label: &str) -> i32 {
@@ -632,11 +662,21 @@ fn decode_server(l: &mut Listing<'_>, schema: Option<&Schema>, before: Option<&C
                 players.push(json!({"id": id, "name": l.string(&format!("players[{i}].name"))}));
             }
             let schema = decode_schema(l);
-            json!({
+            let mut welcome = json!({
                 "type": "Welcome", "protocol": protocol, "player_id": player_id, "room": room,
                 "tick_rate_hz": tick_rate_hz, "tick": tick, "resume_token": resume_token,
                 "players": players, "schema": schema
-            })
+            });
+            // Version 2 on: the game's constants, after the schema.
+            if protocol >= 2 {
+                let mut constants = Vec::new();
+                for i in 0..l.count("constants") {
+                    let name = l.string(&format!("constants[{i}].name"));
+                    constants.push(json!({"name": name, "value": l.i64(&format!("constants[{i}].value"))}));
+                }
+                welcome["constants"] = json!(constants);
+            }
+            welcome
         }
         1 | 2 => {
             let schema = schema.expect("updates need the schema");
@@ -821,7 +861,7 @@ const KEY_ORDER: &[&str] = &[
     "tick_rate_hz", "seq", "values", "client_time", "tick", "base_tick", "ack_input", "server_time_us",
     "resume_token", "players", "entities", "created", "changed", "removed", "events", "code", "reason", "schema",
     "game", "entity_kinds", "input", "event_kinds", "id", "kind", "player", "name", "text", "mask", "changes",
-    "fields", "scale", "min", "max", "value",
+    "fields", "scale", "min", "max", "value", "constants",
 ];
 
 /// Lines of rendered JSON stay within this width when a value is put on one line.

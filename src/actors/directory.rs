@@ -218,6 +218,7 @@ impl LocalDirectory {
             None => ((self.factory)(&self.room_info(&name)), None),
         };
         let schema = Arc::new(game.schema());
+        let constants = Arc::new(game.constants());
         let shared = Arc::new(RoomShared::default());
         let me: Weak<dyn RoomReports> = self.me.clone();
         let hooks = hooks.unwrap_or_else(|| room_hooks(me));
@@ -239,6 +240,7 @@ impl LocalDirectory {
                 epoch,
                 name: room_name,
                 schema,
+                constants,
                 settings,
                 world,
                 hooks,

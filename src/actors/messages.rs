@@ -7,7 +7,7 @@ use super::link::MemberLink;
 use super::seating::{RoomId, SeatGuard};
 use crate::game::Game;
 use crate::net::SubjectSlot;
-use crate::protocol::{Event, PlayerId, Schema};
+use crate::protocol::{Event, PlayerId, ProtocolVersion, Schema};
 use crate::sync::{EntityState, InputQueue};
 use crate::tokens::ResumeClaim;
 use actix::{Message, Recipient};
@@ -192,6 +192,8 @@ pub struct Join {
     /// The new player's count against `security.max_sessions_per_token`, kept by the
     /// member until it is removed.
     pub slot: Option<SubjectSlot>,
+    /// The protocol version the connection speaks (its Welcome is encoded in it).
+    pub version: ProtocolVersion,
 }
 
 /// A successful join.

@@ -29,8 +29,8 @@ use crate::game::{RoomSnapshot, SnapshotPlayer};
 use crate::metrics;
 use crate::net::SubjectSlot;
 use crate::protocol::{
-    close_code, codec, write_update_header, Event, PlayerId, PlayerInfo, Schema, ServerMessage, UpdateHeader, Welcome,
-    PROTOCOL_VERSION,
+    close_code, codec, write_update_header, Event, GameConstant, PlayerId, PlayerInfo, ProtocolVersion, Schema,
+    ServerMessage, UpdateHeader, Welcome,
 };
 use crate::sync::{Decision, EventLog, Eviction, FanOut, FanOutRules, History, InputQueue, MemberView};
 use crate::tokens::{unix_now, ResumeClaim, TokenKeys};
@@ -163,6 +163,8 @@ pub struct RoomParts {
     pub name: Arc<str>,
     /// The game's schema.
     pub schema: Arc<Schema>,
+    /// The game's constants, for Welcomes of version 2 on.
+    pub constants: Arc<Vec<GameConstant>>,
     /// Settings.
     pub settings: Arc<Settings>,
     /// The world running the room's game.
@@ -185,6 +187,7 @@ pub struct RoomActor {
     epoch: u64,
     name: Arc<str>,
     schema: Arc<Schema>,
+    constants: Arc<Vec<GameConstant>>,
     settings: Arc<Settings>,
     world: Addr<WorldActor>,
     hooks: RoomHooks,
@@ -207,7 +210,8 @@ pub struct RoomActor {
 impl RoomActor {
     /// A room; its game lives in `world`.
     pub fn new(parts: RoomParts) -> Self {
-        let RoomParts { id, uid, epoch, name, schema, settings, world, hooks, shared, keys, restored } = parts;
+        let RoomParts { id, uid, epoch, name, schema, constants, settings, world, hooks, shared, keys, restored } =
+            parts;
         let history_ticks = settings.sync.history_ticks;
         let fanout = FanOut::new(FanOutRules {
             max_baseline_age_ticks: settings.sync.max_baseline_age_ticks,
@@ -249,6 +253,7 @@ impl RoomActor {
             epoch,
             name,
             schema,
+            constants,
             settings,
             world,
             hooks,
@@ -266,9 +271,9 @@ impl RoomActor {
         }
     }
 
-    fn welcome(&self, player: PlayerId, epoch: u64, nonce: u64) -> Welcome {
+    fn welcome(&self, player: PlayerId, epoch: u64, nonce: u64, version: ProtocolVersion) -> Welcome {
         Welcome {
-            protocol: PROTOCOL_VERSION,
+            protocol: version.number(),
             player_id: player,
             room: self.name.to_string(),
             tick_rate_hz: self.settings.tick.rate_hz as u16,
@@ -280,6 +285,7 @@ impl RoomActor {
             ),
             players: self.members.iter().map(|(id, m)| PlayerInfo { id: *id, name: m.name.clone() }).collect(),
             schema: (*self.schema).clone(),
+            constants: if version >= ProtocolVersion::V2 { (*self.constants).clone() } else { Vec::new() },
         }
     }
 
@@ -526,7 +532,7 @@ impl Handler<Join> for RoomActor {
             if !m.end_session(Some(close(close_code::REPLACED, "resumed elsewhere"))) {
                 self.shared.connected.fetch_add(1, Ordering::AcqRel);
             }
-            let welcome = self.welcome(player, claim.epoch, nonce);
+            let welcome = self.welcome(player, claim.epoch, nonce, msg.version);
             greet(&msg.link, &welcome);
             let m = self.members.get_mut(&player).expect("resumed member is present");
             m.session = Some(msg.session);
@@ -546,7 +552,7 @@ impl Handler<Join> for RoomActor {
         self.next_player += 1;
         self.world.do_send(PlayerJoin { room: self.id, player, name: msg.name.clone(), inputs: inputs.clone() });
         let nonce = seat_nonce();
-        let welcome = self.welcome(player, self.epoch, nonce);
+        let welcome = self.welcome(player, self.epoch, nonce, msg.version);
         greet(&msg.link, &welcome);
         self.members.insert(
             player,

@@ -28,7 +28,9 @@ use crate::net::ws::frame::opcode;
 use crate::net::ws::{ConnectionReader, ConnectionWriter, Message, ReadError, Sent};
 use crate::net::SocketHandle;
 use crate::net::{ConnectionSlot, SubjectSlot};
-use crate::protocol::{close_code, ClientMessage, DecodeError, Notice, PlayerId, Schema, ServerMessage};
+use crate::protocol::{
+    close_code, ClientMessage, DecodeError, Notice, PlayerId, ProtocolVersion, Schema, ServerMessage,
+};
 use crate::sync::{InputQueue, PushOutcome};
 use actix::{
     Actor, ActorContext, ActorFutureExt, Addr, AsyncContext, Context, Handler, Running, StreamHandler, WrapFuture,
@@ -63,6 +65,8 @@ pub enum SessionStart {
         ip: Option<std::net::IpAddr>,
         /// The new player's count against `security.max_sessions_per_token`.
         slot: Option<SubjectSlot>,
+        /// The protocol version chosen in the handshake.
+        version: ProtocolVersion,
     },
     /// The upgrade completed only to tell the client why it cannot play (a browser
     /// cannot read the status of a refused upgrade): send a Notice, close, stop.
@@ -283,9 +287,9 @@ impl Actor for SessionActor {
         ctx.spawn(self.writer.clone().flush().into_actor(self).map(|_, act, ctx| act.peer_gone(ctx)));
         match self.start.take() {
             Some(SessionStart::Refuse { code, reason }) => self.close(code, &reason, ctx),
-            Some(SessionStart::Join { room, seat, name, resume, subject, ip, slot }) => {
+            Some(SessionStart::Join { room, seat, name, resume, subject, ip, slot, version }) => {
                 let session = ctx.address().recipient();
-                let join = Join { session, link: self.link.clone(), name, seat, resume, subject, ip, slot };
+                let join = Join { session, link: self.link.clone(), name, seat, resume, subject, ip, slot, version };
                 self.room = Some(room.clone());
                 // Waiting here is safe: nothing has been written yet and the room answers
                 // from its own thread without waiting on anybody.

@@ -16,7 +16,9 @@
 //! orbs' positions in entity-id order.
 
 use super::{Game, SplitMix64, StepContext};
-use crate::protocol::{DecodeError, EntityId, EntityKind, FieldDef, InputField, PlayerId, Reader, Schema, Writer};
+use crate::protocol::{
+    DecodeError, EntityId, EntityKind, FieldDef, GameConstant, InputField, PlayerId, Reader, Schema, Writer,
+};
 use crate::sync::EntityState;
 use std::collections::BTreeMap;
 
@@ -222,6 +224,18 @@ impl Game for Arena {
             input: vec![InputField::new("dx", -1, 1), InputField::new("dy", -1, 1), InputField::new("buttons", 0, 255)],
             event_kinds: vec!["scored".into()],
         }
+    }
+
+    fn constants(&self) -> Vec<GameConstant> {
+        let c = |name: &str, value: i64| GameConstant { name: name.into(), value };
+        let ArenaConfig { size, speed, player_radius, orb_radius, orbs } = self.cfg;
+        vec![
+            c("size", size.into()),
+            c("speed", speed.into()),
+            c("player_radius", player_radius.into()),
+            c("orb_radius", orb_radius.into()),
+            c("orbs", orbs.into()),
+        ]
     }
 
     fn join(&mut self, player: PlayerId, _name: &str) {

@@ -12,7 +12,7 @@ pub mod snapshot;
 pub use random::SplitMix64;
 pub use snapshot::{RoomSnapshot, SnapshotPlayer, SNAPSHOT_VERSION};
 
-use crate::protocol::{Event, PlayerId, Schema};
+use crate::protocol::{Event, GameConstant, PlayerId, Schema};
 use crate::sync::EntityState;
 use std::sync::Arc;
 use std::time::Duration;
@@ -46,6 +46,13 @@ impl<'a> StepContext<'a> {
 pub trait Game: Send + 'static {
     /// The game's schema; must be the same for every room of this game.
     fn schema(&self) -> Schema;
+
+    /// The game's constants a client needs to predict it (sizes, speeds, radii, in the
+    /// game's units), sent in Welcome from protocol version 2 on. Read once when a room
+    /// is created. None by default.
+    fn constants(&self) -> Vec<GameConstant> {
+        Vec::new()
+    }
 
     /// A player joined (or its seat was created): give it whatever it needs.
     fn join(&mut self, player: PlayerId, name: &str);

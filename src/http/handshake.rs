@@ -4,7 +4,7 @@
 //! code, because a browser cannot read the status of a refused upgrade.
 
 use crate::actors::directory::PlacementError;
-use crate::protocol::{RESUME_PREFIX, SEAT_PREFIX, SUBPROTOCOL, TOKEN_PREFIX};
+use crate::protocol::{ProtocolVersion, RESUME_PREFIX, SEAT_PREFIX, SUBPROTOCOL, SUBPROTOCOL_V2, TOKEN_PREFIX};
 use actix_web::http::{header, StatusCode};
 use actix_web::{HttpRequest, HttpResponse};
 use std::fmt;
@@ -90,7 +90,7 @@ impl fmt::Display for HandshakeError {
             HandshakeError::HttpVersion => f.write_str("a WebSocket upgrade needs HTTP/1.1"),
             HandshakeError::BadKey => f.write_str("invalid Sec-WebSocket-Key header"),
             HandshakeError::OriginRefused(o) => write!(f, "origin not allowed: {o}"),
-            HandshakeError::NoSubprotocol => write!(f, "subprotocol {SUBPROTOCOL} must be offered"),
+            HandshakeError::NoSubprotocol => write!(f, "subprotocol {SUBPROTOCOL} or {SUBPROTOCOL_V2} must be offered"),
             HandshakeError::BadRequest(why) => f.write_str(why),
             HandshakeError::TooManyConnections => f.write_str("server is at its connection limit"),
             HandshakeError::TooManyFromIp => f.write_str("too many connections from this address"),
@@ -183,8 +183,11 @@ pub fn check_origin(req: &HttpRequest, allowed: &[String], require: bool) -> Res
 }
 
 /// What the client offered in `Sec-WebSocket-Protocol`.
-#[derive(Debug, Default, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Offered {
+    /// The newest protocol version offered that the server speaks: the one the
+    /// connection uses (answered in the 101 and named again in Welcome).
+    pub version: ProtocolVersion,
     /// A session token (`tickcast.token.<t>`).
     pub token: Option<String>,
     /// A resume token (`tickcast.resume.<t>`).
@@ -193,15 +196,17 @@ pub struct Offered {
     pub seat: Option<String>,
 }
 
-/// Parses the subprotocol list; `tickcast.v1` must be in it.
+/// Parses the subprotocol list; it must name at least one protocol version the server
+/// speaks (`tickcast.v1`, `tickcast.v2`), and the newest of them is chosen, wherever it
+/// is in the list (the list says what a client speaks, not what it prefers).
 pub fn check_subprotocols(req: &HttpRequest) -> Result<Offered, HandshakeError> {
-    let mut offered = Offered::default();
-    let mut has_v1 = false;
+    let mut offered = Offered { version: ProtocolVersion::V1, token: None, resume: None, seat: None };
+    let mut newest = None;
     for value in req.headers().get_all(header::SEC_WEBSOCKET_PROTOCOL) {
         let Ok(value) = value.to_str() else { continue };
         for item in value.split(',').map(str::trim) {
-            if item == SUBPROTOCOL {
-                has_v1 = true;
+            if let Some(v) = ProtocolVersion::from_subprotocol(item) {
+                newest = newest.max(Some(v));
             } else if let Some(t) = item.strip_prefix(TOKEN_PREFIX) {
                 offered.token = Some(t.to_string());
             } else if let Some(t) = item.strip_prefix(RESUME_PREFIX) {
@@ -211,9 +216,7 @@ pub fn check_subprotocols(req: &HttpRequest) -> Result<Offered, HandshakeError> 
             }
         }
     }
-    if !has_v1 {
-        return Err(HandshakeError::NoSubprotocol);
-    }
+    offered.version = newest.ok_or(HandshakeError::NoSubprotocol)?;
     Ok(offered)
 }
 

@@ -12,7 +12,7 @@ use crate::actors::directory::{
 };
 use crate::actors::session::SessionStart;
 use crate::metrics;
-use crate::protocol::{close_code, SUBPROTOCOL};
+use crate::protocol::close_code;
 use crate::tokens::{check_player_name, unix_now, SeatClaim};
 use actix_web::http::header;
 use actix_web::{web, HttpMessage, HttpRequest, HttpResponse};
@@ -285,7 +285,7 @@ async fn ws_upgrade(req: &HttpRequest, state: &AppState) -> Result<HttpResponse,
 
     let start = session_start(state, &offered, query.room.as_deref(), ip).await?;
     let response = actix_http::ws::handshake_response(req.head())
-        .insert_header((header::SEC_WEBSOCKET_PROTOCOL, SUBPROTOCOL))
+        .insert_header((header::SEC_WEBSOCKET_PROTOCOL, offered.version.subprotocol()))
         .finish()
         .map_into_boxed_body();
     if let Some(conn) = req.conn_data::<AcceptedConnection>() {
@@ -324,6 +324,7 @@ async fn session_start(
                 subject: None,
                 ip,
                 slot: None,
+                version: offered.version,
             }),
             Ok(Located::Elsewhere(r)) => {
                 metrics::handshake_rejected("wrong_node");
@@ -368,7 +369,8 @@ async fn session_start(
         },
         None => None,
     };
-    let joining = |room, seat| SessionStart::Join { room, seat, name, resume: None, subject, ip, slot };
+    let version = offered.version;
+    let joining = |room, seat| SessionStart::Join { room, seat, name, resume: None, subject, ip, slot, version };
     // A seat from /api/matchmake names its room (and overrides the query's): the
     // directory seats the player where it is held, or wherever its rules send it.
     let ask = match &offered.seat {

@@ -61,7 +61,8 @@ impl ClientMessage {
 /// First message of every session: who you are, where, and how to decode the game.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Welcome {
-    /// [`super::PROTOCOL_VERSION`].
+    /// The protocol version the connection speaks ([`super::ProtocolVersion::number`]):
+    /// what the client offered and the server chose in the handshake.
     pub protocol: u16,
     /// The player's id in this room.
     pub player_id: PlayerId,
@@ -77,6 +78,20 @@ pub struct Welcome {
     pub players: Vec<PlayerInfo>,
     /// The game's schema.
     pub schema: Schema,
+    /// Version 2 on: the game's constants (its tunables: sizes, speeds, radii), so a
+    /// client predicts against the server's configuration rather than a default. On the
+    /// wire after `schema`, only when `protocol` ≥ 2; empty for version 1.
+    #[serde(skip)]
+    pub constants: Vec<GameConstant>,
+}
+
+/// One named constant of a game (see [`crate::game::Game::constants`]).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GameConstant {
+    /// The constant's name, e.g. `speed`.
+    pub name: String,
+    /// Its value, in the game's units (the schema's scales say how positions relate).
+    pub value: i64,
 }
 
 /// A player of the room, as listed in Welcome.
@@ -182,6 +197,9 @@ impl ServerMessage<'_> {
             ServerMessage::Welcome(w) => {
                 Writer::new(&mut out).u64(MESSAGE_WELCOME as u64);
                 codec::encode_into(w, &mut out);
+                if w.protocol >= 2 {
+                    codec::encode_into(&w.constants, &mut out);
+                }
             }
             ServerMessage::Snapshot { header, body } => {
                 write_update_header(&mut out, false, header);
@@ -212,7 +230,16 @@ impl<'a> ServerMessage<'a> {
         let mut r = Reader::new(bytes);
         let tag = r.u32()?;
         let msg = match tag {
-            MESSAGE_WELCOME => ServerMessage::Welcome(r.value()?),
+            MESSAGE_WELCOME => {
+                let mut w: Welcome = r.value()?;
+                if super::ProtocolVersion::from_number(w.protocol).is_none() {
+                    return Err(DecodeError::Invalid(format!("unknown protocol version {}", w.protocol)));
+                }
+                if w.protocol >= 2 {
+                    w.constants = r.value()?;
+                }
+                ServerMessage::Welcome(w)
+            }
             MESSAGE_SNAPSHOT | MESSAGE_DELTA => {
                 let delta = tag == MESSAGE_DELTA;
                 let tick = r.u64()?;

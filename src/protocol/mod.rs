@@ -15,13 +15,64 @@ mod schema;
 
 pub use codec::{DecodeError, Reader, Writer};
 pub use messages::{
-    close_code, update_frame, write_update_header, ClientMessage, Event, Notice, PlayerInfo, ServerMessage,
-    UpdateHeader, Welcome, MESSAGE_DELTA, MESSAGE_NOTICE, MESSAGE_PONG, MESSAGE_SNAPSHOT, MESSAGE_WELCOME,
+    close_code, update_frame, write_update_header, ClientMessage, Event, GameConstant, Notice, PlayerInfo,
+    ServerMessage, UpdateHeader, Welcome, MESSAGE_DELTA, MESSAGE_NOTICE, MESSAGE_PONG, MESSAGE_SNAPSHOT,
+    MESSAGE_WELCOME,
 };
 pub use schema::{EntityKind, FieldDef, InputField, Schema, SchemaError};
 
-/// The WebSocket subprotocol a client must offer and the server answers with.
+/// The WebSocket subprotocol of protocol version 1: every client may offer it, and a
+/// client offering only it gets version 1 byte for byte.
 pub const SUBPROTOCOL: &str = "tickcast.v1";
+
+/// The subprotocol of protocol version 2 (version 1 plus the game's constants in
+/// Welcome).
+pub const SUBPROTOCOL_V2: &str = "tickcast.v2";
+
+/// A version of the wire protocol, named by its subprotocol `tickcast.v<N>`.
+///
+/// The rule for evolving it (`docs/PROTOCOL.md`, "Versions"): a new version only adds,
+/// either fields at the end of a message (read when the Welcome's `protocol` says the
+/// connection speaks that version) or new message tags, and never changes what the bytes
+/// of an older version mean. A client lists the versions it speaks; the server answers
+/// with the newest both know, and the Welcome's `protocol` names it again.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum ProtocolVersion {
+    /// The first version.
+    V1 = 1,
+    /// Version 1 plus `Welcome.constants`.
+    V2 = 2,
+}
+
+impl ProtocolVersion {
+    /// The newest version this build speaks.
+    pub const NEWEST: ProtocolVersion = ProtocolVersion::V2;
+    /// Every version this build speaks, oldest first.
+    pub const ALL: [ProtocolVersion; 2] = [ProtocolVersion::V1, ProtocolVersion::V2];
+
+    /// The number carried in Welcome's `protocol`.
+    pub fn number(self) -> u16 {
+        self as u16
+    }
+
+    /// The version numbered `n`, if this build speaks it.
+    pub fn from_number(n: u16) -> Option<Self> {
+        Self::ALL.into_iter().find(|v| v.number() == n)
+    }
+
+    /// Its WebSocket subprotocol.
+    pub fn subprotocol(self) -> &'static str {
+        match self {
+            ProtocolVersion::V1 => SUBPROTOCOL,
+            ProtocolVersion::V2 => SUBPROTOCOL_V2,
+        }
+    }
+
+    /// The version a subprotocol entry names, if this build speaks it.
+    pub fn from_subprotocol(entry: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|v| v.subprotocol() == entry)
+    }
+}
 
 /// Prefix of the subprotocol entry that carries a guest or game session token.
 pub const TOKEN_PREFIX: &str = "tickcast.token.";
@@ -32,7 +83,7 @@ pub const RESUME_PREFIX: &str = "tickcast.resume.";
 /// Prefix of the subprotocol entry that carries a seat reservation from `/api/matchmake`.
 pub const SEAT_PREFIX: &str = "tickcast.seat.";
 
-/// The protocol version carried in Welcome.
+/// Version 1's number, as carried in its Welcome (see [`ProtocolVersion`]).
 pub const PROTOCOL_VERSION: u16 = 1;
 
 /// A player's id, unique within its room for the room's lifetime.
