@@ -10,10 +10,10 @@
 
 import {
   CloseCode,
-  PROTOCOL_VERSION,
+  PROTOCOL_VERSIONS,
   RESUME_PREFIX,
   SEAT_PREFIX,
-  SUBPROTOCOL,
+  SUBPROTOCOLS,
   TOKEN_PREFIX,
   decodeServerMessage,
   encodeClientMessage,
@@ -99,7 +99,10 @@ export const ConnectionState = Object.freeze({
  * @property {string | null} [room] A room name; null or '' for matchmaking.
  * @property {() => Promise<string>} [getToken] Supplies a session token; default: a guest
  *   token from `POST /api/session`.
- * @property {Predictor} [predictor] Predicts the own entity (see arenaPredictor).
+ * @property {Predictor | ((constants: Record<string, number>) => Predictor)} [predictor]
+ *   Predicts the own entity (see arenaPredictor): a predictor, or a function making one
+ *   from the game's constants of each Welcome (`constants`; empty from a version 1 server),
+ *   so prediction follows the server's configuration (see arenaPredictorFromConstants).
  * @property {(playerId: number) => number} [ownEntityId] The entity id of a player;
  *   default: the same number.
  * @property {number} [interpolationTicks] How far behind others are drawn (2).
@@ -246,6 +249,8 @@ export class TickcastClient extends ClientEventTarget {
   #buffer = null;
   /** @type {Prediction | null} */
   #prediction = null;
+  /** The predictor of the current Welcome (made from its constants), if any. @type {Predictor | null} */
+  #predictor = null;
   /** The schema index of the predicted entity kind (valid while #prediction is set). */
   #predictedKind = -1;
   /** The input sent every tick (schema order), or null before the first. @type {number[] | null} */
@@ -336,6 +341,13 @@ export class TickcastClient extends ClientEventTarget {
     this.nodeUrl = null;
     /** The game's schema (from Welcome). @type {Schema | null} */
     this.schema = null;
+    /**
+     * The game's constants by name (from a protocol version 2 Welcome; empty before one,
+     * and from a version 1 server). @type {Record<string, number>}
+     */
+    this.constants = {};
+    /** The protocol version the connection speaks (0 before a Welcome). @type {number} */
+    this.protocol = 0;
     /** The room's tick rate (from Welcome). @type {number | null} */
     this.tickRateHz = null;
     /** Players of the room: Map id -> name (Welcome roster, then Joined/Left events). @type {Map<number, string>} */
@@ -606,7 +618,7 @@ export class TickcastClient extends ClientEventTarget {
       if (stale() || !target) return;
     }
     if (!target) target = { url: this.#directUrl(), seat: null, matchmade: false };
-    const protocols = [SUBPROTOCOL, protocol];
+    const protocols = [...SUBPROTOCOLS, protocol];
     if (target.seat && !resuming) protocols.push(SEAT_PREFIX + target.seat);
     /** @type {WebSocket} */
     let ws;
@@ -887,8 +899,8 @@ export class TickcastClient extends ClientEventTarget {
 
   /** @param {WelcomeMessage} msg @param {number} t */
   #onWelcome(msg, t) {
-    if (msg.protocol !== PROTOCOL_VERSION) {
-      this.#stop(CloseCode.NORMAL, `server speaks protocol ${msg.protocol}, client ${PROTOCOL_VERSION}`);
+    if (!PROTOCOL_VERSIONS.includes(msg.protocol)) {
+      this.#stop(CloseCode.NORMAL, `server speaks protocol ${msg.protocol}, client ${PROTOCOL_VERSIONS.join(' or ')}`);
       return;
     }
     const resumed = this.#resuming && msg.player_id === this.playerId && msg.room === this.room;
@@ -912,6 +924,8 @@ export class TickcastClient extends ClientEventTarget {
     this.playerId = msg.player_id;
     this.room = msg.room;
     this.schema = msg.schema;
+    this.protocol = msg.protocol;
+    this.constants = Object.fromEntries((msg.constants ?? []).map((c) => [c.name, c.value]));
     this.tickRateHz = msg.tick_rate_hz;
     this.#resumeToken = msg.resume_token;
     this.players = new Map(msg.players.map((p) => [p.id, p.name]));
@@ -932,7 +946,9 @@ export class TickcastClient extends ClientEventTarget {
   }
 
   #setupPrediction() {
-    const p = this.options.predictor;
+    const option = this.options.predictor;
+    const p = typeof option === 'function' ? option(this.constants) : option;
+    this.#predictor = p ?? null;
     this.#prediction = null;
     if (!p) return;
     const kind = this.#welcomeSchema.entity_kinds.findIndex((k) => k.name === p.kind);
@@ -971,7 +987,7 @@ export class TickcastClient extends ClientEventTarget {
     const last = this.#lastSent;
     const unchanged = last != null && values.every((v, i) => v === last[i]);
     // With a prediction there is a predictor.
-    const predictor = /** @type {Predictor} */ (this.options.predictor);
+    const predictor = /** @type {Predictor} */ (this.#predictor);
     if (unchanged && (!this.#prediction || predictor.idle?.(values) || this.#backlogged())) return;
     const seq = ++this.#seq;
     ws.send(encodeClientMessage({ type: 'Input', seq, values }));

@@ -7,10 +7,16 @@
 // hand, and knows no game (entities are decoded with the schema Welcome carries).
 
 
-/** Protocol version carried in Welcome; the client refuses any other. */
-export const PROTOCOL_VERSION = 1;
-/** The WebSocket subprotocol both ends speak. */
+/** The newest protocol version this client speaks (docs/PROTOCOL.md, "Versions"). */
+export const PROTOCOL_VERSION = 2;
+/** Every protocol version this client speaks; a Welcome naming another is refused. */
+export const PROTOCOL_VERSIONS = Object.freeze([1, 2]);
+/** The WebSocket subprotocol of protocol version 1. */
 export const SUBPROTOCOL = 'tickcast.v1';
+/** The WebSocket subprotocol of protocol version 2 (Welcome carries the game's constants). */
+export const SUBPROTOCOL_V2 = 'tickcast.v2';
+/** What the client offers, newest first: the server answers with the newest it speaks. */
+export const SUBPROTOCOLS = Object.freeze([SUBPROTOCOL_V2, SUBPROTOCOL]);
 /** Subprotocol prefix carrying a guest or game session token. */
 export const TOKEN_PREFIX = 'tickcast.token.';
 /** Subprotocol prefix carrying a resume token. */

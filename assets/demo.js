@@ -8,7 +8,7 @@
 // connects to this server's /ws as before.
 // For tests and the console, the live client is `window.tickcast` (see tickcast.js).
 
-import { TickcastClient, arenaPredictor } from '/tickcast.js';
+import { TickcastClient, arenaPredictorFromConstants } from '/tickcast.js';
 /** @import { ViewEntity } from '/tickcast.js' */
 
 const ARENA_SIZE = 1000; // arena units (ArenaConfig::default in src/game/arena.rs)
@@ -78,7 +78,7 @@ function join(name, room) {
   joinRequest = { name, room };
   localStorage.setItem('tickcast.name', name);
   clearLog();
-  client = new TickcastClient({ name, room: room || null, matchmake: !direct, predictor: arenaPredictor(), snapDistance: 600 });
+  client = new TickcastClient({ name, room: room || null, matchmake: !direct, predictor: arenaPredictorFromConstants, snapDistance: 600 });
   /** @type {Window & {tickcast?: TickcastClient}} */ (window).tickcast = client;
   wire(client);
   client.connect();

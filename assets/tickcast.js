@@ -15,7 +15,8 @@
 //   matchmake.js   clusters: `matchmake()` asks `GET /api/matchmake` which node hosts (or
 //                  will host) a room and reserves a seat there; `wrongNodeTarget()` checks
 //                  where a 4421 WRONG_NODE close sends the client.
-//   arena.js       `arenaPredictor`, the demo arena's predictor: the only game-specific code.
+//   arena.js       `arenaPredictor`, `arenaPredictorFromConstants`: the demo arena's
+//                  predictor, the only game-specific code.
 //
 // Nothing but arena.js knows a particular game: entities are decoded from the schema the
 // server sends in Welcome. Types: JSDoc in each module, checked by `npm run typecheck`;
@@ -23,9 +24,10 @@
 //
 // Usage:
 //
-//   import { TickcastClient, arenaPredictor } from '/tickcast.js';
+//   import { TickcastClient, arenaPredictorFromConstants } from '/tickcast.js';
 //
-//   const client = new TickcastClient({ name: 'alice', room: 'lobby', predictor: arenaPredictor() });
+//   // The predictor is made from each Welcome's game constants (protocol version 2).
+//   const client = new TickcastClient({ name: 'alice', room: 'lobby', predictor: arenaPredictorFromConstants });
 //   client.addEventListener('statechange', (e) => console.log('connection', e.detail.state));
 //   client.addEventListener('joined', (e) => console.log(e.detail.name, 'joined'));
 //   client.connect();

@@ -20,3 +20,12 @@ export function arenaPredictor({ speed, size, playerRadius, scale }?: {
     playerRadius?: number;
     scale?: number;
 }): Required<import("./prediction.js").Predictor>;
+/**
+ * The arena's predictor for the constants of a Welcome (protocol version 2: `size`,
+ * `speed`, `player_radius`), falling back to the server's defaults for any it lacks (a
+ * version 1 server sends none). Pass it as the client's `predictor`, so prediction
+ * follows the server's configuration: `new TickcastClient({predictor: arenaPredictorFromConstants})`.
+ * @param {Record<string, number>} constants
+ * @returns {Required<import('./prediction.js').Predictor>}
+ */
+export function arenaPredictorFromConstants(constants: Record<string, number>): Required<import("./prediction.js").Predictor>;

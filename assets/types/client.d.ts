@@ -78,6 +78,13 @@ export class TickcastClient extends TickcastClient_base {
     nodeUrl: string | null;
     /** The game's schema (from Welcome). @type {Schema | null} */
     schema: Schema | null;
+    /**
+     * The game's constants by name (from a protocol version 2 Welcome; empty before one,
+     * and from a version 1 server). @type {Record<string, number>}
+     */
+    constants: Record<string, number>;
+    /** The protocol version the connection speaks (0 before a Welcome). @type {number} */
+    protocol: number;
     /** The room's tick rate (from Welcome). @type {number | null} */
     tickRateHz: number | null;
     /** Players of the room: Map id -> name (Welcome roster, then Joined/Left events). @type {Map<number, string>} */
@@ -161,9 +168,11 @@ export type ClientOptions = {
      */
     getToken?: (() => Promise<string>) | undefined;
     /**
-     * Predicts the own entity (see arenaPredictor).
+     * Predicts the own entity (see arenaPredictor): a predictor, or a function making one
+     * from the game's constants of each Welcome (`constants`; empty from a version 1 server),
+     * so prediction follows the server's configuration (see arenaPredictorFromConstants).
      */
-    predictor?: Predictor | undefined;
+    predictor?: Predictor | ((constants: Record<string, number>) => Predictor) | undefined;
     /**
      * The entity id of a player;
      * default: the same number.

@@ -29,10 +29,16 @@ export function decodeClientMessage(data: ArrayBuffer | ArrayBufferView): Client
  * @throws {DecodeError}
  */
 export function decodeServerMessage(data: ArrayBuffer | ArrayBufferView, schema?: Schema | null): ServerMessage;
-/** Protocol version carried in Welcome; the client refuses any other. */
-export const PROTOCOL_VERSION: 1;
-/** The WebSocket subprotocol both ends speak. */
+/** The newest protocol version this client speaks (docs/PROTOCOL.md, "Versions"). */
+export const PROTOCOL_VERSION: 2;
+/** Every protocol version this client speaks; a Welcome naming another is refused. */
+export const PROTOCOL_VERSIONS: readonly number[];
+/** The WebSocket subprotocol of protocol version 1. */
 export const SUBPROTOCOL: "tickcast.v1";
+/** The WebSocket subprotocol of protocol version 2 (Welcome carries the game's constants). */
+export const SUBPROTOCOL_V2: "tickcast.v2";
+/** What the client offers, newest first: the server answers with the newest it speaks. */
+export const SUBPROTOCOLS: readonly string[];
 /** Subprotocol prefix carrying a guest or game session token. */
 export const TOKEN_PREFIX: "tickcast.token.";
 /** Subprotocol prefix carrying a resume token. */
@@ -227,6 +233,14 @@ export type WelcomeMessage = {
         name: string;
     }[];
     schema: Schema;
+    /**
+     * Protocol version 2 on: the game's
+     * constants (absent in a version 1 Welcome).
+     */
+    constants?: {
+        name: string;
+        value: number;
+    }[] | undefined;
 };
 /**
  * A keyframe: every entity of the room.

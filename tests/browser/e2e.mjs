@@ -149,6 +149,9 @@ async function run() {
   await b.waitForFunction((id) => window.tickcast.entities.has(id) && window.tickcast.players.get(id) === 'alice', idA);
   await a.waitForFunction((id) => window.tickcast.players.get(id) === 'bob', idB);
   say(`alice is player ${idA}, bob is player ${idB}, both live in room ${ROOM}`);
+  // The page speaks protocol version 2: its predictor comes from the server's constants.
+  const spoken = await a.evaluate(() => ({ protocol: window.tickcast.protocol, speed: window.tickcast.constants.speed }));
+  check(spoken.protocol === 2 && spoken.speed === 200, `page A speaks ${JSON.stringify(spoken)}, not protocol 2 with the arena's constants`);
 
   // 2. A holds a key; B sees A's entity move; A's prediction moved too.
   const predictedBefore = await a.evaluate(() => window.tickcast.predicted);

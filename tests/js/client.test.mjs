@@ -5,7 +5,7 @@
 
 import { afterEach, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { Prediction, TickcastClient, arenaPredictor } from '../../assets/tickcast.js';
+import { Prediction, TickcastClient, arenaPredictor, arenaPredictorFromConstants } from '../../assets/tickcast.js';
 import { FakeSocket, emptyDelta, lastSocket, notice, pong, snapshot, tick, until, welcome } from './fakes.mjs';
 
 function harness(extra = {}) {
@@ -49,7 +49,7 @@ test('joins with a guest token, goes live on Welcome and applies updates', async
   assert.deepEqual(JSON.parse(requests[0].init.body), { name: 'alice' });
   const ws = lastSocket();
   assert.equal(ws.url, 'ws://game.test:8080/ws?room=r');
-  assert.deepEqual(ws.protocols, ['tickcast.v1', 'tickcast.token.tok1']);
+  assert.deepEqual(ws.protocols, ['tickcast.v2', 'tickcast.v1', 'tickcast.token.tok1']);
   assert.equal(ws.binaryType, 'arraybuffer');
 
   ws.deliver(welcome({ player: 4, players: [{ id: 2, name: 'bob' }] }));
@@ -99,6 +99,44 @@ test('with prediction: one input per tick with increasing seq, only when nothing
   const idle = inputs().length;
   await tick(100);
   assert.equal(inputs().length, idle, 'an unchanged idle input is not resent');
+  client.close();
+});
+
+test('a version 2 Welcome gives the client the game constants, and the predictor is made from them', async () => {
+  /** @type {Record<string, number>[]} */
+  const seen = [];
+  const { client } = harness({
+    predictor: (constants) => {
+      seen.push(constants);
+      return arenaPredictorFromConstants(constants);
+    },
+  });
+  client.connect();
+  await until('socket', () => FakeSocket.all.length === 1);
+  const ws = lastSocket();
+  assert.deepEqual(ws.protocols.slice(0, 2), ['tickcast.v2', 'tickcast.v1'], 'both versions offered, newest first');
+  ws.deliver(welcome({ player: 1, rate: 50, constants: [{ name: 'speed', value: 400 }, { name: 'size', value: 500 }] }));
+  await until('live', () => client.state === 'live');
+  assert.equal(client.protocol, 2);
+  assert.deepEqual(client.constants, { speed: 400, size: 500 });
+  assert.deepEqual(seen, [{ speed: 400, size: 500 }]);
+  // speed 400 at 50 Hz: 80 quanta per tick (the default speed would give 40).
+  const p = arenaPredictorFromConstants(client.constants);
+  assert.deepEqual(p.step([1000, 1000, 0], [1, 0, 0], { rateHz: 50 }), [1080, 1000, 0]);
+  // Clamped at the configured size: (500 - 20) * 10.
+  assert.deepEqual(p.step([4790, 1000, 0], [1, 0, 0], { rateHz: 50 }), [4800, 1000, 0]);
+  client.close();
+});
+
+test('a version 1 Welcome leaves the constants empty and the predictor on its defaults', async () => {
+  const { client } = harness({ predictor: arenaPredictorFromConstants });
+  client.connect();
+  await until('socket', () => FakeSocket.all.length === 1);
+  lastSocket().deliver(welcome({ player: 1, rate: 20 }));
+  await until('live', () => client.state === 'live');
+  assert.equal(client.protocol, 1);
+  assert.deepEqual(client.constants, {});
+  assert.deepEqual(arenaPredictorFromConstants({}).step([1000, 1000, 0], [1, 0, 0], { rateHz: 20 }), [1100, 1000, 0]);
   client.close();
 });
 

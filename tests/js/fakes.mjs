@@ -16,10 +16,11 @@ export const SCHEMA = {
 
 // --- server-side encoders (what src/protocol writes) ----------------------------------
 
-export function welcome({ player, room = 'r', rate = 20, tick = 0, resume = `resume-${player}`, players = [] }) {
+export function welcome({ player, room = 'r', rate = 20, tick = 0, resume = `resume-${player}`, players = [], constants = null }) {
   const w = new ByteWriter();
   w.uint(0);
-  w.uint(1);
+  // `constants` (a list of {name, value}) makes it a protocol version 2 Welcome.
+  w.uint(constants ? 2 : 1);
   w.uint(player);
   w.string(room);
   w.uint(rate);
@@ -48,6 +49,13 @@ export function welcome({ player, room = 'r', rate = 20, tick = 0, resume = `res
   }
   w.uint(SCHEMA.event_kinds.length);
   for (const e of SCHEMA.event_kinds) w.string(e);
+  if (constants) {
+    w.uint(constants.length);
+    for (const c of constants) {
+      w.string(c.name);
+      w.int(c.value);
+    }
+  }
   return w.finish();
 }
 
