@@ -1,0 +1,77 @@
+//! The Rust client crate (`tickcast-client`) against the real server, over real sockets:
+//! a guest token, a join speaking protocol version 2 (with the game's constants), the
+//! world kept from Snapshot and Deltas, an input acknowledged and seen to move the
+//! player, a ping's RTT, a close without Leave then a resume as the same player, and a
+//! Leave.
+
+mod common;
+use common::*;
+use tickcast_client::connection::{guest_token, ConnectError, Connection};
+
+#[tokio::test]
+async fn the_client_crate_plays_a_session_end_to_end() {
+    let server = start(settings());
+    let http = format!("http://{}", server.addr);
+    let url = server.ws_url(Some("crate"));
+    let token = guest_token(&http, "bot").await.expect("a guest token");
+    let mut game = Connection::join(&url, &token).await.expect("joined");
+    let me = game.welcome.player_id;
+    assert_eq!(game.welcome.protocol, 2, "both versions offered: the newest is spoken");
+    assert_eq!(game.welcome.constant("speed"), Some(200));
+    assert_eq!(game.welcome.room, "crate");
+    let player = game.welcome.schema.kind("player").expect("the arena's player kind");
+
+    // The first update is a Snapshot holding our own entity.
+    game.next_update().await.expect("an update");
+    assert_eq!(game.world.entities.get(&me).map(|(k, _)| *k), Some(player));
+    let start_x = game.world.get(me).unwrap()[0];
+
+    // Walk right (dx = 1, unless at the wall: then left); the ack reaches the input and
+    // the player moves.
+    let dx = if start_x < 5000 { 1 } else { -1 };
+    let seq = game.send_input(&[dx, 0, 0]).await.unwrap();
+    game.ping().await.unwrap();
+    while game.acked < seq || game.rtt.is_none() {
+        game.next_update().await.expect("updates keep coming");
+    }
+    for _ in 0..3 {
+        game.next_update().await.unwrap();
+    }
+    let x = game.world.get(me).unwrap()[0];
+    assert!((x - start_x) * dx > 0, "moved from {start_x} to {x} with dx {dx}");
+    assert!(game.clock_offset_us.is_some());
+
+    // A close without Leave keeps the player: the newest resume token takes it back.
+    let resume = game.welcome.resume_token.clone();
+    game.close().await;
+    let mut again = Connection::resume(&server.ws_url(None), &resume).await.expect("resumed");
+    assert_eq!(again.welcome.player_id, me);
+    again.next_update().await.unwrap();
+    assert!(again.world.get(me).is_some());
+
+    // Leave is final: the old token is refused with 4401 afterwards.
+    let last = again.welcome.resume_token.clone();
+    again.leave().await.expect("left with 1000");
+    match Connection::resume(&server.ws_url(None), &last).await {
+        Err(e @ ConnectError::Closed { code: 4401, .. }) => assert!(!e.resumable()),
+        Err(e) => panic!("expected 4401, got {e}"),
+        Ok(_) => panic!("a resume after Leave must be refused"),
+    }
+}
+
+#[tokio::test]
+async fn refusals_reach_the_client_crate_as_statuses_and_close_codes() {
+    let server = start(settings());
+    let http = format!("http://{}", server.addr);
+    // A bad room name is refused before the upgrade.
+    let token = guest_token(&http, "bot").await.unwrap();
+    match Connection::join(&server.ws_url(Some("no.dots")), &token).await {
+        Err(ConnectError::Refused { status: 400, reason }) => assert!(reason.contains("room"), "{reason}"),
+        other => panic!("expected 400, got {:?}", other.err()),
+    }
+    // A forged token completes the upgrade and closes with 4401 and a reason.
+    match Connection::join(&server.ws_url(Some("ok")), "forged").await {
+        Err(ConnectError::Closed { code: 4401, reason }) => assert!(!reason.is_empty()),
+        other => panic!("expected 4401, got {:?}", other.err()),
+    }
+}

@@ -1,0 +1,32 @@
+//! A Rust client for tickcast servers, for native games, bots and tools.
+//!
+//! - [`wire`]: the protocol's integers, read and written from `docs/PROTOCOL.md` alone.
+//! - [`message`]: every server message decoded, every client message encoded.
+//! - [`world`]: the room's state kept from Snapshots and Deltas.
+//! - [`connection`]: a session over a WebSocket: token, handshake, inputs with sequence
+//!   numbers and their acknowledgement, pings and the RTT.
+//!
+//! The crate does not depend on the server: its decoder is the second, independent
+//! implementation of the protocol, checked against the golden vectors of
+//! `tests/vectors/` like the server's encoder.
+//!
+//! ```no_run
+//! # async fn run() -> Result<(), tickcast_client::connection::ConnectError> {
+//! use tickcast_client::connection::{guest_token, Connection};
+//! let token = guest_token("http://127.0.0.1:8080", "bot").await?;
+//! let mut game = Connection::join("ws://127.0.0.1:8080/ws?room=lobby", &token).await?;
+//! println!("player {} in {}", game.welcome.player_id, game.welcome.room);
+//! game.send_input(&[1, 0, 0]).await?;
+//! let update = game.next_update().await?;
+//! println!("tick {}: {} entities", update.tick, game.world.entities.len());
+//! # Ok(()) }
+//! ```
+
+pub mod connection;
+pub mod message;
+pub mod wire;
+pub mod world;
+
+pub use connection::{ConnectError, Connection};
+pub use message::{ClientMessage, Event, Schema, ServerMessage, Update, Welcome};
+pub use world::World;

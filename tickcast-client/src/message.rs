@@ -1,0 +1,364 @@
+//! The protocol's messages (docs/PROTOCOL.md, "Client → server messages" and "Server →
+//! client messages"), decoded and encoded with this crate's own reader and writer.
+
+use crate::wire::{Reader, WireError, Writer};
+
+/// The protocol versions this client speaks, newest first, as offered in the handshake.
+pub const SUBPROTOCOLS: [&str; 2] = ["tickcast.v2", "tickcast.v1"];
+
+/// A game's schema, from Welcome: how its entities, inputs and events are laid out.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Schema {
+    /// The game's name.
+    pub game: String,
+    /// Entity kinds; an entity's `kind` indexes this list.
+    pub entity_kinds: Vec<EntityKind>,
+    /// The fields of an Input, in order, with the ranges the server accepts.
+    pub input: Vec<InputField>,
+    /// Names of game events; a game event's `kind` indexes this list.
+    pub event_kinds: Vec<String>,
+}
+
+/// One kind of entity.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EntityKind {
+    /// Its name (`player`, `orb`, …).
+    pub name: String,
+    /// Its integer fields: name and scale (game value = wire value / scale).
+    pub fields: Vec<(String, u32)>,
+}
+
+/// One field of an Input.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InputField {
+    /// Its name.
+    pub name: String,
+    /// Smallest value accepted.
+    pub min: i32,
+    /// Largest value accepted.
+    pub max: i32,
+}
+
+impl Schema {
+    /// The index of the entity kind named `name`.
+    pub fn kind(&self, name: &str) -> Option<u16> {
+        self.entity_kinds.iter().position(|k| k.name == name).map(|i| i as u16)
+    }
+
+    /// The index of field `field` of entity kind `kind`.
+    pub fn field(&self, kind: u16, field: &str) -> Option<usize> {
+        self.entity_kinds.get(kind as usize)?.fields.iter().position(|(n, _)| n == field)
+    }
+}
+
+/// The first message of every session.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Welcome {
+    /// The protocol version the connection speaks.
+    pub protocol: u16,
+    /// Your player id.
+    pub player_id: u32,
+    /// The room's name.
+    pub room: String,
+    /// Ticks per second.
+    pub tick_rate_hz: u16,
+    /// The room's last completed tick.
+    pub tick: u64,
+    /// The token that resumes this player (the newest one only).
+    pub resume_token: String,
+    /// The room's players: id and name.
+    pub players: Vec<(u32, String)>,
+    /// The game's schema.
+    pub schema: Schema,
+    /// Version 2 on: the game's constants (empty in version 1).
+    pub constants: Vec<(String, i64)>,
+}
+
+impl Welcome {
+    /// The game constant named `name`, if the server sent it.
+    pub fn constant(&self, name: &str) -> Option<i64> {
+        self.constants.iter().find(|(n, _)| n == name).map(|(_, v)| *v)
+    }
+}
+
+/// Something that happened in the room, in an update's events section.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Event {
+    /// A player joined.
+    Joined {
+        /// Its id.
+        player: u32,
+        /// Its name.
+        name: String,
+    },
+    /// A player left for good.
+    Left {
+        /// Its id.
+        player: u32,
+    },
+    /// A chat line.
+    Chat {
+        /// Who said it.
+        player: u32,
+        /// What.
+        text: String,
+    },
+    /// A game event.
+    Game {
+        /// Index into `schema.event_kinds`.
+        kind: u16,
+        /// The player it concerns (0: none).
+        player: u32,
+        /// A game-defined value.
+        value: i32,
+    },
+}
+
+/// One entity: id, kind, fields.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Entity {
+    /// Its id.
+    pub id: u32,
+    /// Its kind (index into the schema's kinds).
+    pub kind: u16,
+    /// Its fields, in the kind's order.
+    pub fields: Vec<i32>,
+}
+
+/// A changed entity of a Delta: which fields changed, and by how much (wrapping i32).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Change {
+    /// The entity.
+    pub id: u32,
+    /// Bit i set: field i changed.
+    pub mask: u32,
+    /// The differences, one per set bit, lowest bit first.
+    pub changes: Vec<i32>,
+}
+
+/// The state part of an update.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Body {
+    /// A keyframe: every entity.
+    Snapshot(Vec<Entity>),
+    /// The changes from `base_tick`.
+    Delta {
+        /// The tick the changes are from.
+        base_tick: u64,
+        /// New entities (or re-sent whole).
+        created: Vec<Entity>,
+        /// Changed entities.
+        changed: Vec<Change>,
+        /// Removed ids.
+        removed: Vec<u32>,
+    },
+}
+
+/// A Snapshot or a Delta.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Update {
+    /// The tick it describes.
+    pub tick: u64,
+    /// The last input of yours the server applied (0: none).
+    pub ack_input: u32,
+    /// The server's clock when the tick was computed, µs since the Unix epoch.
+    pub server_time_us: u64,
+    /// The state.
+    pub body: Body,
+    /// The events since your previous update.
+    pub events: Vec<Event>,
+}
+
+/// A message from the server.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ServerMessage {
+    /// The first message.
+    Welcome(Box<Welcome>),
+    /// A Snapshot or Delta.
+    Update(Update),
+    /// The answer to a Ping.
+    Pong {
+        /// The Ping's value, echoed.
+        client_time: u64,
+        /// The server's clock, µs since the Unix epoch.
+        server_time_us: u64,
+    },
+    /// A notice (a close with the same code usually follows).
+    Notice {
+        /// Its code.
+        code: u16,
+        /// Its reason.
+        reason: String,
+    },
+}
+
+impl ServerMessage {
+    /// Decodes one server message. Updates need the schema of the session's Welcome.
+    pub fn decode(bytes: &[u8], schema: Option<&Schema>) -> Result<Self, WireError> {
+        let mut r = Reader::new(bytes);
+        let msg = match r.u32()? {
+            0 => ServerMessage::Welcome(Box::new(read_welcome(&mut r)?)),
+            tag @ (1 | 2) => {
+                let schema = schema.ok_or_else(|| WireError::Invalid("an update before Welcome".into()))?;
+                ServerMessage::Update(read_update(&mut r, tag == 2, schema)?)
+            }
+            3 => ServerMessage::Pong { client_time: r.u64()?, server_time_us: r.u64()? },
+            4 => ServerMessage::Notice { code: r.u16()?, reason: r.string()? },
+            other => return Err(WireError::Invalid(format!("unknown server message tag {other}"))),
+        };
+        r.finish()?;
+        Ok(msg)
+    }
+}
+
+fn read_welcome(r: &mut Reader<'_>) -> Result<Welcome, WireError> {
+    let protocol = r.u16()?;
+    if !(1..=2).contains(&protocol) {
+        return Err(WireError::Invalid(format!("protocol version {protocol} is not one this client speaks")));
+    }
+    let player_id = r.u32()?;
+    let room = r.string()?;
+    let tick_rate_hz = r.u16()?;
+    let tick = r.u64()?;
+    let resume_token = r.string()?;
+    let players = (0..r.count()?).map(|_| Ok((r.u32()?, r.string()?))).collect::<Result<_, WireError>>()?;
+    let schema = read_schema(r)?;
+    let constants = if protocol >= 2 {
+        (0..r.count()?).map(|_| Ok((r.string()?, r.i64()?))).collect::<Result<_, WireError>>()?
+    } else {
+        Vec::new()
+    };
+    Ok(Welcome { protocol, player_id, room, tick_rate_hz, tick, resume_token, players, schema, constants })
+}
+
+fn read_schema(r: &mut Reader<'_>) -> Result<Schema, WireError> {
+    let game = r.string()?;
+    let entity_kinds = (0..r.count()?)
+        .map(|_| {
+            let name = r.string()?;
+            let fields = (0..r.count()?).map(|_| Ok((r.string()?, r.u32()?))).collect::<Result<_, WireError>>()?;
+            Ok(EntityKind { name, fields })
+        })
+        .collect::<Result<Vec<_>, WireError>>()?;
+    let input = (0..r.count()?)
+        .map(|_| Ok(InputField { name: r.string()?, min: r.i32()?, max: r.i32()? }))
+        .collect::<Result<_, WireError>>()?;
+    let event_kinds = (0..r.count()?).map(|_| r.string()).collect::<Result<_, WireError>>()?;
+    if entity_kinds.iter().any(|k: &EntityKind| k.fields.len() > 32) {
+        return Err(WireError::Invalid("an entity kind with more than 32 fields".into()));
+    }
+    Ok(Schema { game, entity_kinds, input, event_kinds })
+}
+
+/// The next id of an increasing list written as gaps.
+fn next_id(r: &mut Reader<'_>, prev: &mut u32) -> Result<u32, WireError> {
+    let gap = r.u32()?;
+    *prev = prev.checked_add(gap).ok_or_else(|| WireError::Invalid("entity id beyond u32".into()))?;
+    Ok(*prev)
+}
+
+fn read_entities(r: &mut Reader<'_>, schema: &Schema) -> Result<Vec<Entity>, WireError> {
+    let mut prev = 0;
+    (0..r.count()?)
+        .map(|_| {
+            let id = next_id(r, &mut prev)?;
+            let kind = r.u16()?;
+            let n = schema
+                .entity_kinds
+                .get(kind as usize)
+                .ok_or_else(|| WireError::Invalid(format!("unknown entity kind {kind}")))?
+                .fields
+                .len();
+            let fields = (0..n).map(|_| r.i32()).collect::<Result<_, WireError>>()?;
+            Ok(Entity { id, kind, fields })
+        })
+        .collect()
+}
+
+fn read_update(r: &mut Reader<'_>, delta: bool, schema: &Schema) -> Result<Update, WireError> {
+    let tick = r.u64()?;
+    let base_tick = if delta { r.u64()? } else { 0 };
+    let ack_input = r.u32()?;
+    let server_time_us = r.u64()?;
+    let body = if delta {
+        let created = read_entities(r, schema)?;
+        let mut prev = 0;
+        let changed = (0..r.count()?)
+            .map(|_| {
+                let id = next_id(r, &mut prev)?;
+                let mask = r.u32()?;
+                let changes = (0..mask.count_ones()).map(|_| r.i32()).collect::<Result<_, WireError>>()?;
+                Ok(Change { id, mask, changes })
+            })
+            .collect::<Result<_, WireError>>()?;
+        let mut prev = 0;
+        let removed = (0..r.count()?).map(|_| next_id(r, &mut prev)).collect::<Result<_, WireError>>()?;
+        Body::Delta { base_tick, created, changed, removed }
+    } else {
+        Body::Snapshot(read_entities(r, schema)?)
+    };
+    let events = (0..r.count()?).map(|_| read_event(r)).collect::<Result<_, WireError>>()?;
+    Ok(Update { tick, ack_input, server_time_us, body, events })
+}
+
+fn read_event(r: &mut Reader<'_>) -> Result<Event, WireError> {
+    Ok(match r.u32()? {
+        0 => Event::Joined { player: r.u32()?, name: r.string()? },
+        1 => Event::Left { player: r.u32()? },
+        2 => Event::Chat { player: r.u32()?, text: r.string()? },
+        3 => Event::Game { kind: r.u16()?, player: r.u32()?, value: r.i32()? },
+        other => return Err(WireError::Invalid(format!("unknown event tag {other}"))),
+    })
+}
+
+/// A message to the server.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ClientMessage {
+    /// One input, numbered (increasing, from 1).
+    Input {
+        /// Its sequence number.
+        seq: u32,
+        /// The schema's input fields, in order.
+        values: Vec<i32>,
+    },
+    /// Asks for a Pong echoing `client_time`.
+    Ping {
+        /// Any clock value of the client's.
+        client_time: u64,
+    },
+    /// Leave for good.
+    Leave,
+    /// A chat line.
+    Chat {
+        /// The line.
+        text: String,
+    },
+}
+
+impl ClientMessage {
+    /// The message's bytes.
+    pub fn encode(&self) -> Vec<u8> {
+        let mut out = Vec::new();
+        let mut w = Writer(&mut out);
+        match self {
+            ClientMessage::Input { seq, values } => {
+                w.u64(0);
+                w.u64(u64::from(*seq));
+                w.u64(values.len() as u64);
+                for v in values {
+                    w.i64(i64::from(*v));
+                }
+            }
+            ClientMessage::Ping { client_time } => {
+                w.u64(1);
+                w.u64(*client_time);
+            }
+            ClientMessage::Leave => w.u64(2),
+            ClientMessage::Chat { text } => {
+                w.u64(3);
+                w.string(text);
+            }
+        }
+        out
+    }
+}

@@ -1,0 +1,92 @@
+//! The room's state as the client holds it (docs/PROTOCOL.md, "Keeping the state"): a
+//! Snapshot replaces it, a Delta applies only on the tick held, and a malformed update
+//! leaves it untouched.
+
+use crate::message::{Body, Update};
+use crate::wire::WireError;
+use std::collections::BTreeMap;
+
+/// The entities of the room at one tick.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct World {
+    /// The tick held (0 before the first update).
+    pub tick: u64,
+    /// Entities by id: kind and fields.
+    pub entities: BTreeMap<u32, (u16, Vec<i32>)>,
+}
+
+/// Why an update was not applied.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ApplyError {
+    /// A Delta from another tick than the one held: the chain is broken (resume to get a
+    /// Snapshot).
+    BaseMismatch {
+        /// The Delta's base.
+        base_tick: u64,
+        /// The tick held.
+        held: u64,
+    },
+    /// The update contradicts the state or the schema.
+    Malformed(WireError),
+}
+
+impl std::fmt::Display for ApplyError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ApplyError::BaseMismatch { base_tick, held } => {
+                write!(f, "delta from tick {base_tick} but the client holds tick {held}")
+            }
+            ApplyError::Malformed(e) => write!(f, "malformed update: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for ApplyError {}
+
+impl World {
+    /// The fields of entity `id`.
+    pub fn get(&self, id: u32) -> Option<&[i32]> {
+        self.entities.get(&id).map(|(_, f)| &f[..])
+    }
+
+    /// Applies `update`; on an error the state is as it was.
+    pub fn apply(&mut self, update: &Update) -> Result<(), ApplyError> {
+        match &update.body {
+            Body::Snapshot(entities) => {
+                self.entities = entities.iter().map(|e| (e.id, (e.kind, e.fields.clone()))).collect();
+            }
+            Body::Delta { base_tick, created, changed, removed } => {
+                if *base_tick != self.tick {
+                    return Err(ApplyError::BaseMismatch { base_tick: *base_tick, held: self.tick });
+                }
+                let mut next = self.entities.clone();
+                for e in created {
+                    next.insert(e.id, (e.kind, e.fields.clone()));
+                }
+                for c in changed {
+                    let malformed = |why: String| ApplyError::Malformed(WireError::Invalid(why));
+                    let (_, fields) =
+                        next.get_mut(&c.id).ok_or_else(|| malformed(format!("change to unknown entity {}", c.id)))?;
+                    if fields.len() < 32 && c.mask >> fields.len() != 0 {
+                        return Err(malformed(format!("mask {:#x} beyond the fields of {}", c.mask, c.id)));
+                    }
+                    let mut changes = c.changes.iter();
+                    for (bit, f) in fields.iter_mut().enumerate() {
+                        if c.mask & (1 << bit) != 0 {
+                            // Decoding gave one change per set bit.
+                            let d = changes.next().ok_or_else(|| malformed("fewer changes than bits".into()))?;
+                            *f = f.wrapping_add(*d);
+                        }
+                    }
+                }
+                // A removed id the client does not hold is not an error (PROTOCOL.md).
+                for id in removed {
+                    next.remove(id);
+                }
+                self.entities = next;
+            }
+        }
+        self.tick = update.tick;
+        Ok(())
+    }
+}
