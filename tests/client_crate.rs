@@ -75,3 +75,40 @@ async fn refusals_reach_the_client_crate_as_statuses_and_close_codes() {
         other => panic!("expected 4401, got {:?}", other.err()),
     }
 }
+
+/// A `Player` resumes on its own: an admin disconnect (1012, the player keeps its seat)
+/// is followed by a resume with the newest token, the same player id, and updates again.
+/// An admin kick (4403) says not to come back, and the player stops with it.
+#[tokio::test]
+async fn the_client_crates_player_resumes_after_a_drop_and_stops_on_a_kick() {
+    use std::time::Duration;
+    use tickcast_client::{Player, PlayerOptions};
+    let server = start(settings());
+    let mut options = PlayerOptions::new(&format!("http://{}", server.addr), "resilient");
+    options.room = Some("again".into());
+    options.backoff_base = Duration::from_millis(20);
+    let mut player = Player::start(options).await.expect("joined");
+    let me = player.connection().welcome.player_id;
+    player.next_update().await.unwrap();
+
+    let body = format!(r#"{{"room":"again","player":{me}}}"#);
+    assert_eq!(server.admin_post("disconnect", &body).await, 200);
+    // Reading on goes through the 1012 and the resume.
+    while player.resumes == 0 {
+        player.next_update().await.expect("resumed and reading again");
+    }
+    assert_eq!(player.connection().welcome.player_id, me, "the same player after the resume");
+    assert_eq!(player.rejoins, 0);
+    player.next_update().await.unwrap();
+    assert!(player.connection().world.get(me).is_some());
+
+    assert_eq!(server.admin_post("kick", &body).await, 200);
+    let end = loop {
+        match player.next_update().await {
+            Ok(_) => continue,
+            Err(e) => break e,
+        }
+    };
+    assert!(matches!(end, ConnectError::Closed { code: 4403, .. }), "{end}");
+    assert_eq!(player.resumes, 1, "a kick is not resumed");
+}

@@ -87,15 +87,14 @@ fn now_us() -> u64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_micros() as u64).unwrap_or(0)
 }
 
-/// A guest token from `POST /api/session` at `http_base` (e.g. `http://127.0.0.1:8080`).
-pub async fn guest_token(http_base: &str, name: &str) -> Result<String, ConnectError> {
+/// One HTTP/1.1 request to `http_base` (`http://HOST:PORT`); returns status and body.
+async fn http_request(http_base: &str, method: &str, path: &str, body: &str) -> Result<(u16, String), ConnectError> {
     let host =
         http_base.strip_prefix("http://").ok_or_else(|| io(format!("{http_base}: only http:// is supported")))?;
     let host = host.trim_end_matches('/');
     let mut stream = TcpStream::connect(host).await.map_err(io)?;
-    let body = serde_json::json!({ "name": name }).to_string();
     let request = format!(
-        "POST /api/session HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\
+        "{method} {path} HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\
          Connection: close\r\n\r\n{body}",
         body.len()
     );
@@ -103,16 +102,59 @@ pub async fn guest_token(http_base: &str, name: &str) -> Result<String, ConnectE
     let mut answer = Vec::new();
     tokio::time::timeout(HANDSHAKE_TIMEOUT, stream.read_to_end(&mut answer))
         .await
-        .map_err(|_| io("POST /api/session: no answer"))?
+        .map_err(|_| io(format!("{method} {path}: no answer")))?
         .map_err(io)?;
     let text = String::from_utf8_lossy(&answer);
-    let (head, body) = text.split_once("\r\n\r\n").ok_or_else(|| io("POST /api/session: no HTTP answer"))?;
+    let (head, body) = text.split_once("\r\n\r\n").ok_or_else(|| io(format!("{method} {path}: no HTTP answer")))?;
     let status = head.split_whitespace().nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);
+    Ok((status, body.to_string()))
+}
+
+/// A guest token from `POST /api/session` at `http_base` (e.g. `http://127.0.0.1:8080`).
+pub async fn guest_token(http_base: &str, name: &str) -> Result<String, ConnectError> {
+    let body = serde_json::json!({ "name": name }).to_string();
+    let (status, body) = http_request(http_base, "POST", "/api/session", &body).await?;
     if status != 200 {
         return Err(ConnectError::Refused { status, reason: body.trim().to_string() });
     }
-    let v: serde_json::Value = serde_json::from_str(body).map_err(|e| io(format!("token JSON: {e}")))?;
+    let v: serde_json::Value = serde_json::from_str(&body).map_err(|e| io(format!("token JSON: {e}")))?;
     v["token"].as_str().map(str::to_string).ok_or_else(|| io("token JSON has no token"))
+}
+
+/// Where `GET /api/matchmake` says to play.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Placement {
+    /// The WebSocket URL (perhaps another node's).
+    pub url: String,
+    /// The room.
+    pub room: String,
+    /// The seat token to offer with the session token (`tickcast.seat.<seat>`).
+    pub seat: Option<String>,
+}
+
+/// Asks `GET /api/matchmake[?room=ROOM]` where to play (join-or-create without a room).
+/// With `resume`, for a player that holds a seat already (`&resume=1`).
+pub async fn matchmake(http_base: &str, room: Option<&str>, resume: bool) -> Result<Placement, ConnectError> {
+    let mut path = String::from("/api/matchmake");
+    let mut sep = '?';
+    if let Some(room) = room {
+        path.push_str(&format!("{sep}room={room}"));
+        sep = '&';
+    }
+    if resume {
+        path.push_str(&format!("{sep}resume=1"));
+    }
+    let (status, body) = http_request(http_base, "GET", &path, "").await?;
+    if status != 200 {
+        return Err(ConnectError::Refused { status, reason: body.trim().to_string() });
+    }
+    let v: serde_json::Value = serde_json::from_str(&body).map_err(|e| io(format!("matchmake JSON: {e}")))?;
+    let text = |k: &str| v[k].as_str().map(str::to_string);
+    Ok(Placement {
+        url: text("url").ok_or_else(|| io("matchmake JSON has no url"))?,
+        room: text("room").unwrap_or_default(),
+        seat: text("seat"),
+    })
 }
 
 /// A live session: the Welcome, the world it keeps, and what it sent.

@@ -3,8 +3,11 @@
 //! - [`wire`]: the protocol's integers, read and written from `docs/PROTOCOL.md` alone.
 //! - [`message`]: every server message decoded, every client message encoded.
 //! - [`world`]: the room's state kept from Snapshots and Deltas.
-//! - [`connection`]: a session over a WebSocket: token, handshake, inputs with sequence
-//!   numbers and their acknowledgement, pings and the RTT.
+//! - [`connection`]: a session over a WebSocket: token, matchmaking, handshake, inputs
+//!   with sequence numbers and their acknowledgement, pings, the RTT and clock offset.
+//! - [`player`]: a player kept in the game across dropped connections: resume with
+//!   backoff and jitter on the documented close codes, 4421 redirects, rejoin when a
+//!   resume is refused.
 //!
 //! The crate does not depend on the server: its decoder is the second, independent
 //! implementation of the protocol, checked against the golden vectors of
@@ -24,9 +27,11 @@
 
 pub mod connection;
 pub mod message;
+pub mod player;
 pub mod wire;
 pub mod world;
 
 pub use connection::{ConnectError, Connection};
 pub use message::{ClientMessage, Event, Schema, ServerMessage, Update, Welcome};
+pub use player::{Player, PlayerOptions};
 pub use world::World;
