@@ -195,19 +195,90 @@ pub enum ServerMessage {
 impl ServerMessage {
     /// Decodes one server message. Updates need the schema of the session's Welcome.
     pub fn decode(bytes: &[u8], schema: Option<&Schema>) -> Result<Self, WireError> {
-        let mut r = Reader::new(bytes);
-        let msg = match r.u32()? {
-            0 => ServerMessage::Welcome(Box::new(read_welcome(&mut r)?)),
-            tag @ (1 | 2) => {
+        Ok(match Frame::parse(bytes)? {
+            Frame::Welcome(w) => ServerMessage::Welcome(w),
+            Frame::Update { header, body } => {
                 let schema = schema.ok_or_else(|| WireError::Invalid("an update before Welcome".into()))?;
-                ServerMessage::Update(read_update(&mut r, tag == 2, schema)?)
+                ServerMessage::Update(header.decode_body(body, schema)?)
             }
-            3 => ServerMessage::Pong { client_time: r.u64()?, server_time_us: r.u64()? },
-            4 => ServerMessage::Notice { code: r.u16()?, reason: r.string()? },
+            Frame::Pong { client_time, server_time_us } => ServerMessage::Pong { client_time, server_time_us },
+            Frame::Notice { code, reason } => ServerMessage::Notice { code, reason },
+        })
+    }
+}
+
+/// The per-recipient header of a Snapshot or Delta: what a client needs of every update
+/// without decoding its body (latency, gaps, acknowledgement).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct UpdateHeader {
+    /// The tick it describes.
+    pub tick: u64,
+    /// A Delta's base tick; `None` for a Snapshot.
+    pub base_tick: Option<u64>,
+    /// The last input of yours the server applied (0: none).
+    pub ack_input: u32,
+    /// The server's clock when the tick was computed, µs since the Unix epoch.
+    pub server_time_us: u64,
+}
+
+impl UpdateHeader {
+    /// Decodes the update's body (the bytes after the header) with the session's schema.
+    pub fn decode_body(&self, body: &[u8], schema: &Schema) -> Result<Update, WireError> {
+        let mut r = Reader::new(body);
+        let update = read_body(&mut r, self, schema)?;
+        r.finish()?;
+        Ok(update)
+    }
+}
+
+/// A server message parsed only as far as its kind needs: an update's body stays raw
+/// (see [`UpdateHeader::decode_body`]), so a client that only watches ticks pays for
+/// the header alone.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Frame<'a> {
+    /// The first message.
+    Welcome(Box<Welcome>),
+    /// A Snapshot or Delta.
+    Update {
+        /// Its header.
+        header: UpdateHeader,
+        /// The body, undecoded.
+        body: &'a [u8],
+    },
+    /// The answer to a Ping.
+    Pong {
+        /// The Ping's value, echoed.
+        client_time: u64,
+        /// The server's clock, µs since the Unix epoch.
+        server_time_us: u64,
+    },
+    /// A notice.
+    Notice {
+        /// Its code.
+        code: u16,
+        /// Its reason.
+        reason: String,
+    },
+}
+
+impl<'a> Frame<'a> {
+    /// Parses one server message (an update's body is only sliced off).
+    pub fn parse(bytes: &'a [u8]) -> Result<Self, WireError> {
+        let mut r = Reader::new(bytes);
+        let frame = match r.u32()? {
+            0 => Frame::Welcome(Box::new(read_welcome(&mut r)?)),
+            tag @ (1 | 2) => {
+                let tick = r.u64()?;
+                let base_tick = if tag == 2 { Some(r.u64()?) } else { None };
+                let header = UpdateHeader { tick, base_tick, ack_input: r.u32()?, server_time_us: r.u64()? };
+                return Ok(Frame::Update { header, body: r.rest() });
+            }
+            3 => Frame::Pong { client_time: r.u64()?, server_time_us: r.u64()? },
+            4 => Frame::Notice { code: r.u16()?, reason: r.string()? },
             other => return Err(WireError::Invalid(format!("unknown server message tag {other}"))),
         };
         r.finish()?;
-        Ok(msg)
+        Ok(frame)
     }
 }
 
@@ -275,30 +346,27 @@ fn read_entities(r: &mut Reader<'_>, schema: &Schema) -> Result<Vec<Entity>, Wir
         .collect()
 }
 
-fn read_update(r: &mut Reader<'_>, delta: bool, schema: &Schema) -> Result<Update, WireError> {
-    let tick = r.u64()?;
-    let base_tick = if delta { r.u64()? } else { 0 };
-    let ack_input = r.u32()?;
-    let server_time_us = r.u64()?;
-    let body = if delta {
-        let created = read_entities(r, schema)?;
-        let mut prev = 0;
-        let changed = (0..r.count()?)
-            .map(|_| {
-                let id = next_id(r, &mut prev)?;
-                let mask = r.u32()?;
-                let changes = (0..mask.count_ones()).map(|_| r.i32()).collect::<Result<_, WireError>>()?;
-                Ok(Change { id, mask, changes })
-            })
-            .collect::<Result<_, WireError>>()?;
-        let mut prev = 0;
-        let removed = (0..r.count()?).map(|_| next_id(r, &mut prev)).collect::<Result<_, WireError>>()?;
-        Body::Delta { base_tick, created, changed, removed }
-    } else {
-        Body::Snapshot(read_entities(r, schema)?)
+fn read_body(r: &mut Reader<'_>, header: &UpdateHeader, schema: &Schema) -> Result<Update, WireError> {
+    let body = match header.base_tick {
+        Some(base_tick) => {
+            let created = read_entities(r, schema)?;
+            let mut prev = 0;
+            let changed = (0..r.count()?)
+                .map(|_| {
+                    let id = next_id(r, &mut prev)?;
+                    let mask = r.u32()?;
+                    let changes = (0..mask.count_ones()).map(|_| r.i32()).collect::<Result<_, WireError>>()?;
+                    Ok(Change { id, mask, changes })
+                })
+                .collect::<Result<_, WireError>>()?;
+            let mut prev = 0;
+            let removed = (0..r.count()?).map(|_| next_id(r, &mut prev)).collect::<Result<_, WireError>>()?;
+            Body::Delta { base_tick, created, changed, removed }
+        }
+        None => Body::Snapshot(read_entities(r, schema)?),
     };
     let events = (0..r.count()?).map(|_| read_event(r)).collect::<Result<_, WireError>>()?;
-    Ok(Update { tick, ack_input, server_time_us, body, events })
+    Ok(Update { tick: header.tick, ack_input: header.ack_input, server_time_us: header.server_time_us, body, events })
 }
 
 fn read_event(r: &mut Reader<'_>) -> Result<Event, WireError> {

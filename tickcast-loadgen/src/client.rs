@@ -16,8 +16,11 @@ use std::net::SocketAddr;
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
-use tickcast::protocol::{ClientMessage, Reader, ServerMessage, UpdateHeader};
-use tickcast::sync::ClientState;
+// The client side of the protocol comes from tickcast-client, the one Rust client
+// implementation: frames are parsed to their header only, bodies decoded where sampled.
+use tickcast_client::message::{Frame as ServerFrame, Schema, UpdateHeader, SUBPROTOCOLS};
+use tickcast_client::wire::Reader;
+use tickcast_client::{ClientMessage, World};
 use tokio::io::AsyncReadExt;
 use tokio::net::TcpStream;
 
@@ -238,10 +241,11 @@ async fn matchmade_join(plan: &Plan, shared: &Shared) -> Result<Joined, String> 
     }
 }
 
-/// `tickcast.v1`, then the token and the seat when there are.
+/// Every protocol version the client speaks (newest first), then the token and the seat
+/// when there are.
 fn subprotocols(token: Option<&str>, seat: Option<&str>) -> String {
-    let mut protocols = String::from(tickcast::protocol::SUBPROTOCOL);
-    for (prefix, value) in [(tickcast::protocol::TOKEN_PREFIX, token), (tickcast::protocol::SEAT_PREFIX, seat)] {
+    let mut protocols = SUBPROTOCOLS.join(", ");
+    for (prefix, value) in [("tickcast.token.", token), ("tickcast.seat.", seat)] {
         if let Some(v) = value {
             protocols.push_str(", ");
             protocols.push_str(prefix);
@@ -282,8 +286,8 @@ async fn first_frame(stream: &mut TcpStream, buf: &mut Vec<u8>) -> io::Result<Fi
             match frame.opcode {
                 0x8 => return Ok(FirstFrame::Closed(payload)),
                 0x2 if !is_refusal_notice(&payload) => {
-                    let room = match ServerMessage::decode(&payload) {
-                        Ok(ServerMessage::Welcome(w)) => Some(w.room),
+                    let room = match ServerFrame::parse(&payload) {
+                        Ok(ServerFrame::Welcome(w)) => Some(w.room),
                         _ => None,
                     };
                     return Ok(FirstFrame::Started { room });
@@ -304,7 +308,7 @@ async fn first_frame(stream: &mut TcpStream, buf: &mut Vec<u8>) -> io::Result<Fi
 
 /// A Notice with a non-zero code: what a server sends just before closing.
 fn is_refusal_notice(payload: &[u8]) -> bool {
-    matches!(ServerMessage::decode(payload), Ok(ServerMessage::Notice(n)) if n.code != 0)
+    matches!(ServerFrame::parse(payload), Ok(ServerFrame::Notice { code, .. }) if code != 0)
 }
 
 /// `Sec-WebSocket-Accept` for `key` (RFC 6455 §4.2.2): base64 of SHA-1 of the key and the
@@ -426,7 +430,7 @@ struct Player {
     input_rate_hz: Option<f64>,
     rate_hz: u64,
     player_id: u32,
-    schema: Option<tickcast::protocol::Schema>,
+    schema: Option<Schema>,
     field_counts: Vec<usize>,
     /// Direction of the square each player walks: towards the arena's centre first.
     orientation: Option<(i32, i32)>,
@@ -534,35 +538,35 @@ impl Player {
         if in_window_local {
             stats.bytes.fetch_add(wire_bytes as u64, Relaxed);
         }
-        let msg = match ServerMessage::decode(payload) {
-            Ok(m) => m,
+        let frame = match ServerFrame::parse(payload) {
+            Ok(f) => f,
             Err(e) => return shared.error(format!("client {}: undecodable message: {e}", self.index)),
         };
-        match &msg {
-            ServerMessage::Welcome(w) => {
+        match frame {
+            ServerFrame::Welcome(w) => {
                 self.player_id = w.player_id;
                 self.rate_hz = w.tick_rate_hz.max(1) as u64;
                 shared.tick_rate_hz.store(w.tick_rate_hz as u32, Relaxed);
                 self.field_counts = w.schema.entity_kinds.iter().map(|k| k.fields.len()).collect();
-                self.schema = Some(w.schema.clone());
+                self.schema = Some(w.schema);
             }
-            ServerMessage::Snapshot { header, .. } => {
+            ServerFrame::Update { header, body } if header.base_tick.is_none() => {
                 if shared.in_window(header.server_time_us) {
                     stats.keyframes.fetch_add(1, Relaxed);
                 }
                 if self.orientation.is_none() {
-                    self.find_orientation(&msg);
+                    self.find_orientation(&header, body);
                 }
-                self.on_update(header, recv_us);
+                self.on_update(&header, recv_us);
             }
-            ServerMessage::Delta { header, body } => {
+            ServerFrame::Update { header, body } => {
                 if self.sampler && shared.in_window(header.server_time_us) {
                     self.sample_body(body, wire_bytes);
                 }
-                self.on_update(header, recv_us);
+                self.on_update(&header, recv_us);
             }
-            ServerMessage::Notice(n) if n.code != 0 => {
-                shared.error(format!("client {}: notice {}: {}", self.index, n.code, n.reason))
+            ServerFrame::Notice { code, reason } if code != 0 => {
+                shared.error(format!("client {}: notice {code}: {reason}", self.index))
             }
             _ => {}
         }
@@ -592,10 +596,11 @@ impl Player {
 
     /// Reads the player's own position from its first keyframe, to walk a square that
     /// stays inside the arena (clamped at a wall, a player would stop moving).
-    fn find_orientation(&mut self, msg: &ServerMessage<'_>) {
+    fn find_orientation(&mut self, header: &UpdateHeader, body: &[u8]) {
         let Some(schema) = &self.schema else { return };
-        let mut state = ClientState::default();
-        if state.apply(msg, schema).is_err() {
+        let mut state = World::default();
+        let Ok(update) = header.decode_body(body, schema) else { return };
+        if state.apply(&update).is_err() {
             return;
         }
         if let Some((_, fields)) = state.entities.get(&self.player_id) {
@@ -647,7 +652,7 @@ impl Player {
     }
 }
 
-/// Walks a delta body's state part (see `tickcast::sync` for the layout): returns the
+/// Walks a delta body's state part (docs/PROTOCOL.md, "Update body"): returns the
 /// number of changed entities, the bytes of the changed section, and of the state part.
 pub fn delta_sizes(body: &[u8], field_counts: &[usize]) -> Option<(u64, u64, u64)> {
     let mut r = Reader::new(body);
@@ -708,8 +713,11 @@ mod tests {
 
     #[test]
     fn subprotocols_carry_token_and_seat() {
-        assert_eq!(subprotocols(None, None), "tickcast.v1");
-        assert_eq!(subprotocols(Some("t.k"), Some("s.t")), "tickcast.v1, tickcast.token.t.k, tickcast.seat.s.t");
+        assert_eq!(subprotocols(None, None), "tickcast.v2, tickcast.v1");
+        assert_eq!(
+            subprotocols(Some("t.k"), Some("s.t")),
+            "tickcast.v2, tickcast.v1, tickcast.token.t.k, tickcast.seat.s.t"
+        );
     }
 
     #[test]
