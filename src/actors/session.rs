@@ -29,9 +29,9 @@ use crate::net::ws::{ConnectionReader, ConnectionWriter, Message, ReadError, Sen
 use crate::net::SocketHandle;
 use crate::net::{ConnectionSlot, SubjectSlot};
 use crate::protocol::{
-    close_code, ClientMessage, DecodeError, Notice, PlayerId, ProtocolVersion, Schema, ServerMessage,
+    close_code, ClientMessage, DecodeError, Notice, PlayerId, ProtocolVersion, Schema, ServerMessage, MAX_INPUT_FIELDS,
 };
-use crate::sync::{InputQueue, PushOutcome};
+use crate::sync::{InputQueue, InputValues, PushOutcome};
 use actix::{
     Actor, ActorContext, ActorFutureExt, Addr, AsyncContext, Context, Handler, Running, StreamHandler, WrapFuture,
 };
@@ -217,6 +217,24 @@ impl SessionActor {
         }
     }
 
+    /// Checks one input against the schema and queues it for the world.
+    fn on_input(&mut self, seq: u32, values: &[i32], ctx: &mut Context<Self>) {
+        if let Some(Err(why)) = self.schema.as_ref().map(|s| s.check_input(values)) {
+            metrics::input_dropped("invalid");
+            return self.close(close_code::INVALID_PAYLOAD, &why, ctx);
+        }
+        // A schema has at most MAX_INPUT_FIELDS input fields, so checked values fit.
+        let Some(values) = InputValues::new(values) else {
+            metrics::input_dropped("invalid");
+            return self.close(close_code::INVALID_PAYLOAD, "too many input values", ctx);
+        };
+        match self.inputs.as_ref().map(|q| q.push(seq, values)) {
+            Some(PushOutcome::Queued) | None => {}
+            Some(PushOutcome::Stale) => metrics::input_dropped("stale"),
+            Some(PushOutcome::Overflow) => metrics::input_dropped("overflow"),
+        }
+    }
+
     fn on_binary(&mut self, bytes: Bytes, ctx: &mut Context<Self>) {
         match self.rate.check(Instant::now()) {
             RateVerdict::Allow => {}
@@ -227,6 +245,14 @@ impl SessionActor {
             }
         }
         let max = self.settings.limits.max_message_bytes;
+        // Inputs, nearly every message a player sends, decode without allocating; any
+        // other message (or an odd input) takes the general path below.
+        let mut values = [0; MAX_INPUT_FIELDS];
+        if bytes.len() <= max {
+            if let Some((seq, n)) = ClientMessage::decode_input(&bytes, &mut values) {
+                return self.on_input(seq, &values[..n], ctx);
+            }
+        }
         let msg = match ClientMessage::decode(&bytes, max) {
             Ok(m) => m,
             Err(DecodeError::TooLong { .. }) => return self.close(close_code::TOO_BIG, "message too big", ctx),
@@ -236,17 +262,7 @@ impl SessionActor {
             }
         };
         match msg {
-            ClientMessage::Input { seq, values } => {
-                if let Some(Err(why)) = self.schema.as_ref().map(|s| s.check_input(&values)) {
-                    metrics::input_dropped("invalid");
-                    return self.close(close_code::INVALID_PAYLOAD, &why, ctx);
-                }
-                match self.inputs.as_ref().map(|q| q.push(seq, values)) {
-                    Some(PushOutcome::Queued) | None => {}
-                    Some(PushOutcome::Stale) => metrics::input_dropped("stale"),
-                    Some(PushOutcome::Overflow) => metrics::input_dropped("overflow"),
-                }
-            }
+            ClientMessage::Input { seq, values } => self.on_input(seq, &values, ctx),
             ClientMessage::Ping { client_time } => {
                 let pong = ServerMessage::Pong { client_time, server_time_us: now_us() }.encode();
                 self.send_own(opcode::BINARY, &pong);

@@ -2,7 +2,7 @@
 //! and the close codes that end a session.
 
 use super::codec::{self, DecodeError, Reader, Writer};
-use super::schema::Schema;
+use super::schema::{Schema, MAX_INPUT_FIELDS};
 use super::PlayerId;
 use serde::{Deserialize, Serialize};
 
@@ -55,6 +55,27 @@ impl ClientMessage {
         let mut out = Vec::new();
         codec::encode_into(self, &mut out);
         out
+    }
+
+    /// The common case of [`ClientMessage::decode`], without allocating: `Some((seq, n))`
+    /// with the values in `out[..n]` when `bytes` are exactly one Input of at most
+    /// [`MAX_INPUT_FIELDS`] values, each integer in a form bincode accepts. `None` for
+    /// anything else (another message, more values, a varint wider than its type,
+    /// malformed bytes): [`ClientMessage::decode`] then decodes it or refuses it with its
+    /// error, so both paths accept exactly the same inputs (a property test says so).
+    pub fn decode_input(bytes: &[u8], out: &mut [i32; MAX_INPUT_FIELDS]) -> Option<(u32, usize)> {
+        let mut r = Reader::new(bytes);
+        // bincode refuses an 8-byte marker (253) for a u32 or i32; so does this path.
+        let narrow = |r: &Reader<'_>| r.rest().first().is_some_and(|&b| b < 253);
+        if !narrow(&r) || r.u32().ok()? != 0 {
+            return None;
+        }
+        let seq = if narrow(&r) { r.u32().ok()? } else { return None };
+        let n = r.count(MAX_INPUT_FIELDS).ok()?;
+        for slot in &mut out[..n] {
+            *slot = if narrow(&r) { r.i32().ok()? } else { return None };
+        }
+        (r.remaining() == 0).then_some((seq, n))
     }
 }
 
@@ -326,4 +347,56 @@ pub mod close_code {
     /// The token's subject holds `security.max_sessions_per_token` players on the node
     /// already: leave one (or let its grace window pass) before joining again.
     pub const TOO_MANY_SESSIONS: u16 = 4429;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// What the fast path and bincode make of `bytes`.
+    type Both = (Option<(u32, Vec<i32>)>, Result<ClientMessage, DecodeError>);
+
+    fn decode_both(bytes: &[u8]) -> Both {
+        let mut out = [0; MAX_INPUT_FIELDS];
+        let fast = ClientMessage::decode_input(bytes, &mut out).map(|(seq, n)| (seq, out[..n].to_vec()));
+        (fast, ClientMessage::decode(bytes, usize::MAX))
+    }
+
+    proptest! {
+        /// The allocation-free path accepts an input only as bincode decodes it.
+        #[test]
+        fn the_fast_input_path_agrees_with_bincode_on_any_bytes(
+            // Mostly tag 0 (Input), small counts and varint markers, so odd inputs are
+            // what the bytes usually are, not other messages.
+            bytes in proptest::collection::vec(prop_oneof![0u8..=4, 248u8..=255, any::<u8>()], 0..24)
+                .prop_map(|mut v| { v.insert(0, 0); v }),
+        ) {
+            if let (Some((seq, values)), full) = decode_both(&bytes) {
+                prop_assert_eq!(full, Ok(ClientMessage::Input { seq, values }));
+            }
+        }
+
+        /// ... and takes every real input of up to MAX_INPUT_FIELDS values.
+        #[test]
+        fn the_fast_input_path_takes_every_encoded_input(
+            seq in any::<u32>(),
+            values in proptest::collection::vec(any::<i32>(), 0..=MAX_INPUT_FIELDS),
+        ) {
+            let bytes = ClientMessage::Input { seq, values: values.clone() }.encode();
+            prop_assert_eq!(decode_both(&bytes).0, Some((seq, values)));
+        }
+    }
+
+    #[test]
+    fn the_fast_input_path_leaves_everything_else_to_bincode() {
+        let mut out = [0; MAX_INPUT_FIELDS];
+        let many = ClientMessage::Input { seq: 1, values: vec![0; MAX_INPUT_FIELDS + 1] }.encode();
+        assert_eq!(ClientMessage::decode_input(&many, &mut out), None, "more values than a schema has");
+        assert_eq!(ClientMessage::decode_input(&ClientMessage::Leave.encode(), &mut out), None);
+        // seq 5 written with an 8-byte marker: bincode refuses it, so the fast path must.
+        let wide = [0, 253, 5, 0, 0, 0, 0, 0, 0, 0, 0];
+        assert_eq!(ClientMessage::decode_input(&wide, &mut out), None);
+        assert!(ClientMessage::decode(&wide, 1024).is_err());
+    }
 }

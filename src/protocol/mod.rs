@@ -19,7 +19,7 @@ pub use messages::{
     ServerMessage, UpdateHeader, Welcome, MESSAGE_DELTA, MESSAGE_NOTICE, MESSAGE_PONG, MESSAGE_SNAPSHOT,
     MESSAGE_WELCOME,
 };
-pub use schema::{EntityKind, FieldDef, InputField, Schema, SchemaError};
+pub use schema::{EntityKind, FieldDef, InputField, Schema, SchemaError, MAX_INPUT_FIELDS};
 
 /// The WebSocket subprotocol of protocol version 1: every client may offer it, and a
 /// client offering only it gets version 1 byte for byte.

@@ -14,5 +14,5 @@ mod state;
 pub use baseline::{History, UpdateBase};
 pub use delta::{encode_delta, encode_events, encode_snapshot, ClientState, DeltaStats};
 pub use fanout::{Decision, EventLog, Eviction, FanOut, FanOutRules, MemberView};
-pub use input::{InputQueue, PushOutcome};
+pub use input::{InputQueue, InputValues, PushOutcome};
 pub use state::{EntityRef, EntityState};
