@@ -16,6 +16,7 @@ use crate::config::Settings;
 use crate::net::ws::handoff::{self, HttpFramed};
 use crate::net::ws::{ConnectionReader, ConnectionWriter, FrameLimits};
 use crate::net::{ConnectionSlot, SocketHandle};
+use crate::protocol::close_code;
 use actix::{Actor, Addr, ArbiterHandle};
 use actix_http::{HttpMessage, Request, StatusCode};
 use actix_web::body::BoxBody;
@@ -76,16 +77,26 @@ where
         // socket moves between the two threads' reactors: out of this worker's here, into
         // the room thread's there.
         Some(thread) => {
-            let stream = stream.into_std()?;
+            // Shared with the handed-over task, so the session can be taken back if the
+            // room thread is gone.
+            let handover = Arc::new(parking_lot::Mutex::new(Some((stream.into_std()?, parts))));
+            let task = handover.clone();
             let handed = thread.spawn(async move {
+                let Some((stream, parts)) = task.lock().take() else { return };
                 match TcpStream::from_std(stream) {
                     Ok(stream) => parts.start(stream),
                     Err(e) => tracing::warn!(error = %e, "could not hand a connection to its room thread"),
                 }
             });
             if !handed {
-                // The room thread is gone (the server is stopping): the connection goes.
-                tracing::debug!("room thread gone; connection dropped");
+                // The room thread is gone (a room panicked, or the server is stopping):
+                // the client still hears why, from here, and may try again.
+                tracing::warn!("room thread gone; refusing the session with 1012");
+                if let Some((stream, mut parts)) = handover.lock().take() {
+                    parts.accepted.start =
+                        SessionStart::Refuse { code: close_code::TRY_AGAIN, reason: "room is gone".into() };
+                    parts.start(TcpStream::from_std(stream)?);
+                }
             }
         }
         // A refusal (a Notice and a close) is served where it was accepted.

@@ -119,7 +119,7 @@ fn pack(state: &EntityState) -> Box<[u8]> {
 }
 
 /// The state [`pack`] packed (`None` only if the bytes are not its: they never leave the
-/// ring, so that would be a bug, answered by a keyframe rather than a panic).
+/// ring, so that would be a bug; the fan-out then sends a keyframe, never a wrong delta).
 fn unpack(bytes: &[u8]) -> Option<EntityState> {
     let mut r = Reader::new(bytes);
     // Every entity takes at least three bytes: the count cannot ask for more room.

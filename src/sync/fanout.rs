@@ -154,15 +154,27 @@ impl FanOut {
             return Decision::Evict(Eviction::TooFarBehind);
         }
         let keyframe = history.choose_base(member.baseline, tick, rules.max_baseline_age_ticks) == UpdateBase::Keyframe;
-        let body = self.body_for((delivered, keyframe), current, history, events);
+        let (keyframe, body) = match self.body_for((delivered, keyframe), current, history, events) {
+            Some(body) => (keyframe, body),
+            // The base state could not be had (a packed state that did not unpack: a
+            // bug, never expected): a keyframe, never a delta from a wrong base.
+            None => (true, self.body_for((delivered, true), current, history, events).unwrap_or_default()),
+        };
         Decision::Send { base_tick: if keyframe { 0 } else { member.baseline }, body }
     }
 
     /// The body for members whose events start after `from` and whose update is a
-    /// keyframe or a delta from `from`: encoded the first time it is asked for.
-    fn body_for(&mut self, key: (u64, bool), current: &EntityState, history: &History, events: &EventLog) -> Bytes {
+    /// keyframe or a delta from `from`: encoded the first time it is asked for. `None`
+    /// for a delta whose base state the ring cannot give.
+    fn body_for(
+        &mut self,
+        key: (u64, bool),
+        current: &EntityState,
+        history: &History,
+        events: &EventLog,
+    ) -> Option<Bytes> {
         if let Some((_, b)) = self.bodies.iter().find(|(k, _)| *k == key) {
-            return b.clone();
+            return Some(b.clone());
         }
         let (from, keyframe) = key;
         let mut owed = Vec::new();
@@ -172,12 +184,12 @@ impl FanOut {
             encode_snapshot(current, &owed, &mut out);
             metrics::keyframe_encoded();
         } else {
-            let base = history.get(from).unwrap_or_default();
+            let base = history.get(from)?;
             encode_delta(&base, current, &owed, &mut self.scratch, &mut out);
         }
         let body = Bytes::from(out);
         self.bodies.push((key, body.clone()));
-        body
+        Some(body)
     }
 
     /// Bodies encoded this tick (one per distinct base in use).

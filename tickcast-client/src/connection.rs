@@ -38,8 +38,14 @@ pub enum ConnectError {
     },
     /// The server sent bytes this client cannot decode or apply.
     Protocol(String),
-    /// The network, or a URL that is not one.
+    /// A Delta did not apply on the state held (an update was lost): the chain is broken,
+    /// and a resume starts again from a Snapshot (PROTOCOL.md, "Keeping the state").
+    BrokenChain(String),
+    /// The network failed (connect, read, write, timeout).
     Io(String),
+    /// What the caller asked for cannot be done: a URL that is not one, a scheme this
+    /// client does not speak. Retrying does not help.
+    Config(String),
 }
 
 impl std::fmt::Display for ConnectError {
@@ -48,7 +54,8 @@ impl std::fmt::Display for ConnectError {
             ConnectError::Refused { status, reason } => write!(f, "refused with {status}: {reason}"),
             ConnectError::Closed { code, reason } => write!(f, "closed with {code}: {reason}"),
             ConnectError::Protocol(why) => write!(f, "protocol error: {why}"),
-            ConnectError::Io(why) => write!(f, "{why}"),
+            ConnectError::BrokenChain(why) => write!(f, "broken update chain: {why}"),
+            ConnectError::Io(why) | ConnectError::Config(why) => write!(f, "{why}"),
         }
     }
 }
@@ -58,13 +65,14 @@ impl std::error::Error for ConnectError {}
 impl ConnectError {
     /// What the close-code table advises: whether to come back with the resume token
     /// (after a backoff): a lost connection, a server shutting down or restarting a room,
-    /// an internal error, an eviction, or the client's own close (`bye`).
+    /// an internal error, an eviction, the client's own close (`bye`), a network failure,
+    /// or a broken update chain.
     pub fn resumable(&self) -> bool {
         match self {
             ConnectError::Closed { code, reason } => {
                 matches!(code, 1001 | 1006 | 1008 | 1011 | 1012) || (*code == 1000 && reason == "bye")
             }
-            ConnectError::Io(_) => true,
+            ConnectError::Io(_) | ConnectError::BrokenChain(_) => true,
             _ => false,
         }
     }
@@ -82,6 +90,10 @@ fn io(e: impl std::fmt::Display) -> ConnectError {
     ConnectError::Io(e.to_string())
 }
 
+fn config(e: impl std::fmt::Display) -> ConnectError {
+    ConnectError::Config(e.to_string())
+}
+
 /// Microseconds since the Unix epoch on this machine's clock.
 fn now_us() -> u64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_micros() as u64).unwrap_or(0)
@@ -90,7 +102,7 @@ fn now_us() -> u64 {
 /// One HTTP/1.1 request to `http_base` (`http://HOST:PORT`); returns status and body.
 async fn http_request(http_base: &str, method: &str, path: &str, body: &str) -> Result<(u16, String), ConnectError> {
     let host =
-        http_base.strip_prefix("http://").ok_or_else(|| io(format!("{http_base}: only http:// is supported")))?;
+        http_base.strip_prefix("http://").ok_or_else(|| config(format!("{http_base}: only http:// is supported")))?;
     let host = host.trim_end_matches('/');
     let mut stream = TcpStream::connect(host).await.map_err(io)?;
     let request = format!(
@@ -117,8 +129,9 @@ pub async fn guest_token(http_base: &str, name: &str) -> Result<String, ConnectE
     if status != 200 {
         return Err(ConnectError::Refused { status, reason: body.trim().to_string() });
     }
-    let v: serde_json::Value = serde_json::from_str(&body).map_err(|e| io(format!("token JSON: {e}")))?;
-    v["token"].as_str().map(str::to_string).ok_or_else(|| io("token JSON has no token"))
+    let v: serde_json::Value =
+        serde_json::from_str(&body).map_err(|e| ConnectError::Protocol(format!("token JSON: {e}")))?;
+    v["token"].as_str().map(str::to_string).ok_or_else(|| ConnectError::Protocol("token JSON has no token".into()))
 }
 
 /// Where `GET /api/matchmake` says to play.
@@ -148,10 +161,11 @@ pub async fn matchmake(http_base: &str, room: Option<&str>, resume: bool) -> Res
     if status != 200 {
         return Err(ConnectError::Refused { status, reason: body.trim().to_string() });
     }
-    let v: serde_json::Value = serde_json::from_str(&body).map_err(|e| io(format!("matchmake JSON: {e}")))?;
+    let v: serde_json::Value =
+        serde_json::from_str(&body).map_err(|e| ConnectError::Protocol(format!("matchmake JSON: {e}")))?;
     let text = |k: &str| v[k].as_str().map(str::to_string);
     Ok(Placement {
-        url: text("url").ok_or_else(|| io("matchmake JSON has no url"))?,
+        url: text("url").ok_or_else(|| ConnectError::Protocol("matchmake JSON has no url".into()))?,
         room: text("room").unwrap_or_default(),
         seat: text("seat"),
     })
@@ -190,12 +204,12 @@ impl Connection {
     /// Opens a session offering `credentials` (subprotocol entries) and, if given, an
     /// `Origin` header; returns once the Welcome arrived.
     pub async fn open(url: &str, credentials: &[String], origin: Option<&str>) -> Result<Connection, ConnectError> {
-        let mut req = url.into_client_request().map_err(io)?;
+        let mut req = url.into_client_request().map_err(config)?;
         let offered: Vec<&str> = SUBPROTOCOLS.iter().copied().chain(credentials.iter().map(String::as_str)).collect();
-        let protocols = HeaderValue::from_str(&offered.join(", ")).map_err(io)?;
+        let protocols = HeaderValue::from_str(&offered.join(", ")).map_err(config)?;
         req.headers_mut().insert("Sec-WebSocket-Protocol", protocols);
         if let Some(origin) = origin {
-            req.headers_mut().insert("Origin", HeaderValue::from_str(origin).map_err(io)?);
+            req.headers_mut().insert("Origin", HeaderValue::from_str(origin).map_err(config)?);
         }
         let connected = tokio::time::timeout(HANDSHAKE_TIMEOUT, tokio_tungstenite::connect_async(req))
             .await
@@ -205,6 +219,8 @@ impl Connection {
                 status: r.status().as_u16(),
                 reason: r.body().as_deref().map(String::from_utf8_lossy).unwrap_or_default().trim().to_string(),
             },
+            tokio_tungstenite::tungstenite::Error::Url(e) => config(e),
+            tokio_tungstenite::tungstenite::Error::Protocol(e) => ConnectError::Protocol(e.to_string()),
             other => io(other),
         })?;
         let mut conn = Connection {
@@ -231,9 +247,15 @@ impl Connection {
     async fn read(&mut self, schema: Option<&crate::message::Schema>) -> Result<ServerMessage, ConnectError> {
         let mut notice = None;
         loop {
+            // A connection that ends without a close frame after a Notice (a server resets
+            // a peer whose socket cannot take the close frame) ends with the Notice's code.
+            let lost = |why: String, notice: Option<(u16, String)>| {
+                let (code, reason) = notice.unwrap_or((1006, why));
+                Err(ConnectError::Closed { code, reason })
+            };
             let msg = match self.ws.next().await {
-                None => return Err(ConnectError::Closed { code: 1006, reason: "connection lost".into() }),
-                Some(Err(e)) => return Err(ConnectError::Closed { code: 1006, reason: e.to_string() }),
+                None => return lost("connection lost".into(), notice),
+                Some(Err(e)) => return lost(e.to_string(), notice),
                 Some(Ok(m)) => m,
             };
             match msg {
@@ -267,7 +289,10 @@ impl Connection {
             let schema = self.welcome.schema.clone();
             match self.read(Some(&schema)).await? {
                 ServerMessage::Update(update) => {
-                    self.world.apply(&update).map_err(|e: ApplyError| ConnectError::Protocol(e.to_string()))?;
+                    self.world.apply(&update).map_err(|e| match e {
+                        ApplyError::BaseMismatch { .. } => ConnectError::BrokenChain(e.to_string()),
+                        ApplyError::Malformed(_) => ConnectError::Protocol(e.to_string()),
+                    })?;
                     self.acked = update.ack_input;
                     return Ok(update);
                 }
@@ -283,9 +308,13 @@ impl Connection {
         let (_, sent_at) = self.pings.swap_remove(i);
         let rtt = sent_at.elapsed();
         self.rtt = Some(rtt);
-        // The server read its clock about halfway through the round trip.
-        let local_mid = client_time as i64 + (rtt.as_micros() / 2) as i64;
-        self.clock_offset_us = Some(server_time_us as i64 - local_mid);
+        // The server read its clock about halfway through the round trip. A server time
+        // beyond i64 is hostile or broken: no offset from it.
+        let half = i64::try_from(rtt.as_micros() / 2).unwrap_or(i64::MAX);
+        let local_mid = i64::try_from(client_time).unwrap_or(i64::MAX).saturating_add(half);
+        if let Ok(server) = i64::try_from(server_time_us) {
+            self.clock_offset_us = Some(server.saturating_sub(local_mid));
+        }
     }
 
     /// Sends one input (the schema's input fields, in order) numbered after the last
@@ -313,11 +342,13 @@ impl Connection {
         self.send(&ClientMessage::Chat { text: text.to_string() }).await
     }
 
-    /// Leaves for good: the server removes the player and closes with 1000 `left`.
+    /// Leaves for good: the server removes the player and closes with 1000 `left`
+    /// (updates still on their way before the close are read past).
     pub async fn leave(mut self) -> Result<(), ConnectError> {
         self.send(&ClientMessage::Leave).await?;
+        let schema = self.welcome.schema.clone();
         loop {
-            match self.read(None).await {
+            match self.read(Some(&schema)).await {
                 Err(ConnectError::Closed { code: 1000, .. }) => return Ok(()),
                 Err(e) => return Err(e),
                 Ok(_) => continue,

@@ -56,6 +56,12 @@ impl PlayerOptions {
 pub struct Player {
     options: PlayerOptions,
     conn: Connection,
+    /// Reconnection attempts since the player last had a healthy connection (one that
+    /// lasted `backoff_cap`): the backoff grows with them and `max_retries` bounds them,
+    /// so a connection dropped again and again right after its Welcome is not retried
+    /// forever at the shortest wait.
+    attempts: u32,
+    connected_at: std::time::Instant,
     /// Successful resumes so far.
     pub resumes: u32,
     /// Times a resume was refused and the player joined afresh (a new player id).
@@ -68,7 +74,8 @@ impl Player {
     pub async fn start(options: PlayerOptions) -> Result<Player, ConnectError> {
         let seed = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_nanos() as u64).unwrap_or(1) | 1;
         let conn = Self::join(&options).await?;
-        Ok(Player { options, conn, resumes: 0, rejoins: 0, jitter: seed })
+        let connected_at = std::time::Instant::now();
+        Ok(Player { options, conn, attempts: 0, connected_at, resumes: 0, rejoins: 0, jitter: seed })
     }
 
     /// The live connection: its Welcome, world, inputs and pings.
@@ -78,12 +85,19 @@ impl Player {
 
     /// The next update; a connection that ends with a code advising it is resumed (or
     /// the player joins afresh if the resume is refused) before reading on. Errors only
-    /// when the close says not to come back, or every attempt failed.
+    /// when the close says not to come back, or `max_retries` attempts failed since the
+    /// player last held a connection for `backoff_cap`.
     pub async fn next_update(&mut self) -> Result<Update, ConnectError> {
         loop {
             match self.conn.next_update().await {
                 Ok(update) => return Ok(update),
-                Err(e) if e.resumable() => self.come_back(e).await?,
+                Err(e) if e.resumable() => {
+                    if self.connected_at.elapsed() >= self.options.backoff_cap {
+                        self.attempts = 0;
+                    }
+                    self.come_back(e).await?;
+                    self.connected_at = std::time::Instant::now();
+                }
                 Err(e) => return Err(e),
             }
         }
@@ -126,8 +140,9 @@ impl Player {
         let resume = format!("tickcast.resume.{}", self.conn.welcome.resume_token);
         let room = self.conn.welcome.room.clone();
         let mut last = cause;
-        for attempt in 0..self.options.max_retries {
-            tokio::time::sleep(backoff(&self.options, attempt, &mut self.jitter)).await;
+        while self.attempts < self.options.max_retries {
+            tokio::time::sleep(backoff(&self.options, self.attempts, &mut self.jitter)).await;
+            self.attempts += 1;
             let url = if self.options.matchmake {
                 match matchmake(&self.options.http, Some(&room), true).await {
                     Ok(p) => p.url,
@@ -149,7 +164,14 @@ impl Player {
                 }
                 // The resume cannot be honoured (grace over, token replaced): a new player.
                 Err(ConnectError::Closed { code: 4401, .. }) => return self.rejoin().await,
-                Err(e) if e.resumable() || matches!(e, ConnectError::Refused { status: 429 | 503, .. }) => last = e,
+                // Busy, or redirected more times in a row than allowed: a failed attempt.
+                Err(e)
+                    if e.resumable()
+                        || e.redirect().is_some()
+                        || matches!(e, ConnectError::Refused { status: 429 | 503, .. }) =>
+                {
+                    last = e
+                }
                 Err(e) => return Err(e),
             }
         }

@@ -5,7 +5,8 @@
 //! (`KEPT_BUFFER` bytes): a decoded message shares that buffer's memory until it is
 //! handled and dropped, then the next read reuses it, so a connection sending a small
 //! input every tick allocates nothing for it. Only a larger, unfinished frame makes the
-//! buffer grow, and the grown buffer goes once it is empty.
+//! buffer grow; a grown buffer goes once it is empty with more than `KEPT_BUFFER` bytes
+//! of room left (otherwise its allocation is reused by the next read).
 
 use super::frame::{Decoder, FrameError, FrameLimits, Message};
 use bytes::BytesMut;

@@ -116,7 +116,7 @@ fn arena_body(players: u32, rate: u32) -> (Vec<u8>, Welcome) {
         resume_token: String::new(),
         players: Vec::new(),
         schema: arena.schema(),
-        // Version 1 (the load generator offers tickcast.v1): no constants on the wire.
+        // Version 1 (the floor always answers tickcast.v1): no constants on the wire.
         constants: Vec::new(),
     };
     (body, welcome)
