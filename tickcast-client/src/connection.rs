@@ -223,71 +223,31 @@ impl Connection {
             tokio_tungstenite::tungstenite::Error::Protocol(e) => ConnectError::Protocol(e.to_string()),
             other => io(other),
         })?;
-        let mut conn = Connection {
+        let mut ws = ws;
+        let first = tokio::time::timeout(HANDSHAKE_TIMEOUT, read(&mut ws, None))
+            .await
+            .map_err(|_| io("no Welcome in time"))??;
+        let welcome = match first {
+            ServerMessage::Welcome(w) => *w,
+            other => return Err(ConnectError::Protocol(format!("expected Welcome first, got {other:?}"))),
+        };
+        Ok(Connection {
             ws,
-            welcome: placeholder_welcome(),
+            welcome,
             world: World::default(),
             acked: 0,
             sent: 0,
             rtt: None,
             clock_offset_us: None,
             pings: Vec::new(),
-        };
-        let welcome =
-            tokio::time::timeout(HANDSHAKE_TIMEOUT, conn.read(None)).await.map_err(|_| io("no Welcome in time"))??;
-        match welcome {
-            ServerMessage::Welcome(w) => conn.welcome = *w,
-            other => return Err(ConnectError::Protocol(format!("expected Welcome first, got {other:?}"))),
-        }
-        Ok(conn)
-    }
-
-    /// The next server message, decoded with `schema` (none before the Welcome). Pings
-    /// are answered by the WebSocket layer; a close ends with [`ConnectError::Closed`].
-    async fn read(&mut self, schema: Option<&crate::message::Schema>) -> Result<ServerMessage, ConnectError> {
-        let mut notice = None;
-        loop {
-            // A connection that ends without a close frame after a Notice (a server resets
-            // a peer whose socket cannot take the close frame) ends with the Notice's code.
-            let lost = |why: String, notice: Option<(u16, String)>| {
-                let (code, reason) = notice.unwrap_or((1006, why));
-                Err(ConnectError::Closed { code, reason })
-            };
-            let msg = match self.ws.next().await {
-                None => return lost("connection lost".into(), notice),
-                Some(Err(e)) => return lost(e.to_string(), notice),
-                Some(Ok(m)) => m,
-            };
-            match msg {
-                Message::Binary(bytes) => {
-                    let decoded =
-                        ServerMessage::decode(&bytes, schema).map_err(|e| ConnectError::Protocol(e.to_string()))?;
-                    if let ServerMessage::Notice { code, reason } = &decoded {
-                        // A close with the same code follows; report that.
-                        notice = Some((*code, reason.clone()));
-                        continue;
-                    }
-                    return Ok(decoded);
-                }
-                Message::Close(frame) => {
-                    let (code, reason) = frame
-                        .map(|f| (u16::from(f.code), f.reason.to_string()))
-                        .or(notice)
-                        .unwrap_or((1005, String::new()));
-                    return Err(ConnectError::Closed { code, reason });
-                }
-                Message::Text(_) => return Err(ConnectError::Protocol("the server sent a text frame".into())),
-                _ => continue,
-            }
-        }
+        })
     }
 
     /// Reads until the next update, applies it to [`Connection::world`] and returns it.
     /// Pongs on the way update the RTT and the clock offset.
     pub async fn next_update(&mut self) -> Result<Update, ConnectError> {
         loop {
-            let schema = self.welcome.schema.clone();
-            match self.read(Some(&schema)).await? {
+            match read(&mut self.ws, Some(&self.welcome.schema)).await? {
                 ServerMessage::Update(update) => {
                     self.world.apply(&update).map_err(|e| match e {
                         ApplyError::BaseMismatch { .. } => ConnectError::BrokenChain(e.to_string()),
@@ -346,9 +306,8 @@ impl Connection {
     /// (updates still on their way before the close are read past).
     pub async fn leave(mut self) -> Result<(), ConnectError> {
         self.send(&ClientMessage::Leave).await?;
-        let schema = self.welcome.schema.clone();
         loop {
-            match self.read(Some(&schema)).await {
+            match read(&mut self.ws, Some(&self.welcome.schema)).await {
                 Err(ConnectError::Closed { code: 1000, .. }) => return Ok(()),
                 Err(e) => return Err(e),
                 Ok(_) => continue,
@@ -368,16 +327,45 @@ impl Connection {
     }
 }
 
-fn placeholder_welcome() -> Welcome {
-    Welcome {
-        protocol: 0,
-        player_id: 0,
-        room: String::new(),
-        tick_rate_hz: 0,
-        tick: 0,
-        resume_token: String::new(),
-        players: Vec::new(),
-        schema: Default::default(),
-        constants: Vec::new(),
+/// The next server message on `ws`, decoded with `schema` (none before the Welcome).
+/// Pings are answered by the WebSocket layer; a close ends with [`ConnectError::Closed`].
+async fn read(
+    ws: &mut WebSocketStream<MaybeTlsStream<TcpStream>>,
+    schema: Option<&crate::message::Schema>,
+) -> Result<ServerMessage, ConnectError> {
+    let mut notice = None;
+    loop {
+        // A connection that ends without a close frame after a Notice (a server resets
+        // a peer whose socket cannot take the close frame) ends with the Notice's code.
+        let lost = |why: String, notice: Option<(u16, String)>| {
+            let (code, reason) = notice.unwrap_or((1006, why));
+            Err(ConnectError::Closed { code, reason })
+        };
+        let msg = match ws.next().await {
+            None => return lost("connection lost".into(), notice),
+            Some(Err(e)) => return lost(e.to_string(), notice),
+            Some(Ok(m)) => m,
+        };
+        match msg {
+            Message::Binary(bytes) => {
+                let decoded =
+                    ServerMessage::decode(&bytes, schema).map_err(|e| ConnectError::Protocol(e.to_string()))?;
+                if let ServerMessage::Notice { code, reason } = &decoded {
+                    // A close with the same code follows; report that.
+                    notice = Some((*code, reason.clone()));
+                    continue;
+                }
+                return Ok(decoded);
+            }
+            Message::Close(frame) => {
+                let (code, reason) = frame
+                    .map(|f| (u16::from(f.code), f.reason.to_string()))
+                    .or(notice)
+                    .unwrap_or((1005, String::new()));
+                return Err(ConnectError::Closed { code, reason });
+            }
+            Message::Text(_) => return Err(ConnectError::Protocol("the server sent a text frame".into())),
+            _ => continue,
+        }
     }
 }
