@@ -83,9 +83,6 @@ pub const RESUME_PREFIX: &str = "tickcast.resume.";
 /// Prefix of the subprotocol entry that carries a seat reservation from `/api/matchmake`.
 pub const SEAT_PREFIX: &str = "tickcast.seat.";
 
-/// Version 1's number, as carried in its Welcome (see [`ProtocolVersion`]).
-pub const PROTOCOL_VERSION: u16 = 1;
-
 /// A player's id, unique within its room for the room's lifetime.
 pub type PlayerId = u32;
 

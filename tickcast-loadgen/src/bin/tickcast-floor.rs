@@ -26,7 +26,7 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use tickcast::game::arena::{Arena, ArenaConfig};
 use tickcast::game::{Game, StepContext};
-use tickcast::protocol::{write_update_header, ServerMessage, UpdateHeader, Welcome, PROTOCOL_VERSION, SUBPROTOCOL};
+use tickcast::protocol::{write_update_header, ProtocolVersion, ServerMessage, UpdateHeader, Welcome, SUBPROTOCOL};
 use tickcast::sync::{encode_delta, encode_events, EntityState};
 use tokio::io::AsyncReadExt;
 use tokio::net::tcp::OwnedWriteHalf;
@@ -108,7 +108,7 @@ fn arena_body(players: u32, rate: u32) -> (Vec<u8>, Welcome) {
     let mut body = Vec::new();
     encode_delta(&states[0], &states[1], &events, &mut Default::default(), &mut body);
     let welcome = Welcome {
-        protocol: PROTOCOL_VERSION,
+        protocol: ProtocolVersion::V1.number(),
         player_id: 0,
         room: String::new(),
         tick_rate_hz: rate as u16,
