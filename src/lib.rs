@@ -28,6 +28,10 @@
 //! server.shutdown();
 //! ```
 
+// The derives of `tickcast-derive` name `::tickcast::…`; this lets the crate's own games
+// (the arena) use them too.
+extern crate self as tickcast;
+
 pub mod actors;
 #[cfg(feature = "cluster")]
 pub mod cluster;

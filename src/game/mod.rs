@@ -1,4 +1,5 @@
-//! The seam a game developer implements: the [`Game`] trait, and the demo [`arena`] game.
+//! The seam a game developer implements: the [`Game`] trait, the state derives that write
+//! its schema, entity writing and save/restore ([`GameState`]), and the demo [`arena`] game.
 //!
 //! A game is plain, deterministic Rust: no actix, no I/O, no clock. The world actor owns
 //! one game per room and drives it through this trait in a fixed order every tick:
@@ -7,10 +8,17 @@
 
 pub mod arena;
 mod random;
+mod replicated;
+mod saved;
 pub mod snapshot;
 
 pub use random::SplitMix64;
+pub use replicated::{Entity, EntityCollection, GameState, PlayerInput, WireValue};
+pub use saved::{RestoreError, SaveFormat};
 pub use snapshot::{RoomSnapshot, SnapshotPlayer, SNAPSHOT_VERSION};
+/// The derives behind [`GameState`], [`Entity`], [`PlayerInput`] and [`SaveFormat`]
+/// (the `tickcast-derive` crate: its docs list the attributes).
+pub use tickcast_derive::{Entity, GameState, PlayerInput, SaveFormat};
 
 use crate::protocol::{Event, GameConstant, PlayerId, Schema};
 use crate::sync::EntityState;

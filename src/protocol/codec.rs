@@ -161,6 +161,11 @@ impl<'a> Reader<'a> {
         Ok(s)
     }
 
+    /// The next `n` bytes as they are.
+    pub fn bytes(&mut self, n: usize) -> Result<&'a [u8], DecodeError> {
+        self.take(n)
+    }
+
     /// An unsigned varint.
     pub fn u64(&mut self) -> Result<u64, DecodeError> {
         let first = self.take(1)?[0];
