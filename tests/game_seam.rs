@@ -487,8 +487,8 @@ fn restore_refuses_every_truncation_and_trailing_bytes() {
 #[test]
 fn restore_refuses_an_unknown_version() {
     for (make, saved) in [(arena as fn(u64) -> Box<dyn Game>, busy_arena_save()), (tag_game, busy_tag_save())] {
-        assert_eq!(saved[0], 1, "the format version comes first");
-        for version in [0u8, 2, 250] {
+        assert_eq!(saved[0], 2, "the format version comes first");
+        for version in [0u8, 1, 3, 250] {
             let mut bytes = saved.clone();
             bytes[0] = version;
             let why = restore_untrusted(make, &bytes).unwrap_err();
@@ -497,13 +497,14 @@ fn restore_refuses_an_unknown_version() {
     }
 }
 
-/// The start of an arena save in format 1 (see the module docs of `game::arena`) for the
-/// default configuration, up to and including the random generator's state.
+/// The start of an arena save in format 2 (the fields of `Arena` in order, as
+/// `game::SaveFormat` writes them) for the default configuration, up to and including the
+/// random generator's state.
 fn arena_header() -> Vec<u8> {
     let mut out = Vec::new();
     let mut w = Writer::new(&mut out);
     let cfg = ArenaConfig::default();
-    w.u64(1);
+    w.u64(2);
     for v in [cfg.size, cfg.speed, cfg.player_radius, cfg.orb_radius] {
         w.i64(v as i64);
     }
@@ -519,24 +520,30 @@ fn with(mut bytes: Vec<u8>, write: impl FnOnce(&mut Writer<'_>)) -> Vec<u8> {
 
 #[test]
 fn restore_refuses_huge_declared_lengths_before_allocating() {
-    let orbs = |w: &mut Writer<'_>| (0..2 * ArenaConfig::default().orbs).for_each(|_| w.i64(5000));
+    let orbs = |w: &mut Writer<'_>| {
+        w.u64(ArenaConfig::default().orbs as u64);
+        (0..2 * ArenaConfig::default().orbs).for_each(|_| w.i64(5000))
+    };
     // The hand-made header is right: no players and 20 orbs restore.
     restore_untrusted(arena, &with(arena_header(), |w| (w.u64(0), orbs(w)).1)).expect("a hand-made save restores");
     for count in [u64::MAX, u32::MAX as u64, 1 << 24, 1000] {
         let bytes = with(arena_header(), |w| (w.u64(count), orbs(w)).1);
         let why = restore_untrusted(arena, &bytes).unwrap_err();
-        assert!(why.contains("player count"), "{count}: {why}");
+        assert!(why.contains("players: a count above"), "{count}: {why}");
     }
-    let tag_header = with(Vec::new(), |w| (w.u64(1), w.u64(42)).1);
+    let tag_header = with(Vec::new(), |w| (w.u64(2), w.u64(42)).1);
     for count in [u64::MAX, 1 << 30, 100] {
         let why = restore_untrusted(tag_game, &with(tag_header.clone(), |w| w.u64(count))).unwrap_err();
-        assert!(why.contains("runner count"), "{count}: {why}");
+        assert!(why.contains("runners: a count above"), "{count}: {why}");
     }
 }
 
 #[test]
 fn restore_refuses_values_the_game_cannot_reach() {
-    let orbs = |w: &mut Writer<'_>| (0..2 * ArenaConfig::default().orbs).for_each(|_| w.i64(5000));
+    let orbs = |w: &mut Writer<'_>| {
+        w.u64(ArenaConfig::default().orbs as u64);
+        (0..2 * ArenaConfig::default().orbs).for_each(|_| w.i64(5000))
+    };
     let player = |id: u64, v: [i64; 6]| {
         with(arena_header(), move |w| {
             w.u64(1);
@@ -549,9 +556,9 @@ fn restore_refuses_values_the_game_cannot_reach() {
     for (what, bytes) in [
         ("outside", player(3, [i32::MAX as i64, 5000, 0, 0, 0, 0])),
         ("outside", player(3, [5000, 0, 0, 0, 0, 0])),
-        ("negative score", player(3, [5000, 5000, -1, 0, 0, 0])),
-        ("dx", player(3, [5000, 5000, 0, 2, 0, 0])),
-        ("buttons", player(3, [5000, 5000, 0, 0, 0, 256])),
+        ("score: -1 is outside 0..", player(3, [5000, 5000, -1, 0, 0, 0])),
+        ("input.dx: 2 is outside -1..=1", player(3, [5000, 5000, 0, 2, 0, 0])),
+        ("input.buttons: 256 is outside 0..=255", player(3, [5000, 5000, 0, 0, 0, 256])),
         ("does not fit in i32", player(3, [1 << 40, 5000, 0, 0, 0, 0])),
         ("player id", player(ORB_ID_BASE as u64, [5000, 5000, 0, 0, 0, 0])),
     ] {
@@ -562,21 +569,26 @@ fn restore_refuses_values_the_game_cannot_reach() {
     let why = restore_untrusted(arena, &other).unwrap_err();
     assert!(why.contains("this room runs"), "a save of another configuration is refused: {why}");
 
-    let runner = |v: [u64; 4], tags: i64| {
+    // Version, random state, one runner (id 9): col, row, it, tags, its input's dir,
+    // cooldown, frozen.
+    let runner = |col: i64, row: i64, it: u64, tags: i64, dir: u64| {
         with(vec![], |w| {
-            [1, 42, 1, 9].into_iter().chain(v).for_each(|x| w.u64(x));
+            [2, 42, 1, 9].into_iter().for_each(|x| w.u64(x));
+            w.i64(col);
+            w.i64(row);
+            w.u64(it);
             w.i64(tags);
-            w.u64(0);
-            w.u64(0);
+            [dir, 0, 0].into_iter().for_each(|x| w.u64(x));
         })
     };
-    restore_untrusted(tag_game, &runner([3, 4, 2, 1], 7)).expect("an honest runner restores");
+    restore_untrusted(tag_game, &runner(3, 4, 1, 7, 2)).expect("an honest runner restores");
     for (what, bytes) in [
-        ("outside the 16x16 grid", runner([16, 0, 0, 1], 0)),
-        ("dir 5", runner([0, 0, 5, 1], 0)),
-        ("it 2", runner([0, 0, 0, 2], 0)),
-        ("negative tag count", runner([0, 0, 0, 1], -1)),
-        ("0 of 1 runners are it", runner([0, 0, 0, 0], 0)),
+        ("runners[9].col: 16 is outside 0..GRID", runner(16, 0, 1, 0, 0)),
+        ("row: -1 is outside 0..GRID", runner(0, -1, 1, 0, 0)),
+        ("input.dir: 5 is outside 0..=4", runner(0, 0, 1, 0, 5)),
+        ("it: 2 is not a bool", runner(0, 0, 2, 0, 0)),
+        ("tags: -1 is outside 0..", runner(0, 0, 1, -1, 0)),
+        ("0 of 1 runners are it", runner(0, 0, 0, 0, 0)),
     ] {
         let why = restore_untrusted(tag_game, &bytes).unwrap_err();
         assert!(why.contains(what), "expected {what:?} in {why:?}");

@@ -9,17 +9,13 @@
 //! The position is then clamped to `[radius, size - radius]` on each axis. The last input
 //! keeps applying on ticks where no new input arrived.
 //!
-//! [`Game::save`] writes the whole state in a compact format of its own (version 1, all
-//! integers in the protocol's varints): the configuration (checked on restore, never
-//! adopted), the random generator's state, the players in id order (id as the gap from
-//! the previous id plus one, x, y, score, the three input values still acting), then the
-//! orbs' positions in entity-id order.
+//! The state is declared with the state derives ([`GameState`], [`Entity`],
+//! [`PlayerInput`]): they write the schema, the entities of each tick and the saved
+//! state (format version 2: the configuration, checked on restore and never adopted,
+//! the random generator, the players in id order with their last input, the orbs).
 
-use super::{Game, SplitMix64, StepContext};
-use crate::protocol::{
-    DecodeError, EntityId, EntityKind, FieldDef, GameConstant, InputField, PlayerId, Reader, Schema, Writer,
-};
-use crate::sync::EntityState;
+use super::{Entity, Game, GameState, PlayerInput, SaveFormat, SplitMix64, StepContext};
+use crate::protocol::{EntityId, GameConstant, PlayerId};
 use std::collections::BTreeMap;
 
 /// Quanta per arena unit for positions.
@@ -35,16 +31,8 @@ pub const ORB_ID_BASE: EntityId = 1 << 24;
 /// Boost button bit in the `buttons` input field.
 pub const BUTTON_BOOST: i32 = 1;
 
-/// Version of the [`Game::save`] format; [`Game::restore`] refuses any other.
-const SAVE_VERSION: u64 = 1;
-/// The fewest bytes one saved player takes (seven values of at least one byte each): a
-/// declared player count above `bytes left / this` cannot be honest.
-const SAVED_PLAYER_MIN_BYTES: usize = 7;
-/// The fewest bytes one saved orb takes.
-const SAVED_ORB_MIN_BYTES: usize = 2;
-
 /// Tunables of the arena, in arena units.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(SaveFormat, Debug, Clone, PartialEq, Eq)]
 pub struct ArenaConfig {
     /// Side of the square arena.
     pub size: i32,
@@ -64,21 +52,51 @@ impl Default for ArenaConfig {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// A player's input: a direction on each axis and a button mask.
+#[derive(PlayerInput, Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ArenaInput {
+    /// -1 left, 1 right.
+    #[tickcast(range = -1..=1)]
+    pub dx: i32,
+    /// -1 up, 1 down.
+    #[tickcast(range = -1..=1)]
+    pub dy: i32,
+    /// Bit 0: boost ([`BUTTON_BOOST`]).
+    #[tickcast(range = 0..=255)]
+    pub buttons: i32,
+}
+
+#[derive(Entity, Debug, Clone, PartialEq, Eq)]
 struct Player {
+    #[tickcast(replicate, scale = POSITION_SCALE)]
     x: i32,
+    #[tickcast(replicate, scale = POSITION_SCALE)]
     y: i32,
+    #[tickcast(replicate, range = 0..)]
     score: i32,
-    input: [i32; 3],
+    /// The last input, which keeps acting until the next one.
+    input: ArenaInput,
+}
+
+#[derive(Entity, Debug, Clone, PartialEq, Eq)]
+struct Orb {
+    #[tickcast(replicate, scale = POSITION_SCALE)]
+    x: i32,
+    #[tickcast(replicate, scale = POSITION_SCALE)]
+    y: i32,
 }
 
 /// The arena game state of one room.
-#[derive(Debug, Clone)]
+#[derive(GameState, Debug, Clone)]
+#[tickcast(input = ArenaInput, events = ["scored"], version = 2, check = Arena::check_restored)]
 pub struct Arena {
+    #[tickcast(check)]
     cfg: ArenaConfig,
     rng: SplitMix64,
+    #[tickcast(entities)]
     players: BTreeMap<PlayerId, Player>,
-    orbs: Vec<(i32, i32)>,
+    #[tickcast(entities, id_base = ORB_ID_BASE)]
+    orbs: Vec<Orb>,
 }
 
 impl Arena {
@@ -86,8 +104,8 @@ impl Arena {
     pub fn new(cfg: ArenaConfig, seed: u64) -> Self {
         let mut arena = Arena { cfg, rng: SplitMix64::new(seed), players: BTreeMap::new(), orbs: Vec::new() };
         for _ in 0..arena.cfg.orbs {
-            let spot = arena.random_spot(arena.cfg.orb_radius);
-            arena.orbs.push(spot);
+            let (x, y) = arena.random_spot(arena.cfg.orb_radius);
+            arena.orbs.push(Orb { x, y });
         }
         arena
     }
@@ -114,96 +132,28 @@ impl Arena {
         step
     }
 
-    /// The whole state in the [`Game::save`] format (see the module docs).
-    fn encode_save(&self) -> Vec<u8> {
-        let mut out = Vec::with_capacity(32 + 12 * self.players.len() + 6 * self.orbs.len());
-        let mut w = Writer::new(&mut out);
-        w.u64(SAVE_VERSION);
-        let cfg = &self.cfg;
-        for v in [cfg.size, cfg.speed, cfg.player_radius, cfg.orb_radius] {
-            w.i64(v as i64);
-        }
-        w.u64(cfg.orbs as u64);
-        w.u64(self.rng.state());
-        w.u64(self.players.len() as u64);
-        let mut next_id = 0u64;
-        for (id, p) in &self.players {
-            w.u64(*id as u64 - next_id);
-            next_id = *id as u64 + 1;
-            for v in [p.x, p.y, p.score, p.input[0], p.input[1], p.input[2]] {
-                w.i64(v as i64);
-            }
-        }
-        for (x, y) in &self.orbs {
-            w.i64(*x as i64);
-            w.i64(*y as i64);
-        }
-        out
-    }
-
-    /// Reads a [`Game::save`] of an arena of this configuration, checking every value.
-    fn decode_save(&self, saved: &[u8]) -> Result<Arena, String> {
-        fn ctx(what: &'static str) -> impl Fn(DecodeError) -> String {
-            move |e| format!("arena save: {what}: {e}")
-        }
-        let mut r = Reader::new(saved);
-        let version = r.u64().map_err(ctx("version"))?;
-        if version != SAVE_VERSION {
-            return Err(format!("arena save: unknown format version {version} (this server reads {SAVE_VERSION})"));
-        }
-        let cfg = ArenaConfig {
-            size: r.i32().map_err(ctx("config"))?,
-            speed: r.i32().map_err(ctx("config"))?,
-            player_radius: r.i32().map_err(ctx("config"))?,
-            orb_radius: r.i32().map_err(ctx("config"))?,
-            orbs: r.u32().map_err(ctx("config"))?,
+    /// What a restored state must hold beyond its types and ranges: positions inside
+    /// the arena, player ids below the orbs', the configured number of orbs.
+    fn check_restored(&self) -> Result<(), String> {
+        let inside = |radius: i32, x: i32, y: i32| {
+            let (lo, hi) = (Self::q(radius), Self::q(self.cfg.size - radius));
+            (lo..=hi).contains(&x) && (lo..=hi).contains(&y)
         };
-        if cfg != self.cfg {
-            return Err(format!("arena save: made with {cfg:?}, this room runs {:?}", self.cfg));
-        }
-        let rng = SplitMix64::from_state(r.u64().map_err(ctx("random state"))?);
-
-        let count = r.count(r.remaining() / SAVED_PLAYER_MIN_BYTES).map_err(ctx("player count"))?;
-        let schema = self.schema();
-        let (lo, hi) = (Self::q(cfg.player_radius), Self::q(cfg.size - cfg.player_radius));
-        let mut players = BTreeMap::new();
-        let mut next_id = 0u64;
-        for _ in 0..count {
-            let gap = r.u64().map_err(ctx("player id"))?;
-            let id = match next_id.checked_add(gap) {
-                Some(id) if id < ORB_ID_BASE as u64 => id as PlayerId,
-                _ => return Err(format!("arena save: player id beyond {}", ORB_ID_BASE - 1)),
-            };
-            next_id = id as u64 + 1;
-            let mut v = [0i32; 6];
-            for slot in &mut v {
-                *slot = r.i32().map_err(ctx("player"))?;
+        for (id, p) in &self.players {
+            if *id >= ORB_ID_BASE {
+                return Err(format!("player id {id} is not below {ORB_ID_BASE}"));
             }
-            let [x, y, score, dx, dy, buttons] = v;
-            if !(lo..=hi).contains(&x) || !(lo..=hi).contains(&y) {
-                return Err(format!("arena save: player {id} at ({x}, {y}), outside {lo}..={hi}"));
+            if !inside(self.cfg.player_radius, p.x, p.y) {
+                return Err(format!("player {id} at ({}, {}) is outside the arena", p.x, p.y));
             }
-            if score < 0 {
-                return Err(format!("arena save: player {id} has a negative score {score}"));
-            }
-            let input = [dx, dy, buttons];
-            schema.check_input(&input).map_err(|e| format!("arena save: player {id}: {e}"))?;
-            players.insert(id, Player { x, y, score, input });
         }
-
-        let (lo, hi) = (Self::q(cfg.orb_radius), Self::q(cfg.size - cfg.orb_radius));
-        let mut orbs = Vec::with_capacity((cfg.orbs as usize).min(r.remaining() / SAVED_ORB_MIN_BYTES));
-        for i in 0..cfg.orbs {
-            let (x, y) = (r.i32().map_err(ctx("orb"))?, r.i32().map_err(ctx("orb"))?);
-            if !(lo..=hi).contains(&x) || !(lo..=hi).contains(&y) {
-                return Err(format!("arena save: orb {i} at ({x}, {y}), outside {lo}..={hi}"));
-            }
-            orbs.push((x, y));
+        if self.orbs.len() != self.cfg.orbs as usize {
+            return Err(format!("{} orbs, this room runs {}", self.orbs.len(), self.cfg.orbs));
         }
-        if r.remaining() != 0 {
-            return Err(format!("arena save: {} bytes after the end", r.remaining()));
+        match self.orbs.iter().position(|o| !inside(self.cfg.orb_radius, o.x, o.y)) {
+            Some(i) => Err(format!("orb {i} at ({}, {}) is outside the arena", self.orbs[i].x, self.orbs[i].y)),
+            None => Ok(()),
         }
-        Ok(Arena { cfg, rng, players, orbs })
     }
 
     /// A player's position and score, if present.
@@ -213,18 +163,7 @@ impl Arena {
 }
 
 impl Game for Arena {
-    fn schema(&self) -> Schema {
-        let pos = |n: &str| FieldDef::new(n, POSITION_SCALE);
-        Schema {
-            game: "arena".into(),
-            entity_kinds: vec![
-                EntityKind { name: "player".into(), fields: vec![pos("x"), pos("y"), FieldDef::new("score", 1)] },
-                EntityKind { name: "orb".into(), fields: vec![pos("x"), pos("y")] },
-            ],
-            input: vec![InputField::new("dx", -1, 1), InputField::new("dy", -1, 1), InputField::new("buttons", 0, 255)],
-            event_kinds: vec!["scored".into()],
-        }
-    }
+    crate::game_state_methods!();
 
     fn constants(&self) -> Vec<GameConstant> {
         let c = |name: &str, value: i64| GameConstant { name: name.into(), value };
@@ -240,7 +179,7 @@ impl Game for Arena {
 
     fn join(&mut self, player: PlayerId, _name: &str) {
         let (x, y) = self.random_spot(self.cfg.player_radius);
-        self.players.insert(player, Player { x, y, score: 0, input: [0; 3] });
+        self.players.insert(player, Player { x, y, score: 0, input: ArenaInput::default() });
     }
 
     fn leave(&mut self, player: PlayerId) {
@@ -249,13 +188,13 @@ impl Game for Arena {
 
     fn disconnected(&mut self, player: PlayerId) {
         if let Some(p) = self.players.get_mut(&player) {
-            p.input = [0; 3];
+            p.input = ArenaInput::default();
         }
     }
 
     fn apply_input(&mut self, player: PlayerId, values: &[i32]) {
-        if let (Some(p), [dx, dy, buttons]) = (self.players.get_mut(&player), values) {
-            p.input = [*dx, *dy, *buttons];
+        if let (Some(p), Some(input)) = (self.players.get_mut(&player), ArenaInput::from_values(values)) {
+            p.input = input;
         }
     }
 
@@ -265,12 +204,12 @@ impl Game for Arena {
         let reach = Self::q(self.cfg.player_radius + self.cfg.orb_radius) as i64;
         let mut respawn = Vec::new();
         for (id, p) in self.players.iter_mut() {
-            let [dx, dy, buttons] = p.input;
+            let ArenaInput { dx, dy, buttons } = p.input;
             let step = Self::step_quanta(self.cfg.speed, ctx.rate_hz, dx, dy, buttons);
             p.x = (p.x + dx.signum() * step).clamp(lo, hi);
             p.y = (p.y + dy.signum() * step).clamp(lo, hi);
-            for (i, (ox, oy)) in self.orbs.iter().enumerate() {
-                let (ddx, ddy) = ((p.x - ox) as i64, (p.y - oy) as i64);
+            for (i, orb) in self.orbs.iter().enumerate() {
+                let (ddx, ddy) = ((p.x - orb.x) as i64, (p.y - orb.y) as i64);
                 if ddx * ddx + ddy * ddy <= reach * reach && !respawn.contains(&i) {
                     respawn.push(i);
                     // Saturating: a restored score may be anything non-negative.
@@ -280,28 +219,8 @@ impl Game for Arena {
             }
         }
         for i in respawn {
-            self.orbs[i] = self.random_spot(self.cfg.orb_radius);
-        }
-    }
-
-    /// The whole state (module docs: the format); about 11 bytes per player, 6 per orb.
-    fn save(&self) -> Option<Vec<u8>> {
-        Some(self.encode_save())
-    }
-
-    /// Refuses a save of a different configuration, and anything out of range; on `Err`
-    /// the arena is unchanged.
-    fn restore(&mut self, saved: &[u8]) -> Result<(), String> {
-        *self = self.decode_save(saved)?;
-        Ok(())
-    }
-
-    fn write_state(&self, out: &mut EntityState) {
-        for (id, p) in &self.players {
-            out.push(*id, KIND_PLAYER, &[p.x, p.y, p.score]);
-        }
-        for (i, (x, y)) in self.orbs.iter().enumerate() {
-            out.push(ORB_ID_BASE + i as EntityId, KIND_ORB, &[*x, *y]);
+            let (x, y) = self.random_spot(self.cfg.orb_radius);
+            self.orbs[i] = Orb { x, y };
         }
     }
 }
