@@ -20,6 +20,9 @@ use std::collections::BTreeMap;
 /// its unit: the game already counts in quanta). Floats are multiplied by their field's
 /// `scale` and rounded, saturating at the `i32` range (NaN goes as 0); a float field
 /// without a scale does not compile.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` cannot go on the wire: a replicated or input field is an integer (at most 32 bits), a bool, or a float with a scale"
+)]
 pub trait WireValue: Sized {
     /// Whether the value is an integer (a float needs a scale).
     const INTEGER: bool;
@@ -103,6 +106,9 @@ pub trait PlayerInput: SaveFormat {
 }
 
 /// A collection of one kind of entity inside a game's state, and the ids they go by.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is not a collection of entities: use a `BTreeMap<u32, E>` keyed by id or a `Vec<E>`, with E an `Entity`"
+)]
 pub trait EntityCollection {
     /// The entity type.
     type Item: Entity;

@@ -65,6 +65,9 @@ impl From<DecodeError> for RestoreError {
 /// Implemented for the integers, `bool`, `f32`, `f64`, [`SplitMix64`], arrays, `Option`,
 /// `Vec`, `String`, `BTreeMap<u32, _>` and pairs; derive it for your own structs with
 /// `#[derive(SaveFormat)]` (an `Entity` or `PlayerInput` derive implements it too).
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` cannot be saved: derive `SaveFormat` for it, or mark the field #[tickcast(skip)]"
+)]
 pub trait SaveFormat: Sized {
     /// The fewest bytes a saved value takes: a declared count above `bytes left / this`
     /// cannot be honest, and is refused before anything is allocated.
