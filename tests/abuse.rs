@@ -4,7 +4,8 @@
 
 mod common;
 use common::*;
-use tickcast::protocol::{close_code, ClientMessage};
+use tickcast::protocol::close_code;
+use tickcast_client::ClientMessage;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::{Data, OpCode};
 use tokio_tungstenite::tungstenite::protocol::frame::Frame;
 use tokio_tungstenite::tungstenite::Message;

@@ -96,9 +96,9 @@ async fn events_arrive_in_order_joined_chat_left() {
     let mut a = server.join("ada", Some("ev")).await;
     let mut b = server.join("bob", Some("ev")).await;
     let idb = b.player_id();
-    b.send(&tickcast::protocol::ClientMessage::Chat { text: "hello".into() }).await;
-    b.send(&tickcast::protocol::ClientMessage::Leave).await;
-    use tickcast::protocol::Event;
+    b.send(&tickcast_client::ClientMessage::Chat { text: "hello".into() }).await;
+    b.send(&tickcast_client::ClientMessage::Leave).await;
+    use tickcast_client::Event;
     // Wait for the Left event itself: "bob's entity is absent" also holds before a's
     // state has seen bob spawn at all.
     let deadline = tokio::time::Instant::now() + PATIENCE;

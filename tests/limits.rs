@@ -123,7 +123,7 @@ async fn stale_duplicate_and_overflowing_inputs_are_dropped_and_counted() {
     let mut acks = Vec::new();
     while acks.last() != Some(&4) {
         assert!(tokio::time::Instant::now() < deadline);
-        let (h, _) = a.next_update().await;
+        let h = a.next_update().await;
         if acks.last() != Some(&h.ack_input) {
             acks.push(h.ack_input);
         }

@@ -3,7 +3,8 @@
 
 mod common;
 use common::*;
-use tickcast::protocol::{close_code, ClientMessage, Event};
+use tickcast::protocol::close_code;
+use tickcast_client::{ClientMessage, Event};
 
 /// A Leave is final the moment the client has its close 1000 "left": a resume at once
 /// with the Welcome's token is refused every time (it used to win a race with the room

@@ -2,7 +2,8 @@
 
 mod common;
 use common::*;
-use tickcast::protocol::{close_code, ClientMessage, Event};
+use tickcast::protocol::close_code;
+use tickcast_client::{ClientMessage, Event};
 
 async fn rooms(server: &TestServer) -> serde_json::Value {
     let (status, body) = http(server.addr, "GET", "/api/rooms", &[], "").await;
@@ -21,10 +22,10 @@ async fn two_clients_in_one_room_see_each_other_and_other_rooms_do_not() {
     b.until(|s| s.entities.contains_key(&ida)).await;
     c.next_update().await;
     c.next_update().await;
-    let players_in_c = c.state.entities.values().filter(|(kind, _)| *kind == 0).count();
+    let players_in_c = c.world.entities.values().filter(|(kind, _)| *kind == 0).count();
     assert_eq!(players_in_c, 1, "room two only holds its own player");
     assert!(c.entity(idc).is_some());
-    assert!(b.welcome.as_ref().unwrap().players.iter().any(|p| p.id == ida && p.name == "a"), "roster lists a");
+    assert!(b.welcome.as_ref().unwrap().players.iter().any(|(id, name)| *id == ida && name == "a"), "roster lists a");
 }
 
 #[tokio::test]
@@ -335,7 +336,7 @@ async fn a_room_nobody_stayed_in_is_disposed_after_abandoned_ttl_while_a_played_
     // A stays in "played" for abandoned_ttl_s worth of ticks, then leaves.
     let mut a = server.join("a", Some("played")).await;
     let stayed = a.welcome.as_ref().unwrap().tick + (s.room.abandoned_ttl_s * s.tick.rate_hz as f64) as u64 + 1;
-    while a.next_update().await.0.tick < stayed {}
+    while a.next_update().await.tick < stayed {}
     a.send(&ClientMessage::Leave).await;
     a.expect_close().await;
     // B opens "abandoned" and leaves at once.

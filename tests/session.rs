@@ -2,7 +2,8 @@
 
 mod common;
 use common::*;
-use tickcast::protocol::{close_code, Event};
+use tickcast::protocol::close_code;
+use tickcast_client::Event;
 
 #[tokio::test]
 async fn join_receives_welcome_then_snapshot_then_deltas_in_order() {
@@ -13,14 +14,14 @@ async fn join_receives_welcome_then_snapshot_then_deltas_in_order() {
     assert_eq!(w.protocol, 1);
     assert_eq!(w.schema.game, "arena");
     assert!(!w.resume_token.is_empty());
-    let (first, keyframe) = c.next_update().await;
-    assert!(keyframe, "first update is a snapshot");
+    let first = c.next_update().await;
+    assert_eq!(first.base_tick, None, "first update is a snapshot");
     assert!(c.entity(w.player_id).is_some(), "own entity in the snapshot");
     let mut last = first;
     for _ in 0..40 {
-        let (h, keyframe) = c.next_update().await;
-        assert!(!keyframe, "a member that keeps up gets deltas");
-        assert_in_order(&last, &h, keyframe);
+        let h = c.next_update().await;
+        assert!(h.base_tick.is_some(), "a member that keeps up gets deltas");
+        assert_in_order(&last, &h);
         last = h;
     }
 }
@@ -38,7 +39,7 @@ async fn input_moves_own_entity_and_is_acknowledged() {
     c.until(|_| true).await;
     let deadline = tokio::time::Instant::now() + PATIENCE;
     loop {
-        let (h, _) = c.next_update().await;
+        let h = c.next_update().await;
         if h.ack_input == 5 {
             break;
         }
@@ -56,10 +57,10 @@ async fn undecodable_input_closes_with_1007_while_others_keep_ticking() {
     bad.send_raw(tokio_tungstenite::tungstenite::Message::Binary(vec![0xff, 0xff, 0xff].into())).await;
     let (code, _) = bad.expect_close().await;
     assert_eq!(code, close_code::INVALID_PAYLOAD);
-    let (mut last, _) = honest.next_update().await;
+    let mut last = honest.next_update().await;
     for _ in 0..20 {
-        let (h, keyframe) = honest.next_update().await;
-        assert_in_order(&last, &h, keyframe);
+        let h = honest.next_update().await;
+        assert_in_order(&last, &h);
         last = h;
     }
     assert!(honest.events.iter().any(|e| matches!(e, Event::Joined { .. })));

@@ -8,6 +8,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use tickcast::protocol::{close_code, ServerMessage, UpdateHeader};
 use tickcast::sync::{ClientState, Decision, EntityState, EventLog, FanOut, FanOutRules, History, MemberView};
+use tickcast_client::World;
 
 fn slow_client_settings() -> tickcast::config::Settings {
     let mut s = settings();
@@ -29,12 +30,12 @@ async fn stalled_reader_is_evicted_and_room_keeps_ticking() {
     let mut stalled = stalled_reader(&server, "stall", &token, 2048).await;
 
     // The honest member receives every tick, while the stalled one backs up and is evicted.
-    let (mut last, _) = honest.next_update().await;
+    let mut last = honest.next_update().await;
     let mut max_seen_pending = 0u64;
     let mut evicted = false;
     for _ in 0..400 {
-        let (h, keyframe) = honest.next_update().await;
-        assert_in_order(&last, &h, keyframe);
+        let h = honest.next_update().await;
+        assert_in_order(&last, &h);
         last = h;
         if h.tick % 10 == 0 {
             let rows = server.admin_sessions().await;
@@ -90,27 +91,28 @@ async fn paused_reader_resumes_with_baseline_delta_or_keyframe_and_correct_state
     pauser.next_update().await;
 
     // Record the honest member's state at every tick while the other one does not read.
-    let mut truth: BTreeMap<u64, ClientState> = BTreeMap::new();
+    let mut truth: BTreeMap<u64, World> = BTreeMap::new();
     for _ in 0..60 {
         honest.next_update().await;
-        truth.insert(honest.state.tick, honest.state.clone());
+        truth.insert(honest.world.tick, honest.world.clone());
     }
     // Resume reading: updates must apply (the test client refuses a broken chain) and
     // at least one must jump (a baseline delta or a keyframe), proving ticks were skipped.
     let mut jumped = false;
     for _ in 0..40 {
-        let (h, keyframe) = pauser.next_update().await;
-        if keyframe || h.base_tick + 1 != h.tick {
+        let h = pauser.next_update().await;
+        // A keyframe (no base), or a delta from further back than the previous tick.
+        if h.base_tick.map(|b| b + 1) != Some(h.tick) {
             jumped = true;
         }
     }
     assert!(jumped, "the paused client never skipped a tick");
-    while honest.state.tick < pauser.state.tick {
+    while honest.world.tick < pauser.world.tick {
         honest.next_update().await;
-        truth.insert(honest.state.tick, honest.state.clone());
+        truth.insert(honest.world.tick, honest.world.clone());
     }
-    let expected = truth.get(&pauser.state.tick).expect("honest saw that tick");
-    assert_eq!(pauser.state.entities, expected.entities, "same state at tick {}", pauser.state.tick);
+    let expected = truth.get(&pauser.world.tick).expect("honest saw that tick");
+    assert_eq!(pauser.world.entities, expected.entities, "same state at tick {}", pauser.world.tick);
 }
 
 #[tokio::test]
@@ -135,8 +137,7 @@ async fn resume_within_grace_keeps_the_player_and_others_see_it_persist() {
     assert_eq!(w.player_id, id);
     assert_eq!(w.room, "res");
     assert_ne!(w.resume_token, resume, "a fresh resume token");
-    let (_, keyframe) = back.next_update().await;
-    assert!(keyframe, "a resume starts with a keyframe");
+    assert_eq!(back.next_update().await.base_tick, None, "a resume starts with a keyframe");
     assert_eq!(back.entity(id), Some(&before), "same entity, same position and score");
     let rows = server.admin_sessions().await;
     assert_eq!(rows.iter().filter(|r| r["room"] == "res").count(), 2, "no extra seat taken");
@@ -179,9 +180,9 @@ async fn resume_after_grace_or_with_a_forged_token_is_refused_with_4401() {
     let (code, _) = f.expect_close().await;
     assert_eq!(code, close_code::UNAUTHORIZED);
     // Nothing else changed for the member who stayed.
-    let (h0, _) = keeper.next_update().await;
-    let (h1, keyframe) = keeper.next_update().await;
-    assert_in_order(&h0, &h1, keyframe);
+    let h0 = keeper.next_update().await;
+    let h1 = keeper.next_update().await;
+    assert_in_order(&h0, &h1);
 }
 
 #[tokio::test]
@@ -295,7 +296,7 @@ async fn after_a_resume_the_ack_restarts_and_a_dropped_player_stops_moving() {
     }
     a.until(|_| true).await;
     loop {
-        if a.next_update().await.0.ack_input == 3 {
+        if a.next_update().await.ack_input == 3 {
             break;
         }
     }
@@ -311,11 +312,11 @@ async fn after_a_resume_the_ack_restarts_and_a_dropped_player_stops_moving() {
     assert_eq!(xs[xs.len() - 1], xs[xs.len() - 10], "a disconnected player does not keep sliding");
     let mut b = Client::connect(&server.ws_url(None), &[&format!("tickcast.resume.{resume}")]).await.unwrap();
     assert_eq!(b.expect_welcome().await.player_id, id);
-    let (h, _) = b.next_update().await;
+    let h = b.next_update().await;
     assert_eq!(h.ack_input, 0, "the acknowledgement restarts with the new connection");
     b.input(1, &[0, 1, 0]).await;
     loop {
-        if b.next_update().await.0.ack_input == 1 {
+        if b.next_update().await.ack_input == 1 {
             break;
         }
     }
@@ -400,7 +401,7 @@ async fn a_member_owed_too_many_events_gets_a_1008_close_frame_not_a_reset() {
             tokio::select! {
                 _ = &mut told, if !talking => talking = true,
                 _ = every.tick(), if talking && lines < 12 => {
-                    chatter.send(&tickcast::protocol::ClientMessage::Chat { text: format!("line {lines}") }).await;
+                    chatter.send(&tickcast_client::ClientMessage::Chat { text: format!("line {lines}") }).await;
                     lines += 1;
                     if lines == 12 {
                         done.take().map(|d| d.send(()));

@@ -1,6 +1,8 @@
 //! Shared test helpers: an in-process server on an ephemeral port with test-friendly
-//! settings, a token helper, and a WebSocket test client that decodes the protocol and
-//! keeps the reconstructed state.
+//! settings, a token helper, and a WebSocket test client. The client keeps its own
+//! transport (tokio-tungstenite, for raw control: small receive buffers, raw frames,
+//! malformed messages) but decodes and keeps the state with the `tickcast-client` crate,
+//! the one Rust implementation of the client side.
 #![allow(dead_code)]
 
 #[cfg(feature = "cluster")]
@@ -10,9 +12,9 @@ use futures_util::{SinkExt, StreamExt};
 use std::net::SocketAddr;
 use std::time::Duration;
 use tickcast::config::Settings;
-use tickcast::protocol::{ClientMessage, Event, Schema, ServerMessage, UpdateHeader, Welcome};
-use tickcast::sync::ClientState;
 use tickcast::{RunningServer, Server};
+use tickcast_client::message::{Frame, UpdateHeader};
+use tickcast_client::{ClientMessage, Event, Schema, Welcome, World};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
@@ -73,8 +75,8 @@ impl Churn {
 }
 
 impl tickcast::game::Game for Churn {
-    fn schema(&self) -> Schema {
-        use tickcast::protocol::{EntityKind, FieldDef, InputField};
+    fn schema(&self) -> tickcast::protocol::Schema {
+        use tickcast::protocol::{EntityKind, FieldDef, InputField, Schema};
         Schema {
             game: "churn".into(),
             entity_kinds: vec![EntityKind {
@@ -330,11 +332,12 @@ pub async fn http(addr: SocketAddr, method: &str, path: &str, headers: &[(&str, 
     (status, body)
 }
 
-/// What a client received, decoded.
+/// What a client received, decoded by `tickcast-client`. An update is a keyframe
+/// (Snapshot) when its header has no `base_tick`.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Received {
     Welcome(Welcome),
-    Update { header: UpdateHeader, keyframe: bool, events: Vec<Event> },
+    Update { header: UpdateHeader, events: Vec<Event> },
     Pong { client_time: u64 },
     Notice { code: u16, reason: String },
     Closed { code: u16, reason: String },
@@ -344,7 +347,8 @@ pub enum Received {
 pub struct Client {
     pub ws: WebSocketStream<MaybeTlsStream<TcpStream>>,
     pub welcome: Option<Welcome>,
-    pub state: ClientState,
+    /// The room's state as this client holds it, kept from every update received.
+    pub world: World,
     pub updates: Vec<UpdateHeader>,
     pub events: Vec<Event>,
     /// The largest update frame received so far, in WebSocket frame bytes.
@@ -354,14 +358,7 @@ pub struct Client {
 impl Client {
     /// A client over an open WebSocket, before its Welcome.
     fn over(ws: WebSocketStream<MaybeTlsStream<TcpStream>>) -> Client {
-        Client {
-            ws,
-            welcome: None,
-            state: ClientState::default(),
-            updates: Vec::new(),
-            events: Vec::new(),
-            largest_frame: 0,
-        }
+        Client { ws, welcome: None, world: World::default(), updates: Vec::new(), events: Vec::new(), largest_frame: 0 }
     }
 
     /// Like [`Client::connect`] over a socket with a small receive buffer, so that a
@@ -418,7 +415,9 @@ impl Client {
         self.welcome.as_ref().expect("welcome received").player_id
     }
 
-    /// Reads the next message (skipping WebSocket pings), applying updates to `state`.
+    /// Reads the next message (skipping WebSocket pings), applying updates to `world`;
+    /// panics on bytes that do not decode or an update that does not apply (a broken
+    /// delta chain).
     pub async fn recv(&mut self) -> Received {
         loop {
             let msg = tokio::time::timeout(PATIENCE, self.ws.next()).await.expect("message in time");
@@ -429,27 +428,22 @@ impl Client {
             };
             match msg {
                 Message::Binary(bytes) => {
-                    let decoded = ServerMessage::decode(&bytes).expect("server message decodes");
-                    return match decoded {
-                        ServerMessage::Welcome(w) => {
-                            self.welcome = Some(w.clone());
-                            Received::Welcome(w)
+                    return match Frame::parse(&bytes).expect("server message decodes") {
+                        Frame::Welcome(w) => {
+                            self.welcome = Some((*w).clone());
+                            Received::Welcome(*w)
                         }
-                        ServerMessage::Snapshot { header, .. } | ServerMessage::Delta { header, .. } => {
-                            let schema = self.schema().clone();
-                            let events = self.state.apply(&decoded, &schema).expect("update applies");
+                        Frame::Update { header, body } => {
+                            let update = header.decode_body(body, self.schema()).expect("update body decodes");
+                            self.world.apply(&update).expect("update applies");
                             self.updates.push(header);
                             // Payload plus the server's 2-10 byte frame header.
                             self.largest_frame = self.largest_frame.max(bytes.len() + 10);
-                            self.events.extend(events.iter().cloned());
-                            Received::Update {
-                                header,
-                                keyframe: matches!(decoded, ServerMessage::Snapshot { .. }),
-                                events,
-                            }
+                            self.events.extend(update.events.iter().cloned());
+                            Received::Update { header, events: update.events }
                         }
-                        ServerMessage::Pong { client_time, .. } => Received::Pong { client_time },
-                        ServerMessage::Notice(n) => Received::Notice { code: n.code, reason: n.reason },
+                        Frame::Pong { client_time, .. } => Received::Pong { client_time },
+                        Frame::Notice { code, reason } => Received::Notice { code, reason },
                     };
                 }
                 Message::Close(frame) => {
@@ -470,11 +464,12 @@ impl Client {
         }
     }
 
-    /// Reads the next update, skipping pongs.
-    pub async fn next_update(&mut self) -> (UpdateHeader, bool) {
+    /// Reads the next update, skipping pongs: its header (`base_tick` is `None` for a
+    /// keyframe).
+    pub async fn next_update(&mut self) -> UpdateHeader {
         loop {
             match self.recv().await {
-                Received::Update { header, keyframe, .. } => return (header, keyframe),
+                Received::Update { header, .. } => return header,
                 Received::Pong { .. } => continue,
                 other => panic!("expected an update, got {other:?}"),
             }
@@ -525,9 +520,9 @@ impl Client {
     }
 
     /// Reads updates until `pred` holds on the state (or panics after PATIENCE).
-    pub async fn until(&mut self, mut pred: impl FnMut(&ClientState) -> bool) {
+    pub async fn until(&mut self, mut pred: impl FnMut(&World) -> bool) {
         let deadline = tokio::time::Instant::now() + PATIENCE;
-        while !pred(&self.state) {
+        while !pred(&self.world) {
             assert!(tokio::time::Instant::now() < deadline, "condition not reached");
             self.next_update().await;
         }
@@ -537,14 +532,16 @@ impl Client {
     /// whatever another session did. (Not consecutive ticks: by design a member whose
     /// previous frame is still on its way skips a tick, which a loaded machine shows.)
     pub async fn assert_keeps_ticking(&mut self) {
-        let (mut last, _) = self.next_update().await;
+        let mut last = self.next_update().await;
         for _ in 0..5 {
-            let (h, keyframe) = self.next_update().await;
-            assert_in_order(&last, &h, keyframe);
+            let h = self.next_update().await;
+            assert_in_order(&last, &h);
             last = h;
         }
     }
 
+    /// Sends a client message, encoded by `tickcast-client`. (A test that means to send
+    /// bytes of its own, malformed or hostile, uses [`Client::send_raw`].)
     pub async fn send(&mut self, msg: &ClientMessage) {
         self.ws.send(Message::Binary(msg.encode().into())).await.expect("send");
     }
@@ -559,17 +556,18 @@ impl Client {
 
     /// The entity of player `id`'s fields, if present.
     pub fn entity(&self, id: u32) -> Option<&Vec<i32>> {
-        self.state.entities.get(&id).map(|(_, f)| f)
+        self.world.entities.get(&id).map(|(_, f)| f)
     }
 }
 
 /// What the design guarantees of two updates one member received in a row: the tick
 /// moves forward, and a delta is against the previous update's tick (the chain is
-/// unbroken), however many ticks were skipped between them.
-pub fn assert_in_order(previous: &UpdateHeader, next: &UpdateHeader, keyframe: bool) {
+/// unbroken), however many ticks were skipped between them. A keyframe (no `base_tick`)
+/// may follow anything older.
+pub fn assert_in_order(previous: &UpdateHeader, next: &UpdateHeader) {
     assert!(next.tick > previous.tick, "tick {} after {}", next.tick, previous.tick);
-    if !keyframe {
-        assert_eq!(next.base_tick, previous.tick, "delta {} is against the previous update", next.tick);
+    if let Some(base_tick) = next.base_tick {
+        assert_eq!(base_tick, previous.tick, "delta {} is against the previous update", next.tick);
     }
 }
 
