@@ -7,7 +7,10 @@ use proptest::prelude::*;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use tickcast::protocol::{close_code, ServerMessage, UpdateHeader};
-use tickcast::sync::{ClientState, Decision, EntityState, EventLog, FanOut, FanOutRules, History, MemberView};
+use tickcast::sync::{
+    encode_delta, encode_events, encode_snapshot, Decision, EntityState, EventLog, FanOut, FanOutRules, History,
+    MemberView,
+};
 use tickcast_client::World;
 
 fn slow_client_settings() -> tickcast::config::Settings {
@@ -223,14 +226,88 @@ fn state_from(values: &[(u32, i32, i32)]) -> EntityState {
     s
 }
 
-fn schema() -> tickcast::protocol::Schema {
-    use tickcast::protocol::{EntityKind, FieldDef, Schema};
-    Schema {
+/// The schema of `kinds` (each a list of field names, scale 1), as a client reads it
+/// from Welcome.
+fn schema(kinds: &[&[&str]]) -> tickcast_client::Schema {
+    use tickcast_client::message::EntityKind;
+    tickcast_client::Schema {
         game: "p".into(),
-        entity_kinds: vec![EntityKind { name: "e".into(), fields: vec![FieldDef::new("a", 1), FieldDef::new("b", 1)] }],
+        entity_kinds: kinds
+            .iter()
+            .enumerate()
+            .map(|(i, fields)| EntityKind {
+                name: format!("k{i}"),
+                fields: fields.iter().map(|f| (f.to_string(), 1)).collect(),
+            })
+            .collect(),
         input: vec![],
         event_kinds: vec![],
     }
+}
+
+/// The entities of a server state as a client's [`World`] holds them.
+fn as_world_entities(state: &EntityState) -> BTreeMap<u32, (u16, Vec<i32>)> {
+    state.iter().map(|e| (e.id, (e.kind, e.fields.to_vec()))).collect()
+}
+
+/// One update as the server sends it (`base_tick` 0: a Snapshot), decoded and applied
+/// by tickcast-client, as a client does; the update's events.
+fn apply(
+    world: &mut World,
+    schema: &tickcast_client::Schema,
+    header: UpdateHeader,
+    body: &[u8],
+) -> Result<Vec<tickcast_client::Event>, String> {
+    let msg = if header.base_tick == 0 {
+        ServerMessage::Snapshot { header, body }
+    } else {
+        ServerMessage::Delta { header, body }
+    };
+    let bytes = msg.encode();
+    let update = match tickcast_client::ServerMessage::decode(&bytes, Some(schema)).map_err(|e| e.to_string())? {
+        tickcast_client::ServerMessage::Update(u) => u,
+        other => return Err(format!("an update decoded as {other:?}")),
+    };
+    let expected_base = (header.base_tick != 0).then_some(header.base_tick);
+    match &update.body {
+        tickcast_client::message::Body::Snapshot(_) if expected_base.is_none() => {}
+        tickcast_client::message::Body::Delta { base_tick, .. } if Some(*base_tick) == expected_base => {}
+        other => return Err(format!("the header's base {expected_base:?} decoded as {other:?}")),
+    }
+    world.apply(&update).map_err(|e| e.to_string())?;
+    Ok(update.events)
+}
+
+/// An encoded snapshot and delta from the server, decoded and applied by tickcast-client:
+/// created (a new id, and an id whose kind changed), changed and removed entities.
+#[test]
+fn a_delta_creates_changes_and_removes_what_the_client_holds() {
+    let schema = schema(&[&["x", "y"], &["v"]]);
+    let mut a = EntityState::new();
+    a.push(1, 0, &[10, 20]);
+    a.push(5, 1, &[7]);
+    a.push(9, 0, &[0, 0]);
+    let mut b = EntityState::new();
+    b.push(1, 0, &[12, 20]);
+    b.push(7, 1, &[3]);
+    b.push(9, 1, &[4]);
+    let mut events = Vec::new();
+    encode_events(std::iter::empty(), &mut events);
+    let header = |tick, base_tick| UpdateHeader { tick, base_tick, ack_input: 0, server_time_us: 0 };
+
+    let mut world = World::default();
+    let mut body = Vec::new();
+    encode_snapshot(&a, &events, &mut body);
+    assert_eq!(apply(&mut world, &schema, header(1, 0), &body), Ok(vec![]));
+    assert_eq!(world.entities, as_world_entities(&a));
+    assert_eq!(world.tick, 1);
+
+    let mut body = Vec::new();
+    let stats = encode_delta(&a, &b, &events, &mut Default::default(), &mut body);
+    assert_eq!((stats.created, stats.changed, stats.removed), (2, 1, 1));
+    assert_eq!(apply(&mut world, &schema, header(2, 1), &body), Ok(vec![]));
+    assert_eq!(world.entities, as_world_entities(&b));
+    assert_eq!(world.tick, 2);
 }
 
 proptest! {
@@ -251,7 +328,8 @@ proptest! {
         let mut ring = History::new(history);
         let log = EventLog::default();
         let mut fanout = FanOut::new(FanOutRules { max_baseline_age_ticks: max_age, max_pending_events: 1024 });
-        let mut client = ClientState::default();
+        let schema = schema(&[&["a", "b"]]);
+        let mut client = World::default();
         let mut baseline = 0u64;
         for (i, entities) in states.iter().enumerate() {
             let tick = i as u64 + 1;
@@ -270,17 +348,10 @@ proptest! {
             };
             prop_assert!(!skips[i]);
             let header = UpdateHeader { tick, base_tick, ack_input: 0, server_time_us: 0 };
-            let msg = if base_tick == 0 {
-                ServerMessage::Snapshot { header, body: &body }
-            } else {
-                ServerMessage::Delta { header, body: &body }
-            };
-            let bytes = msg.encode();
-            let decoded = ServerMessage::decode(&bytes).unwrap();
-            client.apply(&decoded, &schema()).unwrap();
+            apply(&mut client, &schema, header, &body).unwrap();
             baseline = tick;
             prop_assert_eq!(client.tick, tick);
-            prop_assert_eq!(&client.to_state(), state.as_ref());
+            prop_assert_eq!(&client.entities, &as_world_entities(&state));
         }
     }
 }

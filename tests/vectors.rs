@@ -6,8 +6,9 @@
 //! Each vector is built here from Rust values and encoded with the crate; the test fails
 //! if one byte differs from the `.bin`. The `.bin` is then read back by [`Listing`], a
 //! second decoder written from `docs/PROTOCOL.md` alone, whose result must equal both the
-//! meaning stated here and the `.json`; updates are applied to a [`ClientState`] holding
-//! `state_before` and must give `state_after`. The annotated byte listings in
+//! meaning stated here and the `.json`; updates, decoded by the `tickcast-client` crate,
+//! are applied to its [`World`] holding `state_before` and must give `state_after`. The
+//! annotated byte listings in
 //! `docs/PROTOCOL.md` are that decoder's output and are checked too, so the document
 //! cannot drift from the bytes.
 //!
@@ -24,7 +25,9 @@ use tickcast::protocol::codec::encode_into;
 use tickcast::protocol::{
     ClientMessage, Event, Notice, PlayerInfo, ProtocolVersion, Schema, ServerMessage, UpdateHeader, Welcome,
 };
-use tickcast::sync::{encode_delta, encode_events, encode_snapshot, ClientState, EntityState};
+use tickcast::sync::{encode_delta, encode_events, encode_snapshot, EntityState};
+use tickcast_client::world::ApplyError;
+use tickcast_client::World;
 
 /// Set to `1` to rewrite `tests/vectors/` and the listings in `docs/PROTOCOL.md`.
 const WRITE_ENV: &str = "TICKCAST_WRITE_VECTORS";
@@ -45,8 +48,8 @@ struct Vector {
     /// The decoded meaning, stated by hand rather than derived from the encoder.
     message: Value,
     schema: Option<Schema>,
-    state_before: Option<ClientState>,
-    state_after: Option<ClientState>,
+    state_before: Option<World>,
+    state_after: Option<World>,
 }
 
 impl Vector {
@@ -82,21 +85,21 @@ fn entity_state(list: &[Spec<'_>]) -> EntityState {
     s
 }
 
-fn client_state(tick: u64, list: &[Spec<'_>]) -> ClientState {
-    ClientState { tick, entities: list.iter().map(|(id, kind, f)| (*id, (*kind, f.to_vec()))).collect() }
+fn client_state(tick: u64, list: &[Spec<'_>]) -> World {
+    World { tick, entities: list.iter().map(|(id, kind, f)| (*id, (*kind, f.to_vec()))).collect() }
 }
 
 fn entities_json(list: &[Spec<'_>]) -> Value {
     list.iter().map(|(id, kind, fields)| json!({"id": id, "kind": kind, "fields": fields})).collect()
 }
 
-fn state_json(s: &ClientState) -> Value {
+fn state_json(s: &World) -> Value {
     let entities: Vec<Value> =
         s.entities.iter().map(|(id, (kind, fields))| json!({"id": id, "kind": kind, "fields": fields})).collect();
     json!({"tick": s.tick, "entities": entities})
 }
 
-fn state_from_json(v: &Value) -> ClientState {
+fn state_from_json(v: &Value) -> World {
     let entities = v["entities"]
         .as_array()
         .expect("entities")
@@ -106,7 +109,37 @@ fn state_from_json(v: &Value) -> ClientState {
             (as_u64(&e["id"]) as u32, (as_u64(&e["kind"]) as u16, fields))
         })
         .collect();
-    ClientState { tick: as_u64(&v["tick"]), entities }
+    World { tick: as_u64(&v["tick"]), entities }
+}
+
+/// The `schema` of a vector's `.json`, as a client holds it (tickcast-client's types).
+fn client_schema_from_json(v: &Value) -> tickcast_client::Schema {
+    use tickcast_client::message::{EntityKind, InputField};
+    let text = |v: &Value| v.as_str().unwrap_or_else(|| panic!("{v} is not a string")).to_string();
+    let list = |v: &Value| v.as_array().unwrap_or_else(|| panic!("{v} is not an array")).clone();
+    tickcast_client::Schema {
+        game: text(&v["game"]),
+        entity_kinds: list(&v["entity_kinds"])
+            .iter()
+            .map(|k| EntityKind {
+                name: text(&k["name"]),
+                fields: list(&k["fields"]).iter().map(|f| (text(&f["name"]), as_u64(&f["scale"]) as u32)).collect(),
+            })
+            .collect(),
+        input: list(&v["input"])
+            .iter()
+            .map(|f| InputField { name: text(&f["name"]), min: as_i32(&f["min"]), max: as_i32(&f["max"]) })
+            .collect(),
+        event_kinds: list(&v["event_kinds"]).iter().map(text).collect(),
+    }
+}
+
+/// A vector's bytes decoded by tickcast-client as the update they must be.
+fn client_update(name: &str, bin: &[u8], schema: &tickcast_client::Schema) -> tickcast_client::Update {
+    match tickcast_client::ServerMessage::decode(bin, Some(schema)).unwrap_or_else(|e| panic!("{name}: {e}")) {
+        tickcast_client::ServerMessage::Update(update) => update,
+        other => panic!("{name}: a vector with a state_after decodes as {other:?}"),
+    }
 }
 
 fn as_u64(v: &Value) -> u64 {
@@ -117,7 +150,9 @@ fn as_i32(v: &Value) -> i32 {
     v.as_i64().and_then(|n| i32::try_from(n).ok()).unwrap_or_else(|| panic!("{v} is not an i32"))
 }
 
-fn event_json(e: &Event) -> Value {
+/// An event as the vectors' JSON states it, from what tickcast-client decoded.
+fn event_json(e: &tickcast_client::Event) -> Value {
+    use tickcast_client::Event;
     match e {
         Event::Joined { player, name } => json!({"type": "Joined", "player": player, "name": name}),
         Event::Left { player } => json!({"type": "Left", "player": player}),
@@ -646,7 +681,7 @@ fn decode_events(l: &mut Listing<'_>) -> Value {
 
 /// Decodes a server message; updates need the schema, and a delta the state it applies
 /// to (for the kinds of changed entities).
-fn decode_server(l: &mut Listing<'_>, schema: Option<&Schema>, before: Option<&ClientState>) -> Value {
+fn decode_server(l: &mut Listing<'_>, schema: Option<&Schema>, before: Option<&World>) -> Value {
     let tag = l.tag("tag", &["Welcome", "Snapshot", "Delta", "Pong", "Notice"]);
     match tag {
         0 => {
@@ -971,13 +1006,13 @@ fn updates_turn_state_before_into_state_after() {
         let (bin, json) = golden(&v);
         let Some(after) = json.get("state_after") else { continue };
         updates += 1;
-        let schema: Schema = serde_json::from_value(json["schema"].clone()).expect("schema parses");
+        let schema = client_schema_from_json(&json["schema"]);
         let mut state = json.get("state_before").map(state_from_json).unwrap_or_default();
-        let msg = ServerMessage::decode(&bin).expect("decodes");
-        let events = state.apply(&msg, &schema).unwrap_or_else(|e| panic!("{}: {e}", v.name));
+        let update = client_update(v.name, &bin, &schema);
+        state.apply(&update).unwrap_or_else(|e| panic!("{}: {e}", v.name));
         assert_eq!(state_json(&state), *after, "{}: applied state differs from state_after", v.name);
         assert_eq!(state, state_from_json(after), "{}", v.name);
-        let events: Vec<Value> = events.iter().map(event_json).collect();
+        let events: Vec<Value> = update.events.iter().map(event_json).collect();
         assert_eq!(Value::Array(events), json["message"]["events"], "{}: events", v.name);
     }
     assert_eq!(updates, 3, "snapshot, delta and delta_multibyte_ids carry states");
@@ -988,11 +1023,12 @@ fn a_delta_on_another_base_is_refused() {
     write_if_asked();
     let v = delta_vector();
     let (bin, json) = golden(&v);
-    let schema: Schema = serde_json::from_value(json["schema"].clone()).expect("schema parses");
+    let schema = client_schema_from_json(&json["schema"]);
     let mut state = state_from_json(&json["state_before"]);
     state.tick += 1;
     let held = state.clone();
-    assert!(state.apply(&ServerMessage::decode(&bin).unwrap(), &schema).is_err());
+    let refused = state.apply(&client_update(v.name, &bin, &schema));
+    assert_eq!(refused, Err(ApplyError::BaseMismatch { base_tick: 120, held: 121 }));
     assert_eq!(state, held, "a refused delta leaves the state as it was");
 }
 
