@@ -1,5 +1,5 @@
 // state.js: a client's copy of a room's entities, and applying Snapshot and Delta to it
-// with the same rules as `ClientState::apply` in `src/sync/delta.rs`.
+// with the same rules as `World::apply` in `tickcast-client/src/world.rs`.
 //
 // Owns: the state shape `{tick, entities}` and its immutable updates (a new state per
 // update, sharing unchanged entities).

@@ -5,7 +5,7 @@
 //   codec.js       wire codec: bincode-2 integers, every server message decoded, every
 //                  client message encoded, byte for byte as `src/protocol/` does.
 //   state.js       applying a Snapshot (keyframe) or a Delta to a local copy of the
-//                  room's entities, by the rules of `ClientState::apply` (src/sync/delta.rs).
+//                  room's entities, by the rules of `World::apply` (tickcast-client).
 //   clock.js       a server-clock estimate, and interpolation of other entities about
 //                  two ticks in the past.
 //   prediction.js  the player's own entity moved at once by a game-supplied predictor,

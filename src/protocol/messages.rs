@@ -180,7 +180,7 @@ pub enum Event {
 }
 
 /// A decoded server message. Update bodies stay raw: decoding them needs the schema
-/// (see [`crate::sync::ClientState`]).
+/// (the `tickcast-client` crate's `UpdateHeader::decode_body` does it).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ServerMessage<'a> {
     /// Tag 0.

@@ -90,3 +90,53 @@ impl World {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::message::{EntityKind, Schema, UpdateHeader};
+
+    fn schema() -> Schema {
+        Schema {
+            game: "t".into(),
+            entity_kinds: vec![EntityKind { name: "a".into(), fields: vec![("x".into(), 1), ("y".into(), 1)] }],
+            input: vec![],
+            event_kinds: vec![],
+        }
+    }
+
+    /// A Delta from `base_tick` to `tick` whose body (created, changed, removed, events)
+    /// is `body`.
+    fn delta(tick: u64, base_tick: u64, body: &[u8]) -> Update {
+        let header = UpdateHeader { tick, base_tick: Some(base_tick), ack_input: 0, server_time_us: 0 };
+        header.decode_body(body, &schema()).expect("the body decodes")
+    }
+
+    #[test]
+    fn a_delta_on_another_tick_than_the_one_held_is_refused() {
+        let mut world = World { tick: 3, ..Default::default() };
+        world.entities.insert(1, (0, vec![1, 2]));
+        let held = world.clone();
+        // Nothing created, changed or removed; no events.
+        let refused = world.apply(&delta(5, 4, &[0, 0, 0, 0]));
+        assert_eq!(refused, Err(ApplyError::BaseMismatch { base_tick: 4, held: 3 }));
+        assert_eq!(world, held, "a refused delta leaves the state as it was");
+    }
+
+    /// PROTOCOL.md, "Update body": removing an id the client does not hold is not
+    /// malformed (the server never does it; clients ignore it), unlike a change to one.
+    #[test]
+    fn a_removed_id_the_client_does_not_hold_is_ignored() {
+        let mut world = World { tick: 3, ..Default::default() };
+        world.entities.insert(1, (0, vec![1, 2]));
+        // No created, no changed, removed [7], no events.
+        world.apply(&delta(4, 3, &[0, 0, 1, 7, 0])).expect("applies");
+        assert_eq!(world.tick, 4);
+        assert_eq!(world.entities.keys().copied().collect::<Vec<_>>(), [1]);
+        // A change to it (id 7, mask 1, +1) is refused, and leaves the state as it was.
+        let held = world.clone();
+        let refused = world.apply(&delta(5, 4, &[0, 1, 7, 1, 2, 0, 0]));
+        assert!(matches!(refused, Err(ApplyError::Malformed(_))), "{refused:?}");
+        assert_eq!(world, held);
+    }
+}
