@@ -6,8 +6,9 @@
 //!
 //! # Layout
 //! - [`protocol`]: the wire messages and the one codec module (bincode). Pure.
-//! - [`game`]: the [`game::Game`] trait a game implements, and the demo arena. Pure.
-//! - [`sync`]: entity state, deltas, the client-side state, input queues. Pure.
+//! - [`game`]: the [`game::Game`] trait a game implements, the state derives, the demo
+//!   arena. Pure.
+//! - [`sync`]: entity state, deltas and snapshots, baselines, input queues. Pure.
 //! - [`tokens`]: who a player is (guest tokens, a game's [`tokens::Authenticator`]) and
 //!   which player a reconnecting client takes back (resume tokens).
 //! - [`net`]: what a session needs of its connection: the socket handle, session slots.
