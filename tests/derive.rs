@@ -277,6 +277,83 @@ proptest! {
     }
 }
 
+/// Fields named like the generated code's own locals (`r`, `w`, `wire`, `out`, …).
+#[derive(Entity, Debug, Clone, PartialEq)]
+struct Shadowing {
+    #[tickcast(replicate)]
+    r: i32,
+    #[tickcast(replicate)]
+    out: u16,
+    w: u8,
+    id: u32,
+    kind: u8,
+    e: u8,
+}
+
+#[derive(PlayerInput, Debug, Clone, Copy, PartialEq)]
+struct WireNames {
+    #[tickcast(range = 0..=9)]
+    wire: u8,
+    #[tickcast(range = 0..=9)]
+    values: u8,
+}
+
+#[derive(GameState, Debug, Clone)]
+#[tickcast(input = WireNames)]
+struct Locals {
+    r: u32,
+    w: u32,
+    fail: u32,
+    restored: u32,
+    version: u32,
+    result: u32,
+    out: u32,
+    saved: u32,
+    #[tickcast(entities)]
+    entity: Vec<Shadowing>,
+    input: WireNames,
+}
+
+#[test]
+fn field_names_cannot_clash_with_the_generated_code() {
+    let game = Locals {
+        r: 1,
+        w: 2,
+        fail: 3,
+        restored: 4,
+        version: 5,
+        result: 6,
+        out: 7,
+        saved: 8,
+        entity: vec![Shadowing { r: -9, out: 10, w: 11, id: 12, kind: 13, e: 14 }],
+        input: WireNames { wire: 7, values: 8 },
+    };
+    let mut copy = Locals {
+        r: 0,
+        w: 0,
+        fail: 0,
+        restored: 0,
+        version: 0,
+        result: 0,
+        out: 0,
+        saved: 0,
+        entity: vec![],
+        input: WireNames { wire: 0, values: 0 },
+    };
+    copy.restore_state(&game.save_state()).expect("restores");
+    assert_eq!(copy.save_state(), game.save_state());
+    assert_eq!(
+        (copy.r, copy.w, copy.fail, copy.restored, copy.version, copy.result, copy.out, copy.saved),
+        (1, 2, 3, 4, 5, 6, 7, 8)
+    );
+    assert_eq!(copy.entity, game.entity);
+    assert_eq!(copy.input, game.input);
+    assert_eq!(WireNames::from_values(&[3, 4]), Some(WireNames { wire: 3, values: 4 }));
+    let mut out = EntityState::new();
+    game.write_state(&mut out);
+    assert_eq!(fields(&out), vec![(0, 0, vec![-9, 10])]);
+}
+
 /// Each file in tests/derive_fail/ must fail to compile with the message beside it (the
 /// `.stderr` file; `TRYBUILD=overwrite cargo test --test derive` rewrites them after a
 /// deliberate change).

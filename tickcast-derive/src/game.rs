@@ -3,7 +3,7 @@
 //! they make the schema; every field not `skip` is saved, after a format version.
 
 use crate::attrs;
-use crate::save::{named_fields, read_field};
+use crate::save::{hidden, named_fields, read_field};
 use proc_macro2::TokenStream;
 use quote::quote;
 use syn::DeriveInput;
@@ -36,6 +36,16 @@ pub fn derive(input: &DeriveInput) -> syn::Result<TokenStream> {
         ));
     }
 
+    // The generated code's own names, out of reach of the game's field names.
+    let (r, w, out, fail, restored, version_read, result) = (
+        hidden("r"),
+        hidden("w"),
+        hidden("out"),
+        hidden("fail"),
+        hidden("restored"),
+        hidden("version"),
+        hidden("result"),
+    );
     let name = &input.ident;
     let (impl_generics, ty_generics, where_clause) = input.generics.split_for_impl();
     let game = match &container.game {
@@ -65,7 +75,7 @@ pub fn derive(input: &DeriveInput) -> syn::Result<TokenStream> {
         let kind = kind as u16;
         quote! {
             ::tickcast::game::EntityCollection::for_each_entity(&self.#ident, #base, |id, entity| {
-                ::tickcast::game::Entity::write(entity, id, #kind, out)
+                ::tickcast::game::Entity::write(entity, id, #kind, #out)
             });
         }
     });
@@ -86,11 +96,11 @@ pub fn derive(input: &DeriveInput) -> syn::Result<TokenStream> {
             }
         }
     });
-    let restored = saved.iter().map(|f| f.ident);
+    let restored_fields = saved.iter().map(|f| f.ident);
     let kept = fields.iter().filter(|f| f.attrs.skip).map(|f| f.ident);
     let check = container.check.as_ref().map(|check| {
         quote! {
-            #check(&restored).map_err(|e| ::std::format!("{} save: {}", #game, e))?;
+            #check(&#restored).map_err(|e| ::std::format!("{} save: {}", #game, e))?;
         }
     });
     Ok(quote! {
@@ -107,42 +117,42 @@ pub fn derive(input: &DeriveInput) -> syn::Result<TokenStream> {
                     event_kinds: ::std::vec![ #( ::std::string::String::from(#events) ),* ],
                 }
             }
-            fn write_state(&self, out: &mut ::tickcast::sync::EntityState) {
+            fn write_state(&self, #out: &mut ::tickcast::sync::EntityState) {
                 #( #writes )*
             }
             fn save_state(&self) -> ::std::vec::Vec<u8> {
-                let mut out = ::std::vec::Vec::with_capacity(64);
-                let mut w = ::tickcast::protocol::Writer::new(&mut out);
-                w.u64(#version);
-                #( ::tickcast::game::SaveFormat::save_to(&self.#saves, &mut w); )*
-                out
+                let mut #out = ::std::vec::Vec::with_capacity(64);
+                let mut #w = ::tickcast::protocol::Writer::new(&mut #out);
+                #w.u64(#version);
+                #( ::tickcast::game::SaveFormat::save_to(&self.#saves, &mut #w); )*
+                #out
             }
             fn restore_state(&mut self, saved: &[u8]) -> ::core::result::Result<(), ::std::string::String> {
-                let fail = |e: ::tickcast::game::RestoreError| ::std::format!("{} save: {}", #game, e);
-                let restored = {
-                    let r = &mut ::tickcast::protocol::Reader::new(saved);
-                    let version = r.u64().map_err(|e| fail(e.into()))?;
-                    if version != #version {
+                let #fail = |e: ::tickcast::game::RestoreError| ::std::format!("{} save: {}", #game, e);
+                let #restored = {
+                    let #r = &mut ::tickcast::protocol::Reader::new(saved);
+                    let #version_read = #r.u64().map_err(|e| #fail(e.into()))?;
+                    if #version_read != #version {
                         return ::core::result::Result::Err(::std::format!(
-                            "{} save: unknown format version {} (this server reads {})", #game, version, #version
+                            "{} save: unknown format version {} (this server reads {})", #game, #version_read, #version
                         ));
                     }
-                    let result: ::core::result::Result<Self, ::tickcast::game::RestoreError> = (|| {
+                    let #result: ::core::result::Result<Self, ::tickcast::game::RestoreError> = (|| {
                         #( #reads )*
-                        if r.remaining() != 0 {
+                        if #r.remaining() != 0 {
                             return ::core::result::Result::Err(::tickcast::game::RestoreError::new(
-                                ::std::format!("{} bytes after the end", r.remaining()),
+                                ::std::format!("{} bytes after the end", #r.remaining()),
                             ));
                         }
                         ::core::result::Result::Ok(Self {
-                            #( #restored, )*
+                            #( #restored_fields, )*
                             #( #kept: ::core::clone::Clone::clone(&self.#kept), )*
                         })
                     })();
-                    result.map_err(fail)?
+                    #result.map_err(#fail)?
                 };
                 #check
-                *self = restored;
+                *self = #restored;
                 ::core::result::Result::Ok(())
             }
         }

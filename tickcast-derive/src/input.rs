@@ -57,11 +57,12 @@ pub fn derive(input: &DeriveInput) -> syn::Result<TokenStream> {
     let in_range = |f: &crate::save::NamedField<'_>| {
         let i = fields.iter().position(|g| g.ident == f.ident).expect("a field of this struct");
         let (ident, ty, lo, hi, field) = (f.ident, &f.field.ty, &mins[i], &maxs[i], &names[i]);
+        let wire = crate::save::hidden("wire");
         quote! {
-            let wire = <#ty as ::tickcast::game::WireValue>::to_wire(&#ident, 1);
-            if wire < #lo || wire > #hi {
+            let #wire = <#ty as ::tickcast::game::WireValue>::to_wire(&#ident, 1);
+            if #wire < #lo || #wire > #hi {
                 return ::core::result::Result::Err(::tickcast::game::RestoreError::new(
-                    ::std::format!("{} is outside {}..={}", wire, #lo, #hi),
+                    ::std::format!("{} is outside {}..={}", #wire, #lo, #hi),
                 ).at(#field));
             }
         }

@@ -2,9 +2,15 @@
 //! `skip`, in declaration order, each read back with its `range` checked.
 
 use crate::attrs::FieldAttrs;
-use proc_macro2::TokenStream;
+use proc_macro2::{Span, TokenStream};
 use quote::quote;
 use syn::{DeriveInput, Field, Ident};
+
+/// An identifier of the generated code that the game's own names (its fields) cannot
+/// shadow or be shadowed by: a field called `r` or `wire` is just a field.
+pub fn hidden(name: &str) -> Ident {
+    Ident::new(name, Span::mixed_site())
+}
 
 /// A named field with its parsed attributes.
 pub struct NamedField<'a> {
@@ -34,7 +40,7 @@ pub fn named_fields<'a>(input: &'a DeriveInput, derive: &str) -> syn::Result<Vec
 /// Reads field `f` into a local of its name, checking its `range` (if any, and if
 /// `typed_range`: the input derive checks its ranges on the wire value instead).
 pub fn read_field(f: &NamedField<'_>, typed_range: bool) -> TokenStream {
-    let (ident, ty) = (f.ident, &f.field.ty);
+    let (ident, ty, reader) = (f.ident, &f.field.ty, hidden("r"));
     let name = ident.to_string();
     let check = f.attrs.range.as_ref().filter(|_| typed_range).map(|range| {
         let shown = quote!(#range).to_string().replace(' ', "");
@@ -47,7 +53,7 @@ pub fn read_field(f: &NamedField<'_>, typed_range: bool) -> TokenStream {
         }
     });
     quote! {
-        let #ident: #ty = <#ty as ::tickcast::game::SaveFormat>::restore_from(r).map_err(|e| e.at(#name))?;
+        let #ident: #ty = <#ty as ::tickcast::game::SaveFormat>::restore_from(#reader).map_err(|e| e.at(#name))?;
         #check
     }
 }
@@ -71,6 +77,7 @@ pub fn impl_save_format(
     });
     let skipped = fields.iter().filter(|f| f.attrs.skip).map(|f| f.ident);
     let all_saved = saved.iter().map(|f| f.ident);
+    let reader = hidden("r");
     quote! {
         impl #impl_generics ::tickcast::game::SaveFormat for #name #ty_generics #where_clause {
             const MIN_BYTES: usize = 0 #( + <#saved_types as ::tickcast::game::SaveFormat>::MIN_BYTES )*;
@@ -78,7 +85,7 @@ pub fn impl_save_format(
                 #( ::tickcast::game::SaveFormat::save_to(&self.#saved_idents, w); )*
             }
             fn restore_from(
-                r: &mut ::tickcast::protocol::Reader<'_>,
+                #reader: &mut ::tickcast::protocol::Reader<'_>,
             ) -> ::core::result::Result<Self, ::tickcast::game::RestoreError> {
                 #( #reads )*
                 ::core::result::Result::Ok(Self {
