@@ -6,7 +6,7 @@
 use proptest::prelude::*;
 use std::collections::BTreeMap;
 use tickcast::game::{Entity, GameState, PlayerInput, SaveFormat, SplitMix64};
-use tickcast::protocol::{EntityKind, FieldDef, InputField, Schema};
+use tickcast::protocol::{EntityKind, FieldDef, InputField, Reader, Schema, Writer};
 use tickcast::sync::EntityState;
 
 #[derive(SaveFormat, Debug, Clone, PartialEq)]
@@ -275,6 +275,33 @@ proptest! {
             game.write_state(&mut out);
         }
     }
+}
+
+/// A recursive saved type: hostile bytes may describe any depth of nesting.
+#[derive(SaveFormat, Debug)]
+struct Tree {
+    kids: Vec<Tree>,
+}
+
+#[test]
+fn deep_nesting_and_memory_hungry_lists_are_refused_not_crashed_on() {
+    // Each byte 1 opens one more level: without a depth limit this overflows the stack.
+    let deep = vec![1u8; 100_000];
+    let why = Tree::restore_from(&mut Reader::new(&deep)).unwrap_err().to_string();
+    assert!(why.contains("nested deeper than 32"), "{why}");
+    let shallow = [1u8, 1, 0];
+    let tree = Tree::restore_from(&mut Reader::new(&shallow)).expect("three levels restore");
+    assert_eq!((tree.kids.len(), tree.kids[0].kids.len(), tree.kids[0].kids[0].kids.len()), (1, 1, 0));
+
+    // A million `None`s take a million bytes, but as `Option<[u64; 4096]>` 32 GB of memory.
+    let mut bytes = Vec::new();
+    Writer::new(&mut bytes).u64(1_000_000);
+    bytes.resize(bytes.len() + 1_000_000, 0);
+    let why = <Vec<Option<[u64; 4096]>>>::restore_from(&mut Reader::new(&bytes)).unwrap_err().to_string();
+    assert!(why.contains("a count above the"), "{why}");
+    // The same count of small items restores.
+    let small = <Vec<Option<u32>>>::restore_from(&mut Reader::new(&bytes)).expect("a million small items");
+    assert_eq!(small.len(), 1_000_000);
 }
 
 /// Fields named like the generated code's own locals (`r`, `w`, `wire`, `out`, …).

@@ -11,7 +11,7 @@ mod tag;
 use proptest::prelude::*;
 use tickcast::game::arena::{Arena, ArenaConfig, EVENT_SCORED, KIND_ORB, ORB_ID_BASE};
 use tickcast::game::{Game, SplitMix64, StepContext};
-use tickcast::protocol::{Event, PlayerId, Schema, Writer};
+use tickcast::protocol::{EntityKind, Event, FieldDef, InputField, PlayerId, Schema, Writer};
 use tickcast::sync::EntityState;
 
 const RATE_HZ: u32 = 20;
@@ -78,8 +78,12 @@ fn tag_declares_its_own_schema() {
     let (tag, arena) = (tag::Tag::new(1).schema(), Arena::new(ArenaConfig::default(), 1).schema());
     tag.validate().expect("tag schema is valid");
     assert_eq!(tag.game, "tag");
+    let int = |n: &str| FieldDef::new(n, 1);
+    let runner = EntityKind { name: "runner".into(), fields: vec![int("col"), int("row"), int("it"), int("tags")] };
+    assert_eq!(tag.entity_kinds, vec![runner], "derived from Runner's replicated fields, in order");
+    assert_eq!(tag.input, vec![InputField::new("dir", 0, 4)]);
+    assert_eq!(tag.event_kinds, vec!["tagged".to_string()]);
     assert_ne!(tag.entity_kinds, arena.entity_kinds);
-    assert_ne!(tag.input, arena.input);
 }
 
 #[test]

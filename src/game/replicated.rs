@@ -26,6 +26,10 @@ use std::collections::BTreeMap;
 pub trait WireValue: Sized {
     /// Whether the value is an integer (a float needs a scale).
     const INTEGER: bool;
+    /// The smallest wire value the type holds (an input range must lie inside).
+    const MIN: i32;
+    /// The largest wire value the type holds.
+    const MAX: i32;
     /// The wire value of `self` for a field of `scale` quanta per unit.
     fn to_wire(&self, scale: u32) -> i32;
     /// The value of wire value `wire`, if this type can hold it.
@@ -36,6 +40,8 @@ macro_rules! integer_wire {
     ($($t:ty),*) => {$(
         impl WireValue for $t {
             const INTEGER: bool = true;
+            const MIN: i32 = <$t>::MIN as i32;
+            const MAX: i32 = <$t>::MAX as i32;
             fn to_wire(&self, _scale: u32) -> i32 {
                 i32::from(*self)
             }
@@ -50,6 +56,8 @@ integer_wire!(i8, i16, i32, u8, u16);
 
 impl WireValue for bool {
     const INTEGER: bool = true;
+    const MIN: i32 = 0;
+    const MAX: i32 = 1;
     fn to_wire(&self, _scale: u32) -> i32 {
         i32::from(*self)
     }
@@ -64,6 +72,8 @@ impl WireValue for bool {
 
 impl WireValue for f32 {
     const INTEGER: bool = false;
+    const MIN: i32 = i32::MIN;
+    const MAX: i32 = i32::MAX;
     fn to_wire(&self, scale: u32) -> i32 {
         (*self as f64 * scale as f64).round() as i32
     }
@@ -74,6 +84,8 @@ impl WireValue for f32 {
 
 impl WireValue for f64 {
     const INTEGER: bool = false;
+    const MIN: i32 = i32::MIN;
+    const MAX: i32 = i32::MAX;
     fn to_wire(&self, scale: u32) -> i32 {
         (*self * scale as f64).round() as i32
     }

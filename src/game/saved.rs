@@ -164,12 +164,14 @@ impl<T: SaveFormat, const N: usize> SaveFormat for [T; N] {
         self.iter().for_each(|v| v.save_to(w));
     }
     fn restore_from(r: &mut Reader<'_>) -> Result<Self, RestoreError> {
-        let mut items = Vec::with_capacity(N);
-        for i in 0..N {
-            items.push(T::restore_from(r).map_err(|e| e.at(&format!("[{i}]")))?);
-        }
-        // Exactly N items were pushed.
-        items.try_into().map_err(|_| RestoreError::new("array length"))
+        nested(r, |r| {
+            let mut items = list_of(N);
+            for i in 0..N {
+                items.push(T::restore_from(r).map_err(|e| e.at(&format!("[{i}]")))?);
+            }
+            // Exactly N items were pushed.
+            items.try_into().map_err(|_| RestoreError::new("array length"))
+        })
     }
 }
 
@@ -198,14 +200,45 @@ impl<T: SaveFormat> SaveFormat for Option<T> {
     fn restore_from(r: &mut Reader<'_>) -> Result<Self, RestoreError> {
         match bool::restore_from(r)? {
             false => Ok(None),
-            true => T::restore_from(r).map(Some),
+            true => nested(r, |r| T::restore_from(r).map(Some)),
         }
     }
 }
 
-/// Reads a count of items at least `item_bytes` each: never more than the bytes left hold.
-fn count(r: &mut Reader<'_>, item_bytes: usize) -> Result<usize, RestoreError> {
-    let most = r.remaining() / item_bytes.max(1);
+/// Most bytes a restore sets aside for a list before reading its items: a count is bounded
+/// by the bytes left, but an item may take far more memory than its saved bytes, so the
+/// list grows as items actually arrive beyond this.
+const PREALLOCATE_BYTES: usize = 64 * 1024;
+
+/// A list of `n` items of `T`, with room for as many as fit [`PREALLOCATE_BYTES`].
+fn list_of<T>(n: usize) -> Vec<T> {
+    Vec::with_capacity(n.min(PREALLOCATE_BYTES / std::mem::size_of::<T>().max(1)))
+}
+
+/// Reads a nested value inside one more level of [`Reader::enter`].
+fn nested<T>(
+    r: &mut Reader<'_>,
+    read: impl FnOnce(&mut Reader<'_>) -> Result<T, RestoreError>,
+) -> Result<T, RestoreError> {
+    r.enter()?;
+    let value = read(r);
+    r.leave();
+    value
+}
+
+/// How much memory one restored list may take per byte left in the save, beyond a first
+/// MiB: honest items take a few times their saved bytes (an `i32` 4 bytes for at least one
+/// saved, a `String` 24), while an `Option` of a big array saved as one byte each would let
+/// a small hostile save claim gigabytes.
+const MEMORY_PER_SAVED_BYTE: usize = 64;
+
+/// Reads a count of `T` items: never more than the bytes left hold (at `T::MIN_BYTES`
+/// each), nor more than [`MEMORY_PER_SAVED_BYTE`] allows them to take in memory.
+fn count<T: SaveFormat>(r: &mut Reader<'_>, extra_bytes: usize) -> Result<usize, RestoreError> {
+    let left = r.remaining();
+    let by_bytes = left / (T::MIN_BYTES + extra_bytes).max(1);
+    let by_memory = (left.saturating_mul(MEMORY_PER_SAVED_BYTE) + (1 << 20)) / std::mem::size_of::<T>().max(1);
+    let most = by_bytes.min(by_memory);
     r.count(most).map_err(|e| match e {
         DecodeError::Invalid(_) => RestoreError::new(format!("a count above the {most} items the bytes left can hold")),
         other => other.into(),
@@ -219,12 +252,14 @@ impl<T: SaveFormat> SaveFormat for Vec<T> {
         self.iter().for_each(|v| v.save_to(w));
     }
     fn restore_from(r: &mut Reader<'_>) -> Result<Self, RestoreError> {
-        let n = count(r, T::MIN_BYTES)?;
-        let mut items = Vec::with_capacity(n);
-        for i in 0..n {
-            items.push(T::restore_from(r).map_err(|e| e.at(&format!("[{i}]")))?);
-        }
-        Ok(items)
+        let n = count::<T>(r, 0)?;
+        nested(r, |r| {
+            let mut items = list_of(n);
+            for i in 0..n {
+                items.push(T::restore_from(r).map_err(|e| e.at(&format!("[{i}]")))?);
+            }
+            Ok(items)
+        })
     }
 }
 
@@ -235,7 +270,7 @@ impl SaveFormat for String {
         w.raw(self.as_bytes());
     }
     fn restore_from(r: &mut Reader<'_>) -> Result<Self, RestoreError> {
-        let n = count(r, 1)?;
+        let n = count::<u8>(r, 0)?;
         let bytes = r.bytes(n)?;
         String::from_utf8(bytes.to_vec()).map_err(|_| RestoreError::new("a string that is not UTF-8"))
     }
@@ -255,18 +290,24 @@ impl<V: SaveFormat> SaveFormat for BTreeMap<u32, V> {
         }
     }
     fn restore_from(r: &mut Reader<'_>) -> Result<Self, RestoreError> {
-        let n = count(r, 1 + V::MIN_BYTES)?;
-        let mut map = BTreeMap::new();
-        let mut next = 0u64;
-        for i in 0..n {
-            let gap = r.u64().map_err(|e| RestoreError::from(e).at(&format!("[{i}]")))?;
-            let key = match next.checked_add(gap).map(u32::try_from) {
-                Some(Ok(key)) => key,
-                _ => return Err(RestoreError::new("a key beyond u32").at(&format!("[{i}]"))),
-            };
-            next = key as u64 + 1;
-            map.insert(key, V::restore_from(r).map_err(|e| e.at(&format!("[{key}]")))?);
-        }
-        Ok(map)
+        let n = count::<V>(r, 1)?;
+        nested(r, |r| map_entries(r, n))
     }
+}
+
+/// The `n` entries of a saved `BTreeMap<u32, _>`, after its count. Errors name an entry by
+/// its key (`ships[300].hp`), or by its position while the key itself is unreadable.
+fn map_entries<V: SaveFormat>(r: &mut Reader<'_>, n: usize) -> Result<BTreeMap<u32, V>, RestoreError> {
+    let mut map = BTreeMap::new();
+    let mut next = 0u64;
+    for i in 0..n {
+        let gap = r.u64().map_err(|e| RestoreError::from(e).at(&format!("[{i}]")))?;
+        let key = match next.checked_add(gap).map(u32::try_from) {
+            Some(Ok(key)) => key,
+            _ => return Err(RestoreError::new("a key beyond u32").at(&format!("[{i}]"))),
+        };
+        next = key as u64 + 1;
+        map.insert(key, V::restore_from(r).map_err(|e| e.at(&format!("[{key}]")))?);
+    }
+    Ok(map)
 }

@@ -134,12 +134,17 @@ impl<'a> Writer<'a> {
 pub struct Reader<'a> {
     bytes: &'a [u8],
     pos: usize,
+    depth: u32,
 }
+
+/// How deep [`Reader::enter`] lets nested values go: hostile bytes describing a deeply
+/// nested value must be refused, not recursed into until the stack overflows.
+const MAX_DEPTH: u32 = 32;
 
 impl<'a> Reader<'a> {
     /// A reader at the start of `bytes`.
     pub fn new(bytes: &'a [u8]) -> Self {
-        Reader { bytes, pos: 0 }
+        Reader { bytes, pos: 0, depth: 0 }
     }
 
     /// Bytes not read yet.
@@ -159,6 +164,21 @@ impl<'a> Reader<'a> {
         let s = &self.bytes[self.pos..self.pos + n];
         self.pos += n;
         Ok(s)
+    }
+
+    /// Enters one level of a nested value (a list inside a list…); refused beyond a fixed
+    /// depth. Pair with [`Reader::leave`].
+    pub fn enter(&mut self) -> Result<(), DecodeError> {
+        if self.depth >= MAX_DEPTH {
+            return Err(DecodeError::Invalid(format!("values nested deeper than {MAX_DEPTH}")));
+        }
+        self.depth += 1;
+        Ok(())
+    }
+
+    /// Leaves a level entered with [`Reader::enter`].
+    pub fn leave(&mut self) {
+        self.depth = self.depth.saturating_sub(1);
     }
 
     /// The next `n` bytes as they are.

@@ -10,6 +10,7 @@ use syn::{DeriveInput, LitStr};
 /// Most replicated fields of one kind: a delta's change mask is a u32.
 const MAX_FIELDS_PER_KIND: usize = 32;
 
+/// The `Entity` and `SaveFormat` impls of `input`, or the error that explains the mistake.
 pub fn derive(input: &DeriveInput) -> syn::Result<TokenStream> {
     let container = attrs::container(&input.attrs)?;
     attrs::only(&container.given, &["kind"], "Entity")?;
@@ -65,7 +66,7 @@ pub fn derive(input: &DeriveInput) -> syn::Result<TokenStream> {
         Some(kind) => kind.value(),
         None => crate::snake_case(&name.to_string()),
     };
-    let names = replicated.iter().map(|f| f.ident.to_string());
+    let names = replicated.iter().map(|f| crate::field_name(f.ident));
     let scales: Vec<TokenStream> = replicated
         .iter()
         .map(|f| match &f.attrs.scale {
@@ -75,7 +76,11 @@ pub fn derive(input: &DeriveInput) -> syn::Result<TokenStream> {
         .collect();
     let scale_checks = replicated.iter().filter_map(|f| f.attrs.scale.as_ref()).map(|scale| {
         quote! {
-            const _: () = ::core::assert!((#scale) as u32 >= 1, "a scale is the quanta per unit: at least 1");
+            const _: () = {
+                // A scale is a u32 (no cast: a negative or fractional scale must not compile).
+                const SCALE: u32 = #scale;
+                ::core::assert!(SCALE >= 1, "a scale is the quanta per unit: at least 1");
+            };
         }
     });
     let idents = replicated.iter().map(|f| f.ident);

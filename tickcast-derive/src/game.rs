@@ -11,6 +11,7 @@ use syn::DeriveInput;
 /// Most entity kinds one game may declare.
 const MAX_ENTITY_KINDS: usize = 64;
 
+/// The `GameState` impl of `input`, or the error that explains the mistake.
 pub fn derive(input: &DeriveInput) -> syn::Result<TokenStream> {
     let container = attrs::container(&input.attrs)?;
     attrs::only(&container.given, &["game", "input", "events", "version", "check"], "GameState")?;
@@ -46,6 +47,12 @@ pub fn derive(input: &DeriveInput) -> syn::Result<TokenStream> {
         hidden("version"),
         hidden("result"),
     );
+    if let Some(f) = entities.iter().skip(1).find(|f| f.attrs.id_base.is_none()) {
+        return Err(syn::Error::new_spanned(
+            f.ident,
+            "every entities collection after the first needs its own `id_base`, so their entity ids cannot collide",
+        ));
+    }
     let name = &input.ident;
     let (impl_generics, ty_generics, where_clause) = input.generics.split_for_impl();
     let game = match &container.game {
@@ -86,7 +93,7 @@ pub fn derive(input: &DeriveInput) -> syn::Result<TokenStream> {
         if !f.attrs.check {
             return read;
         }
-        let (ident, shown) = (f.ident, f.ident.to_string());
+        let (ident, shown) = (f.ident, crate::field_name(f.ident));
         quote! {
             #read
             if #ident != self.#ident {

@@ -10,6 +10,7 @@ use syn::{DeriveInput, Expr, LitStr, RangeLimits};
 /// Most input fields a game may declare.
 const MAX_INPUT_FIELDS: usize = 16;
 
+/// The `PlayerInput` and `SaveFormat` impls of `input`, or the error that explains the mistake.
 pub fn derive(input: &DeriveInput) -> syn::Result<TokenStream> {
     let container = attrs::container(&input.attrs)?;
     attrs::only(&container.given, &[], "PlayerInput")?;
@@ -41,14 +42,29 @@ pub fn derive(input: &DeriveInput) -> syn::Result<TokenStream> {
         let ty = &f.field.ty;
         let message =
             LitStr::new(&format!("input field `{}` of `{}` must be an integer", f.ident, input.ident), f.ident.span());
+        let (lo, hi) = (&range.start, &range.end);
+        let fits = LitStr::new(
+            &format!("the range of input field `{}` of `{}` must be MIN..=MAX within its type", f.ident, input.ident),
+            f.ident.span(),
+        );
         integer_checks.push(quote! {
             const _: () = ::core::assert!(<#ty as ::tickcast::game::WireValue>::INTEGER, #message);
+            const _: () = {
+                const LO: i32 = (#lo) as i32;
+                const HI: i32 = (#hi) as i32;
+                ::core::assert!(
+                    <#ty as ::tickcast::game::WireValue>::MIN <= LO
+                        && LO <= HI
+                        && HI <= <#ty as ::tickcast::game::WireValue>::MAX,
+                    #fits
+                );
+            };
         });
     }
 
     let name = &input.ident;
     let (impl_generics, ty_generics, where_clause) = input.generics.split_for_impl();
-    let names: Vec<String> = fields.iter().map(|f| f.ident.to_string()).collect();
+    let names: Vec<String> = fields.iter().map(|f| crate::field_name(f.ident)).collect();
     let idents: Vec<_> = fields.iter().map(|f| f.ident).collect();
     let types: Vec<_> = fields.iter().map(|f| &f.field.ty).collect();
     let mins: Vec<_> = bounds.iter().map(|(lo, _)| quote!((#lo) as i32)).collect();

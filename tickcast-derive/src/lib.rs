@@ -36,9 +36,14 @@
 //!   (default 1), `check = path` (a `fn(&Self) -> Result<(), String>` that refuses
 //!   restored states the game could not reach) on the struct; on fields `entities` (a
 //!   `BTreeMap<u32, E>` keyed by id or a `Vec<E>`, one entity kind each, kind index in
-//!   declaration order), `id_base = EXPR` (the first id of that collection), `check`
+//!   declaration order), `id_base = EXPR` (the first id of that collection; required on
+//!   every collection after the first, so ids cannot collide), `check`
 //!   (saved, and a save whose value differs from this game's is refused: the
 //!   configuration), `range = EXPR`, `skip` (not saved; kept from the fresh game).
+//!
+//! The structs take no generic parameters. What the attributes need of a field's type:
+//! `range` needs `PartialOrd` and `Debug`, `check` needs `PartialEq` and `Debug`, `skip`
+//! needs `Default` (Entity, SaveFormat) or `Clone` (GameState).
 
 mod attrs;
 mod entity;
@@ -84,6 +89,11 @@ pub fn derive_save_format(input: TokenStream) -> TokenStream {
         Ok(save::impl_save_format(&input, &fields, None))
     };
     derive().unwrap_or_else(syn::Error::into_compile_error).into()
+}
+
+/// A field's name as the schema and error paths show it (`r#type` is `type`).
+fn field_name(ident: &syn::Ident) -> String {
+    syn::ext::IdentExt::unraw(ident).to_string()
 }
 
 /// The last segment of a type path (`f32` of `core::primitive::f32`), if it is a path.

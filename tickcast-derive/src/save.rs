@@ -21,6 +21,12 @@ pub struct NamedField<'a> {
 
 /// The named fields of a struct, or an error saying why the derive needs them.
 pub fn named_fields<'a>(input: &'a DeriveInput, derive: &str) -> syn::Result<Vec<NamedField<'a>>> {
+    if !input.generics.params.is_empty() {
+        return Err(syn::Error::new_spanned(
+            &input.generics,
+            format!("#[derive({derive})] takes a struct without generic parameters"),
+        ));
+    }
     let syn::Data::Struct(data) = &input.data else {
         return Err(syn::Error::new_spanned(&input.ident, format!("#[derive({derive})] needs a struct")));
     };
@@ -41,7 +47,7 @@ pub fn named_fields<'a>(input: &'a DeriveInput, derive: &str) -> syn::Result<Vec
 /// `typed_range`: the input derive checks its ranges on the wire value instead).
 pub fn read_field(f: &NamedField<'_>, typed_range: bool) -> TokenStream {
     let (ident, ty, reader) = (f.ident, &f.field.ty, hidden("r"));
-    let name = ident.to_string();
+    let name = crate::field_name(ident);
     let check = f.attrs.range.as_ref().filter(|_| typed_range).map(|range| {
         let shown = quote!(#range).to_string().replace(' ', "");
         quote! {
