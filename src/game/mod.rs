@@ -35,12 +35,26 @@ pub struct StepContext<'a> {
     /// Ticks per second, for integer per-tick arithmetic.
     pub rate_hz: u32,
     events: &'a mut Vec<Event>,
+    /// Where placed events happened: (index into `events`, x, y). `None` when the room
+    /// has no interest management: every event then goes to every member.
+    placed: Option<&'a mut Vec<(usize, [i32; 2])>>,
 }
 
 impl<'a> StepContext<'a> {
     /// A context for `tick`, collecting events into `events`.
     pub fn new(tick: u64, rate_hz: u32, events: &'a mut Vec<Event>) -> Self {
-        StepContext { tick, dt: Duration::from_secs_f64(1.0 / rate_hz as f64), rate_hz, events }
+        StepContext { tick, dt: Duration::from_secs_f64(1.0 / rate_hz as f64), rate_hz, events, placed: None }
+    }
+
+    /// A context that also records where [`StepContext::emit_at`] events happened, into
+    /// `placed` (the world does this for rooms with interest management).
+    pub fn with_places(
+        tick: u64,
+        rate_hz: u32,
+        events: &'a mut Vec<Event>,
+        placed: &'a mut Vec<(usize, [i32; 2])>,
+    ) -> Self {
+        StepContext { placed: Some(placed), ..StepContext::new(tick, rate_hz, events) }
     }
 
     /// Emits a game event (delivered, in order, to every member of the room).
@@ -48,6 +62,43 @@ impl<'a> StepContext<'a> {
     pub fn emit(&mut self, kind: u16, player: PlayerId, value: i32) {
         self.events.push(Event::Game { kind, player, value });
     }
+
+    /// Emits a game event that happened at `(x, y)` (in the wire units of the entities'
+    /// position fields, see [`Interest`]): in a room with interest management it goes
+    /// only to the members who see that place, inside its cell's section; otherwise it
+    /// is an [`StepContext::emit`].
+    pub fn emit_at(&mut self, kind: u16, player: PlayerId, value: i32, x: i32, y: i32) {
+        if let Some(placed) = self.placed.as_deref_mut() {
+            placed.push((self.events.len(), [x, y]));
+        }
+        self.emit(kind, player, value);
+    }
+}
+
+/// Where a game's entities are, for interest management: in a room whose game declares
+/// it, each member gets only the cells of the world it sees (its [`View`]), and each
+/// cell is encoded once per tick however many members see it (`docs/ARCHITECTURE.md`,
+/// "Big worlds"). The grid's cell side is `interest.cell_size`, in game units: the wire
+/// value of a position is the game value times its field's scale.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Interest {
+    /// For each entity kind of the schema, in order: the indexes (among the kind's
+    /// fields) of its x and y, or `None` for a room-wide kind that every member sees (a
+    /// scoreboard, the match clock). Every positioned kind's x and y fields must have
+    /// the same scale.
+    pub positions: Vec<Option<[usize; 2]>>,
+}
+
+/// What one player sees: the cells that meet the square of side `2 × radius` centred on
+/// `(x, y)`, all in the wire units of the position fields (see [`Interest`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct View {
+    /// Centre, x.
+    pub x: i32,
+    /// Centre, y.
+    pub y: i32,
+    /// Half the side of the square seen; at least 0.
+    pub radius: i32,
 }
 
 /// An authoritative game simulation for one room.
@@ -60,6 +111,21 @@ pub trait Game: Send + 'static {
     /// is created. None by default.
     fn constants(&self) -> Vec<GameConstant> {
         Vec::new()
+    }
+
+    /// Where this game's entities are, if its rooms use interest management. Read once
+    /// when a room is created, like the schema. `None` (the default): every member sees
+    /// every entity, and the wire is Snapshot and Delta as for any small room.
+    fn interest(&self) -> Option<Interest> {
+        None
+    }
+
+    /// What `player` sees this tick, in a room with interest management (called after
+    /// [`Game::step`], once per player per tick). `None`: only the room-wide entities
+    /// and events (a player with no body yet, or dead). The default sees nothing.
+    fn view(&self, player: PlayerId) -> Option<View> {
+        let _ = player;
+        None
     }
 
     /// A player joined (or its seat was created): give it whatever it needs.
