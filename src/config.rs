@@ -36,6 +36,8 @@ pub struct Settings {
     pub room: RoomSettings,
     /// `sync.*`
     pub sync: SyncSettings,
+    /// `interest.*`
+    pub interest: InterestSettings,
     /// `limits.*`
     pub limits: LimitSettings,
     /// `heartbeat.*`
@@ -101,6 +103,20 @@ pub struct SyncSettings {
     pub max_baseline_age_ticks: u64,
     pub max_events_per_tick: usize,
     pub max_pending_events: usize,
+    /// Most bytes of one member's frame in a big room before far cells wait; 0 = no limit.
+    pub max_bytes_per_client_tick: usize,
+}
+
+/// `interest.*`: interest management in rooms whose game declares positions.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct InterestSettings {
+    /// Side of a cell of the grid, in game units.
+    pub cell_size: u32,
+    /// Ticks a cell stays after it left a member's view.
+    pub linger_ticks: u64,
+    /// Most cells one member's view meets (a larger view is cut around its centre).
+    pub max_cells_per_view: usize,
 }
 
 /// `limits.*`
@@ -304,6 +320,13 @@ impl Settings {
         range("sync.max_baseline_age_ticks", self.sync.max_baseline_age_ticks, 1, self.sync.history_ticks as u64)?;
         range("sync.max_events_per_tick", self.sync.max_events_per_tick, 1, 65_536)?;
         range("sync.max_pending_events", self.sync.max_pending_events, 1, 1_000_000)?;
+        let bytes = self.sync.max_bytes_per_client_tick;
+        if bytes != 0 {
+            range("sync.max_bytes_per_client_tick", bytes, 64, self.limits.max_pending_bytes)?;
+        }
+        range("interest.cell_size", self.interest.cell_size, 1, 1_000_000)?;
+        range("interest.linger_ticks", self.interest.linger_ticks, 0, self.sync.history_ticks as u64)?;
+        range("interest.max_cells_per_view", self.interest.max_cells_per_view, 1, 4096)?;
         range("limits.max_message_bytes", self.limits.max_message_bytes, 16, 65_536)?;
         range("limits.max_pending_bytes", self.limits.max_pending_bytes, 1024, 64 << 20)?;
         range("limits.stall_timeout_s", self.limits.stall_timeout_s, 0.05, 3600.0)?;

@@ -201,3 +201,22 @@ pub fn cluster_leases(n: usize) {
 pub fn cluster_nodes(n: usize) {
     gauge!("tickcast_cluster_nodes").set(n as f64);
 }
+
+/// Big rooms, one tick: cell bodies encoded (each shared by every member on its base).
+pub fn cell_bodies_encoded(n: usize) {
+    static C: LazyLock<Counter> = LazyLock::new(|| counter!("tickcast_cell_bodies_encoded_total"));
+    C.increment(n as u64);
+}
+/// Big rooms, one tick: cell sections written into frames, and of them whole cells.
+pub fn cell_sections_sent(sections: usize, whole: usize) {
+    static SENT: LazyLock<Counter> = LazyLock::new(|| counter!("tickcast_cell_sections_sent_total"));
+    static WHOLE: LazyLock<Counter> = LazyLock::new(|| counter!("tickcast_cell_sections_whole_total"));
+    SENT.increment(sections as u64);
+    WHOLE.increment(whole as u64);
+}
+/// Big rooms, one tick: cells with news that waited for a member's byte budget
+/// (`sync.max_bytes_per_client_tick`).
+pub fn cells_deferred(n: usize) {
+    static C: LazyLock<Counter> = LazyLock::new(|| counter!("tickcast_cells_deferred_total"));
+    C.increment(n as u64);
+}

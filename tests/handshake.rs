@@ -61,11 +61,15 @@ async fn http_level_rejections_have_status_and_reason() {
         ),
         (with(good_headers(), "Upgrade", None), 400, "not a WebSocket upgrade"),
         (with(good_headers(), "Connection", Some("keep-alive")), 400, "not a WebSocket upgrade"),
-        (with(good_headers(), "Sec-WebSocket-Protocol", None), 400, "tickcast.v1 or tickcast.v2 must be offered"),
+        (
+            with(good_headers(), "Sec-WebSocket-Protocol", None),
+            400,
+            "tickcast.v1, tickcast.v2 or tickcast.v3 must be offered",
+        ),
         (
             with(good_headers(), "Sec-WebSocket-Protocol", Some("chat, superchat")),
             400,
-            "tickcast.v1 or tickcast.v2 must be offered",
+            "tickcast.v1, tickcast.v2 or tickcast.v3 must be offered",
         ),
         (with(good_headers(), "Origin", Some("https://evil.example")), 403, "origin not allowed"),
     ];

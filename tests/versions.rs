@@ -130,13 +130,13 @@ async fn offering_no_version_the_server_speaks_is_refused_before_the_upgrade() {
     let server = start(settings());
     let token = server.token("v").await;
     let mut req = server.ws_url(Some("none")).into_client_request().unwrap();
-    let offered = format!("tickcast.v3, tickcast.token.{token}");
+    let offered = format!("tickcast.v9, tickcast.token.{token}");
     req.headers_mut().insert("Sec-WebSocket-Protocol", HeaderValue::from_str(&offered).unwrap());
     match tokio_tungstenite::connect_async(req).await {
         Err(tokio_tungstenite::tungstenite::Error::Http(r)) => {
             let body = r.body().as_deref().map(String::from_utf8_lossy).unwrap_or_default().to_string();
             assert_eq!(r.status().as_u16(), 400, "{body}");
-            assert!(body.contains("tickcast.v1 or tickcast.v2 must be offered"), "{body}");
+            assert!(body.contains("tickcast.v1, tickcast.v2 or tickcast.v3 must be offered"), "{body}");
         }
         other => panic!("expected a 400 before the upgrade, got {:?}", other.map(|_| ())),
     }

@@ -23,7 +23,7 @@ use crate::config::Settings;
 use crate::game::SnapshotPlayer;
 use crate::game::{Game, GameFactory, RoomInfo};
 use crate::protocol::PlayerId;
-use crate::sync::InputQueue;
+use crate::sync::{Grid, InputQueue};
 use crate::tokens::TokenKeys;
 use actix::{Actor, Addr, ArbiterHandle};
 use futures_util::future::BoxFuture;
@@ -31,7 +31,7 @@ use parking_lot::Mutex;
 use std::collections::BTreeMap;
 use std::net::IpAddr;
 use std::sync::atomic::Ordering;
-use std::sync::{Arc, Weak};
+use std::sync::{Arc, OnceLock, Weak};
 use std::time::Duration;
 
 /// A restored game and the players it holds, to start a room from a snapshot.
@@ -95,6 +95,9 @@ pub struct LocalDirectory {
     creation: CreationLimits,
     /// Seats held here for the seat tokens of `/api/matchmake` answers.
     pending: PendingSeats,
+    /// The threads big rooms spread their ticks over, made when the first one starts
+    /// (`server.room_threads` > 1; none otherwise).
+    cell_pool: OnceLock<Option<Arc<rayon::ThreadPool>>>,
 }
 
 impl LocalDirectory {
@@ -131,7 +134,27 @@ impl LocalDirectory {
             snapshot_every_ticks,
             creation,
             pending,
+            cell_pool: OnceLock::new(),
         })
+    }
+
+    /// The big rooms' thread pool (see `cell_pool`).
+    fn cell_pool(&self) -> Option<Arc<rayon::ThreadPool>> {
+        let threads = self.settings.server.room_threads;
+        self.cell_pool
+            .get_or_init(|| {
+                if threads < 2 {
+                    return None;
+                }
+                rayon::ThreadPoolBuilder::new()
+                    .num_threads(threads)
+                    .thread_name(|i| format!("tickcast-cells-{i}"))
+                    .build()
+                    .map_err(|e| tracing::error!("big rooms run on one thread: no pool of {threads}: {e}"))
+                    .ok()
+                    .map(Arc::new)
+            })
+            .clone()
     }
 
     /// The world actor running this node's games.
@@ -219,6 +242,13 @@ impl LocalDirectory {
         };
         let schema = Arc::new(game.schema());
         let constants = Arc::new(game.constants());
+        let grid = game.interest().and_then(|interest| {
+            let i = &self.settings.interest;
+            Grid::from_interest(&interest, &schema, i.cell_size, i.max_cells_per_view)
+                .map_err(|e| tracing::error!(room = %name, "interest management off: {e}"))
+                .ok()
+        });
+        let cell_pool = if grid.is_some() { self.cell_pool() } else { None };
         let shared = Arc::new(RoomShared::default());
         let me: Weak<dyn RoomReports> = self.me.clone();
         let hooks = hooks.unwrap_or_else(|| room_hooks(me));
@@ -247,6 +277,8 @@ impl LocalDirectory {
                 shared: room_shared,
                 keys,
                 restored,
+                grid,
+                cell_pool,
             })
         });
         // Sent before any session can learn of the room, so the world knows it first.

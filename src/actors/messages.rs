@@ -5,7 +5,7 @@
 
 use super::link::MemberLink;
 use super::seating::{RoomId, SeatGuard};
-use crate::game::Game;
+use crate::game::{Game, View};
 use crate::net::SubjectSlot;
 use crate::protocol::{Event, PlayerId, ProtocolVersion, Schema};
 use crate::sync::{EntityState, InputQueue};
@@ -139,6 +139,12 @@ pub struct TickState {
     pub acks: Vec<(PlayerId, u32)>,
     /// The tick's events, in order.
     pub events: Vec<Event>,
+    /// Rooms with interest management: where placed events happened (index into
+    /// `events`, position; see `StepContext::emit_at`), in event order.
+    pub placed: Vec<(usize, [i32; 2])>,
+    /// Rooms with interest management: what each player sees (`Game::view`), sorted by
+    /// player id. Empty for other rooms.
+    pub views: Vec<(PlayerId, Option<View>)>,
     /// Server wall clock (µs since the Unix epoch) when the tick was computed.
     pub server_time_us: u64,
     /// The whole game state after this tick, every `cluster.snapshot_interval_s` in

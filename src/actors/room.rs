@@ -13,9 +13,16 @@
 //! that takes nothing for `limits.stall_timeout_s` is evicted here, on the tick, where a
 //! stalled socket cannot block the check.
 //!
+//! A room whose game declares positions (a big world) sends Cell updates instead:
+//! `room/cells.rs`; the small rooms' fan-out and the checks both share are in
+//! `room/fan_out.rs`.
+//!
 //! Runs on a room arbiter: never blocks, never waits on a session (`try_send` only).
 
-use super::link::{now_ms, ws_frame_len, MemberLink};
+mod cells;
+mod fan_out;
+
+use super::link::{ws_frame_len, MemberLink};
 pub use super::messages::{
     CloseAll, ClosePlayer, ClosedMember, EncodeSnapshot, Join, JoinRefused, Joined, LeaveRoom, ListMembers, MemberInfo,
     SessionEnded, StopRoom, ToSession,
@@ -29,13 +36,13 @@ use crate::game::{RoomSnapshot, SnapshotPlayer};
 use crate::metrics;
 use crate::net::SubjectSlot;
 use crate::protocol::{
-    close_code, codec, write_update_header, Event, GameConstant, PlayerId, PlayerInfo, ProtocolVersion, Schema,
-    ServerMessage, UpdateHeader, Welcome,
+    close_code, codec, Event, GameConstant, PlayerId, PlayerInfo, ProtocolVersion, Schema, ServerMessage, Welcome,
 };
-use crate::sync::{Decision, EventLog, Eviction, FanOut, FanOutRules, History, InputQueue, MemberView};
+use crate::sync::{CellTick, EventLog, FanOut, FanOutRules, Grid, History, InputQueue, Viewer};
 use crate::tokens::{unix_now, ResumeClaim, TokenKeys};
 use actix::{Actor, ActorContext, Addr, Context, Handler, MessageResult, Recipient};
 use bytes::Bytes;
+use cells::BigRoom;
 use std::collections::BTreeMap;
 use std::net::IpAddr;
 use std::sync::atomic::Ordering;
@@ -79,6 +86,8 @@ struct Member {
     ip: Option<IpAddr>,
     /// Counts it against its subject's `security.max_sessions_per_token` until removed.
     _slot: Option<SubjectSlot>,
+    /// In a big room: the cells its client holds.
+    viewer: Viewer,
 }
 
 impl Member {
@@ -102,27 +111,6 @@ enum AfterSession {
     Remove,
     /// Nothing more: the room is stopping.
     Stay,
-}
-
-/// What one tick's fan-out wrote, reported to the metrics once per tick (not per member).
-#[derive(Debug, Default)]
-struct SentCounts {
-    frames: usize,
-    keyframes: usize,
-    skipped: usize,
-    bytes: u64,
-}
-
-impl SentCounts {
-    /// Reports the counts, and `latency`: from the tick computed to the last write.
-    fn report(&self, latency: std::time::Duration) {
-        metrics::frames_sent(self.frames - self.keyframes, self.keyframes);
-        metrics::frames_skipped(self.skipped);
-        metrics::bytes_sent(self.bytes);
-        if self.frames > 0 {
-            metrics::fan_out_latency(latency);
-        }
-    }
 }
 
 /// Writes the Welcome to a joining member's connection from the room's thread, before
@@ -177,6 +165,10 @@ pub struct RoomParts {
     pub keys: TokenKeys,
     /// Members to start with, when the room is restored from a snapshot.
     pub restored: Option<RestoredMembers>,
+    /// The grid of a big room (its game declared positions): interest management on.
+    pub grid: Option<Grid>,
+    /// The threads a big room spreads its ticks over (`server.room_threads` > 1).
+    pub cell_pool: Option<Arc<rayon::ThreadPool>>,
 }
 
 /// The room actor.
@@ -205,13 +197,30 @@ pub struct RoomActor {
     fanout: FanOut,
     /// Scratch for each member's update header (reused: no allocation per member).
     header: Vec<u8>,
+    /// Interest management, in a room whose game declared positions.
+    big: Option<BigRoom>,
 }
 
 impl RoomActor {
     /// A room; its game lives in `world`.
     pub fn new(parts: RoomParts) -> Self {
-        let RoomParts { id, uid, epoch, name, schema, constants, settings, world, hooks, shared, keys, restored } =
-            parts;
+        let RoomParts {
+            id,
+            uid,
+            epoch,
+            name,
+            schema,
+            constants,
+            settings,
+            world,
+            hooks,
+            shared,
+            keys,
+            restored,
+            grid,
+            cell_pool,
+        } = parts;
+        let big = grid.map(|grid| BigRoom::new(grid, &settings, cell_pool));
         let history_ticks = settings.sync.history_ticks;
         let fanout = FanOut::new(FanOutRules {
             max_baseline_age_ticks: settings.sync.max_baseline_age_ticks,
@@ -239,6 +248,7 @@ impl RoomActor {
                             subject: None,
                             ip: None,
                             _slot: None,
+                            viewer: Viewer::default(),
                         };
                         (player.id, m)
                     })
@@ -268,6 +278,7 @@ impl RoomActor {
             played,
             fanout,
             header: Vec::with_capacity(64),
+            big,
         }
     }
 
@@ -321,89 +332,16 @@ impl RoomActor {
         self.end_session(player, Some(farewell), AfterSession::Remove);
     }
 
-    fn record_events(&mut self, tick: u64, events: &[Event]) {
-        let encoded = events.iter().map(|e| {
-            let mut b = Vec::with_capacity(16);
-            codec::encode_into(e, &mut b);
-            Bytes::from(b)
-        });
-        self.events.record(tick, encoded, self.settings.sync.max_pending_events);
-    }
-
-    /// Writes each member its frame for the tick, as the fan-out rules decide
-    /// (`sync::FanOut`): the shared body for its base, a skipped tick, or eviction. The
-    /// room's thread writes to each member's socket itself (one vectored write of the
-    /// member's header and the shared body); the members are visited from a start that
-    /// moves every tick, so no player is always written last.
-    fn fan_out(&mut self, msg: &TickState) {
-        let now = now_ms();
-        let stall_ms = (self.settings.limits.stall_timeout_s * 1000.0) as u64;
-        let max_pending = self.settings.limits.max_pending_bytes as u64;
-        let beat = &self.settings.heartbeat;
-        let (probe_ms, silence_ms) = ((beat.interval_s * 1000.0) as u64, (beat.timeout_s * 1000.0) as u64);
-        self.fanout.begin_tick();
-        let mut evict = Vec::new();
-        let mut silent = Vec::new();
-        let mut sent = SentCounts::default();
-        let start = (msg.tick % self.members.len().max(1) as u64) as usize;
-        let order = self.members.iter().skip(start).chain(self.members.iter().take(start));
-        for (&player, m) in order {
-            if m.session.is_none() {
-                continue;
-            }
-            let link = &m.link;
-            if link.heartbeat(now, probe_ms, silence_ms, max_pending) {
-                silent.push(player);
-                continue;
-            }
-            let view = MemberView {
-                baseline: link.baseline(),
-                joined_tick: m.joined_tick,
-                can_take: link.can_take(max_pending),
-                stalled: link.stalled(now, stall_ms),
-            };
-            let (base_tick, body) = match self.fanout.decide(&view, msg.tick, &msg.state, &self.history, &self.events) {
-                Decision::Send { base_tick, body } => (base_tick, body),
-                Decision::Skip => {
-                    link.skip();
-                    sent.skipped += 1;
-                    continue;
-                }
-                Decision::Evict(why) => {
-                    evict.push((player, why));
-                    continue;
-                }
-            };
-            let ack = msg.acks.binary_search_by_key(&player, |(p, _)| *p).map(|i| msg.acks[i].1).unwrap_or(0);
-            let header = UpdateHeader { tick: msg.tick, base_tick, ack_input: ack, server_time_us: msg.server_time_us };
-            self.header.clear();
-            write_update_header(&mut self.header, base_tick != 0, &header);
-            if link.send_tick(msg.tick, &[&self.header, &body]) {
-                sent.frames += 1;
-                sent.keyframes += usize::from(base_tick == 0);
-                sent.bytes += ws_frame_len(self.header.len() + body.len());
-            } else {
-                // Its connection is gone; the session ends it and reports.
-                link.skip();
-                sent.skipped += 1;
-            }
-        }
-        sent.report(msg.computed_at.elapsed());
-        for player in silent {
-            // The peer answered nothing; if its socket will not take the close frame
-            // either, the session tears the connection down after its close timeout.
-            self.end_session(player, Some(close(close_code::POLICY, "heartbeat timeout")), AfterSession::Grace);
-        }
-        for (player, why) in evict {
-            tracing::info!(room = %self.name, player, reason = why.reason(), "evicting member");
-            metrics::eviction();
-            let farewell = match why {
-                // Its socket cannot take a close frame: the session resets it.
-                Eviction::Stalled => ToSession::Evict { reason: why.reason().into() },
-                Eviction::TooFarBehind => close(close_code::POLICY, why.reason()),
-            };
-            self.end_session(player, Some(farewell), AfterSession::Grace);
-        }
+    /// Encodes the tick's events once, for every member and every tick they are owed.
+    fn encode_events(events: &[Event]) -> Vec<Bytes> {
+        events
+            .iter()
+            .map(|e| {
+                let mut b = Vec::with_capacity(16);
+                codec::encode_into(e, &mut b);
+                Bytes::from(b)
+            })
+            .collect()
     }
 
     /// Hands the directory this tick's snapshot: the game's bytes from the world plus
@@ -494,9 +432,28 @@ impl Handler<TickState> for RoomActor {
         }
         self.last_tick = msg.tick;
         self.shared.tick.store(msg.tick, Ordering::Release);
-        self.record_events(msg.tick, &msg.events);
-        self.history.push(msg.tick, msg.state.clone());
-        self.fan_out(&msg);
+        let events = Self::encode_events(&msg.events);
+        let max_pending = self.settings.sync.max_pending_events;
+        match &mut self.big {
+            Some(big) => {
+                // The room part (room-wide entities and events) keeps the small rooms'
+                // baselines and event log; the cells have their own history.
+                let max_per_cell = self.settings.sync.max_events_per_tick;
+                let (split, wide) = CellTick::split(&msg.state, big.grid(), &events, &msg.placed, max_per_cell);
+                for _ in 0..wide.refused {
+                    metrics::event_refused();
+                }
+                self.events.record(msg.tick, wide.events, max_pending);
+                self.history.push(msg.tick, Arc::new(split.room.clone()));
+                big.push(msg.tick, split);
+                self.fan_out_cells(&msg);
+            }
+            None => {
+                self.events.record(msg.tick, events, max_pending);
+                self.history.push(msg.tick, msg.state.clone());
+                self.fan_out(&msg);
+            }
+        }
         self.expire_and_dispose(ctx);
     }
 }
@@ -504,6 +461,12 @@ impl Handler<TickState> for RoomActor {
 impl Handler<Join> for RoomActor {
     type Result = MessageResult<Join>;
     fn handle(&mut self, msg: Join, _: &mut Context<Self>) -> Self::Result {
+        if self.big.is_some() && msg.version < ProtocolVersion::V3 {
+            return MessageResult(Err(JoinRefused {
+                code: close_code::UPGRADE_REQUIRED,
+                reason: "this room needs protocol version 3 (tickcast.v3)".into(),
+            }));
+        }
         let inputs = Arc::new(InputQueue::new(self.settings.limits.input_queue, 0));
         if let Some(claim) = msg.resume {
             let player = claim.player;
@@ -539,6 +502,8 @@ impl Handler<Join> for RoomActor {
             m.link = msg.link;
             m.inputs = inputs.clone();
             m.grace_until = None;
+            // The new connection's client holds no cell yet.
+            m.viewer.reset();
             m.joined_tick = self.last_tick;
             m.connected_tick = self.last_tick;
             self.world.do_send(ReplaceInputs { room: self.id, player, inputs: inputs.clone() });
@@ -569,6 +534,7 @@ impl Handler<Join> for RoomActor {
                 subject: msg.subject,
                 ip: msg.ip,
                 _slot: msg.slot,
+                viewer: Viewer::default(),
             },
         );
         self.shared.connected.fetch_add(1, Ordering::AcqRel);

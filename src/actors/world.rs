@@ -39,6 +39,9 @@ struct WorldRoom {
     events: Vec<Event>,
     state_capacity: (usize, usize),
     snapshot_every_ticks: Option<u64>,
+    /// The game declared positions ([`Game::interest`]): the room needs views and
+    /// where events happened.
+    interest: bool,
 }
 
 /// The world actor.
@@ -104,7 +107,14 @@ impl WorldActor {
             }
             metrics::inputs_applied(applied);
             let mut events = std::mem::take(&mut room.events);
-            room.game.step(&mut StepContext::new(room.tick, self.rate_hz, &mut events));
+            let mut placed = Vec::new();
+            let mut views = Vec::new();
+            if room.interest {
+                room.game.step(&mut StepContext::with_places(room.tick, self.rate_hz, &mut events, &mut placed));
+                views.extend(room.players.keys().map(|id| (*id, room.game.view(*id))));
+            } else {
+                room.game.step(&mut StepContext::new(room.tick, self.rate_hz, &mut events));
+            }
             let mut state = EntityState::with_capacity(room.state_capacity.0, room.state_capacity.1);
             room.game.write_state(&mut state);
             state.finish();
@@ -123,6 +133,8 @@ impl WorldActor {
                 state: Arc::new(state),
                 acks,
                 events,
+                placed,
+                views,
                 server_time_us,
                 saved,
                 computed_at: Instant::now(),
@@ -156,6 +168,7 @@ impl Handler<AddRoom> for WorldActor {
     type Result = ();
     fn handle(&mut self, msg: AddRoom, _: &mut Context<Self>) {
         let mut game = msg.game;
+        let interest = game.interest().is_some();
         let mut players = BTreeMap::new();
         for (id, name, inputs) in msg.players {
             game.disconnected(id);
@@ -171,6 +184,7 @@ impl Handler<AddRoom> for WorldActor {
                 events: Vec::new(),
                 state_capacity: (0, 0),
                 snapshot_every_ticks: msg.snapshot_every_ticks,
+                interest,
             },
         );
     }

@@ -22,6 +22,8 @@ pub use tickcast_derive::{Entity, GameState, PlayerInput, SaveFormat};
 
 use crate::protocol::{Event, GameConstant, PlayerId, Schema};
 use crate::sync::EntityState;
+/// Interest management's declarations (defined with the grid that uses them, in `sync`).
+pub use crate::sync::{Interest, View};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -73,32 +75,6 @@ impl<'a> StepContext<'a> {
         }
         self.emit(kind, player, value);
     }
-}
-
-/// Where a game's entities are, for interest management: in a room whose game declares
-/// it, each member gets only the cells of the world it sees (its [`View`]), and each
-/// cell is encoded once per tick however many members see it (`docs/ARCHITECTURE.md`,
-/// "Big worlds"). The grid's cell side is `interest.cell_size`, in game units: the wire
-/// value of a position is the game value times its field's scale.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Interest {
-    /// For each entity kind of the schema, in order: the indexes (among the kind's
-    /// fields) of its x and y, or `None` for a room-wide kind that every member sees (a
-    /// scoreboard, the match clock). Every positioned kind's x and y fields must have
-    /// the same scale.
-    pub positions: Vec<Option<[usize; 2]>>,
-}
-
-/// What one player sees: the cells that meet the square of side `2 × radius` centred on
-/// `(x, y)`, all in the wire units of the position fields (see [`Interest`]).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct View {
-    /// Centre, x.
-    pub x: i32,
-    /// Centre, y.
-    pub y: i32,
-    /// Half the side of the square seen; at least 0.
-    pub radius: i32,
 }
 
 /// An authoritative game simulation for one room.

@@ -4,7 +4,9 @@
 //! code, because a browser cannot read the status of a refused upgrade.
 
 use crate::actors::directory::PlacementError;
-use crate::protocol::{ProtocolVersion, RESUME_PREFIX, SEAT_PREFIX, SUBPROTOCOL, SUBPROTOCOL_V2, TOKEN_PREFIX};
+use crate::protocol::{
+    ProtocolVersion, RESUME_PREFIX, SEAT_PREFIX, SUBPROTOCOL, SUBPROTOCOL_V2, SUBPROTOCOL_V3, TOKEN_PREFIX,
+};
 use actix_web::http::{header, StatusCode};
 use actix_web::{HttpRequest, HttpResponse};
 use std::fmt;
@@ -90,7 +92,9 @@ impl fmt::Display for HandshakeError {
             HandshakeError::HttpVersion => f.write_str("a WebSocket upgrade needs HTTP/1.1"),
             HandshakeError::BadKey => f.write_str("invalid Sec-WebSocket-Key header"),
             HandshakeError::OriginRefused(o) => write!(f, "origin not allowed: {o}"),
-            HandshakeError::NoSubprotocol => write!(f, "subprotocol {SUBPROTOCOL} or {SUBPROTOCOL_V2} must be offered"),
+            HandshakeError::NoSubprotocol => {
+                write!(f, "subprotocol {SUBPROTOCOL}, {SUBPROTOCOL_V2} or {SUBPROTOCOL_V3} must be offered")
+            }
             HandshakeError::BadRequest(why) => f.write_str(why),
             HandshakeError::TooManyConnections => f.write_str("server is at its connection limit"),
             HandshakeError::TooManyFromIp => f.write_str("too many connections from this address"),

@@ -16,6 +16,8 @@ pub const MESSAGE_DELTA: u32 = 2;
 pub const MESSAGE_PONG: u32 = 3;
 /// Tag of Notice.
 pub const MESSAGE_NOTICE: u32 = 4;
+/// Tag of a Cell update (protocol version 3, rooms with interest management).
+pub const MESSAGE_CELL_UPDATE: u32 = 5;
 
 /// Client → server. bincode enum: the tag is the variant index (0 Input, 1 Ping, 2 Leave, 3 Chat).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -301,6 +303,18 @@ pub fn write_update_header(out: &mut Vec<u8>, delta: bool, h: &UpdateHeader) {
     w.u64(h.server_time_us);
 }
 
+/// Writes the per-recipient header of a Cell update (tag 5): like a Delta's, with
+/// `base_tick` always present (0: the room part is whole). The room body, the cell
+/// sections and the dropped cells follow (`sync::interest` writes them).
+pub fn write_cell_update_header(out: &mut Vec<u8>, h: &UpdateHeader) {
+    let mut w = Writer::new(out);
+    w.u64(MESSAGE_CELL_UPDATE as u64);
+    w.u64(h.tick);
+    w.u64(h.base_tick);
+    w.u64(h.ack_input as u64);
+    w.u64(h.server_time_us);
+}
+
 /// One recipient's whole update: its header, then the shared body, copied into one
 /// allocation (for tests and tools; the server never copies the body, see
 /// [`write_update_header`]). A
@@ -332,6 +346,9 @@ pub mod close_code {
     pub const TOO_BIG: u16 = 1009;
     /// An internal error on the server.
     pub const INTERNAL: u16 = 1011;
+    /// The room uses interest management and the connection speaks a protocol version
+    /// before 3, which has no Cell update.
+    pub const UPGRADE_REQUIRED: u16 = 4426;
     /// The room stopped (service restart): reconnect.
     pub const TRY_AGAIN: u16 = 1012;
     /// Missing, forged or expired token: get a new one, then retry.

@@ -15,9 +15,9 @@ mod schema;
 
 pub use codec::{DecodeError, Reader, Writer};
 pub use messages::{
-    close_code, update_frame, write_update_header, ClientMessage, Event, GameConstant, Notice, PlayerInfo,
-    ServerMessage, UpdateHeader, Welcome, MESSAGE_DELTA, MESSAGE_NOTICE, MESSAGE_PONG, MESSAGE_SNAPSHOT,
-    MESSAGE_WELCOME,
+    close_code, update_frame, write_cell_update_header, write_update_header, ClientMessage, Event, GameConstant,
+    Notice, PlayerInfo, ServerMessage, UpdateHeader, Welcome, MESSAGE_CELL_UPDATE, MESSAGE_DELTA, MESSAGE_NOTICE,
+    MESSAGE_PONG, MESSAGE_SNAPSHOT, MESSAGE_WELCOME,
 };
 pub use schema::{EntityKind, FieldDef, InputField, Schema, SchemaError, MAX_INPUT_FIELDS};
 
@@ -28,6 +28,10 @@ pub const SUBPROTOCOL: &str = "tickcast.v1";
 /// The subprotocol of protocol version 2 (version 1 plus the game's constants in
 /// Welcome).
 pub const SUBPROTOCOL_V2: &str = "tickcast.v2";
+
+/// The subprotocol of protocol version 3 (version 2 plus the Cell update, tag 5, in
+/// rooms with interest management).
+pub const SUBPROTOCOL_V3: &str = "tickcast.v3";
 
 /// A version of the wire protocol, named by its subprotocol `tickcast.v<N>`.
 ///
@@ -42,13 +46,15 @@ pub enum ProtocolVersion {
     V1 = 1,
     /// Version 1 plus `Welcome.constants`.
     V2 = 2,
+    /// Version 2 plus the Cell update (tag 5) of rooms with interest management.
+    V3 = 3,
 }
 
 impl ProtocolVersion {
     /// The newest version this build speaks.
-    pub const NEWEST: ProtocolVersion = ProtocolVersion::V2;
+    pub const NEWEST: ProtocolVersion = ProtocolVersion::V3;
     /// Every version this build speaks, oldest first.
-    pub const ALL: [ProtocolVersion; 2] = [ProtocolVersion::V1, ProtocolVersion::V2];
+    pub const ALL: [ProtocolVersion; 3] = [ProtocolVersion::V1, ProtocolVersion::V2, ProtocolVersion::V3];
 
     /// The number carried in Welcome's `protocol`.
     pub fn number(self) -> u16 {
@@ -65,6 +71,7 @@ impl ProtocolVersion {
         match self {
             ProtocolVersion::V1 => SUBPROTOCOL,
             ProtocolVersion::V2 => SUBPROTOCOL_V2,
+            ProtocolVersion::V3 => SUBPROTOCOL_V3,
         }
     }
 

@@ -3,16 +3,22 @@
 //! client rebuilds the state from what it got is the `tickcast-client` crate's `World`.
 //!
 //! No actix here, nothing blocks: the room actor asks [`FanOut`] what each member gets,
-//! which encodes a body once per tick per distinct baseline and shares the bytes.
+//! which encodes a body once per tick per distinct baseline and shares the bytes; a big
+//! room (interest management) splits its state by [`Grid`] cell and asks
+//! [`CellFanOut`] instead, which does the same per cell.
 
 mod baseline;
+mod cells;
 mod delta;
 mod fanout;
 mod input;
+mod interest;
 mod state;
 
 pub use baseline::{History, UpdateBase};
+pub use cells::{Cell, CellHistory, CellPart, CellTick, Grid, Interest, RoomWideEvents, View};
 pub use delta::{encode_delta, encode_events, encode_snapshot, DeltaStats};
 pub use fanout::{Decision, EventLog, Eviction, FanOut, FanOutRules, MemberView};
 pub use input::{InputQueue, InputValues, PushOutcome};
+pub use interest::{CellFanOut, CellRules, FrameJob, FrameSink, SectionCounts, SectionScratch, Viewer};
 pub use state::{EntityRef, EntityState};
