@@ -111,7 +111,8 @@ impl Dots {
 struct CellClient {
     room: World,
     cells: BTreeMap<Cell, World>,
-    events: Vec<(Cell, Vec<u8>)>,
+    /// The cell of each event of the last frame applied.
+    events: Vec<Cell>,
 }
 
 impl CellClient {
@@ -140,19 +141,22 @@ impl CellClient {
         for _ in 0..sections {
             let mut r = Reader::new(rest);
             let cell = (r.i32().expect("x"), r.i32().expect("y"));
-            let base = r.u64().expect("cell base");
+            let age = r.u64().expect("cell age");
             let len = r.count().expect("len");
             let (body, after) = r.rest().split_at(len);
             rest = after;
-            let h = ClientHeader { tick, base_tick: (base != 0).then_some(base), ack_input: 0, server_time_us: 0 };
-            let update = h.decode_body(body, schema).expect("cell body decodes");
             let copy = self.cells.entry(cell).or_default();
-            // The cell's copy is the state at `base` (a cell with no news gets no section).
-            copy.tick = base;
-            copy.apply(&update).expect("cell section applies");
-            for e in &update.events {
-                self.events.push((cell, format!("{e:?}").into_bytes()));
-            }
+            let events = if age == 0 {
+                let h = ClientHeader { tick, base_tick: None, ack_input: 0, server_time_us: 0 };
+                let update = h.decode_body(body, schema).expect("whole cell decodes");
+                copy.tick = 0;
+                copy.apply(&update).expect("whole cell applies");
+                update.events.len()
+            } else {
+                apply_cell_delta(copy, body, schema)
+            };
+            copy.tick = tick;
+            self.events.extend(std::iter::repeat_n(cell, events));
         }
         let mut r = Reader::new(rest);
         for _ in 0..r.count().expect("drops") {
@@ -160,6 +164,54 @@ impl CellClient {
             self.cells.remove(&cell);
         }
         r.finish().expect("nothing after the drops");
+    }
+}
+
+/// Applies a cell delta body (PROTOCOL.md, "Cell delta body") to a cell's copy: changed
+/// and removed entities named by their index in the copy, then the created ones.
+/// Returns its event count.
+fn apply_cell_delta(copy: &mut World, body: &[u8], schema: &Schema) -> usize {
+    let mut r = Reader::new(body);
+    let flags = r.u64().expect("flags");
+    let ids: Vec<u32> = copy.entities.keys().copied().collect();
+    let mut created = Vec::new();
+    if flags & 1 != 0 {
+        let mut id = 0u32;
+        for _ in 0..r.count().expect("created") {
+            id += r.u32().expect("id gap");
+            let kind = r.u16().expect("kind");
+            let n = schema.entity_kinds[kind as usize].fields.len();
+            created.push((id, kind, (0..n).map(|_| r.i32().expect("field")).collect::<Vec<_>>()));
+        }
+    }
+    if flags & 2 != 0 {
+        let mut index = 0usize;
+        for _ in 0..r.count().expect("changed") {
+            index += r.u64().expect("index gap") as usize;
+            let mask = r.u32().expect("mask");
+            let (_, fields) = copy.entities.get_mut(&ids[index]).expect("a changed entity the copy holds");
+            for (bit, f) in fields.iter_mut().enumerate() {
+                if mask & (1 << bit) != 0 {
+                    *f = f.wrapping_add(r.i32().expect("change"));
+                }
+            }
+        }
+    }
+    if flags & 4 != 0 {
+        let mut index = 0usize;
+        for _ in 0..r.count().expect("removed") {
+            index += r.u64().expect("index gap") as usize;
+            copy.entities.remove(&ids[index]);
+        }
+    }
+    for (id, kind, fields) in created {
+        copy.entities.insert(id, (kind, fields));
+    }
+    if flags & 8 != 0 {
+        r.count().expect("events")
+    } else {
+        assert_eq!(r.remaining(), 0, "nothing after the lists");
+        0
     }
 }
 
@@ -295,7 +347,13 @@ fn each_client_holds_exactly_the_cells_it_sees_as_the_server_has_them() {
             }
             assert_eq!(held(&c.room), entities_room(split), "tick {tick}: the room part");
             let seen: Vec<Cell> = v.cells().collect();
-            for cell in &seen {
+            let mut in_view = Vec::new();
+            if let Some(view) = views[m] {
+                grid.view_cells(view, &mut in_view);
+            }
+            // Lingering cells (seen, out of view) keep their copy until they come back
+            // or are dropped; the cells in view are the server's.
+            for cell in &in_view {
                 let server = entities(split.cell(*cell));
                 let client = c.cells.get(cell).map(held).unwrap_or_default();
                 assert_eq!(client, server, "tick {tick}, member {m}, cell {cell:?}");
@@ -398,7 +456,7 @@ fn placed_events_reach_the_members_who_see_their_cell_and_no_one_else() {
         |tick, split, viewers, clients, _| {
             for (v, c) in viewers.iter().zip(clients) {
                 let seen: Vec<Cell> = v.cells().collect();
-                for (cell, _) in &c.events {
+                for cell in &c.events {
                     assert!(seen.contains(cell), "tick {tick}: an event from a cell not seen");
                 }
             }
@@ -420,6 +478,9 @@ fn a_budget_defers_far_cells_yet_refreshes_every_cell_in_view_within_four_ticks(
     // Per member and cell in view: the last tick its copy equalled the server's.
     let mut fresh: Vec<BTreeMap<Cell, u64>> = vec![BTreeMap::new(); 6];
     let mut worst = 0;
+    // Staleness counts once every member has had its first view whole: at the start
+    // all of it arrives at once, over a few ticks of budget (the arrival bound below).
+    const WARM: u64 = 10;
     // Per member and cell in view not yet current: since when it is in view.
     let mut entered: Vec<BTreeMap<Cell, u64>> = vec![BTreeMap::new(); 6];
     let mut slowest_arrival = 0;
@@ -454,7 +515,7 @@ fn a_budget_defers_far_cells_yet_refreshes_every_cell_in_view_within_four_ticks(
                     };
                     if current {
                         fresh[m].insert(cell, tick);
-                    } else {
+                    } else if tick > WARM {
                         worst = worst.max(tick - since);
                     }
                 }

@@ -12,10 +12,12 @@
 //! the shared bodies and [`Viewer::commit`] records what its client now holds.
 //!
 //! Layout of what is written (`docs/PROTOCOL.md`, "Cell update"): sections sorted by cell,
-//! each `cell_x, cell_y` (zigzag), `cell_base`, `body_len`, body; then the dropped cells.
+//! each `cell_x, cell_y` (zigzag), `cell_age` (`tick − base`; 0: whole), `body_len`,
+//! body (a snapshot body, or a cell delta body: `cell_delta.rs`); then the dropped cells.
 
+use super::cell_delta::encode_cell_delta;
 use super::cells::{Cell, CellHistory, Grid, View};
-use super::delta::{encode_delta, encode_events, encode_snapshot};
+use super::delta::{encode_events, encode_snapshot};
 use super::state::EntityState;
 use crate::protocol::{write_cell_update_header, UpdateHeader, Writer};
 use bytes::Bytes;
@@ -268,6 +270,7 @@ fn encode_cell((cell, base): (Cell, u64), tick: u64, history: &CellHistory, scra
         history.after(base).filter_map(|t| t.cell(cell)).flat_map(|p| p.events.iter().map(|b| b.as_ref())).collect()
     };
     let quiet = list.is_empty();
+    let count = list.len();
     let mut events = Vec::new();
     encode_events(list.into_iter(), &mut events);
     let mut out = Vec::with_capacity(16 + state.len() * 6 + events.len());
@@ -276,7 +279,7 @@ fn encode_cell((cell, base): (Cell, u64), tick: u64, history: &CellHistory, scra
         state.is_empty() && quiet
     } else {
         let old = history.get(base).and_then(|t| t.cell(cell)).map_or(&empty_state, |p| &p.state);
-        let stats = encode_delta(old, state, &events, scratch, &mut out);
+        let stats = encode_cell_delta(old, state, &events, count, scratch, &mut out);
         stats.created + stats.changed + stats.removed == 0 && quiet
     };
     CellBody { bytes: Bytes::from(out), empty }
@@ -419,13 +422,18 @@ impl CellFanOut {
                 s.fresh = true;
                 continue;
             }
+            if s.in_view != tick {
+                // Lingering, out of view: the client keeps its copy (not drawn) and gets
+                // a delta from it if the cell comes back before it is dropped, which is
+                // the point of lingering; until then it costs nothing.
+                continue;
+            }
             // Nearer cells weigh more: they climb the queue faster while they wait. A
             // cell that has waited `OVERDUE_TICKS` goes before any other (the longest
             // waiting first), so with a budget of half a member's bytes every cell in
-            // view is fresh within four ticks; a lingering cell, out of view, comes last.
-            let in_view = s.in_view == tick;
-            let weight = if in_view { u64::from(far.saturating_sub(s.ring.min(far))) + 1 } else { 0 };
-            let overdue = if in_view && s.late >= OVERDUE_TICKS { u64::from(s.late) << 40 } else { 0 };
+            // view is fresh within four ticks.
+            let weight = u64::from(far.saturating_sub(s.ring.min(far))) + 1;
+            let overdue = if s.late >= OVERDUE_TICKS { u64::from(s.late) << 40 } else { 0 };
             scratch.order.push((s.waited + weight + overdue, s.ring, s.cell, k));
         }
         scratch.chosen.clear();
@@ -443,7 +451,8 @@ impl CellFanOut {
                 let s = &viewer.seen[k];
                 let base = s.base;
                 let body = self.body_of(s, tick).map_or(0, |b| b.bytes.len());
-                let len = zigzag_len(cell.0) + zigzag_len(cell.1) + varint_len(base) + varint_len(body as u64) + body;
+                let age = if base == 0 { 0 } else { tick - base };
+                let len = zigzag_len(cell.0) + zigzag_len(cell.1) + varint_len(age) + varint_len(body as u64) + body;
                 // The player's own cell always goes; the first in the queue always goes,
                 // so a cell larger than the budget still arrives when its turn comes.
                 if ring == 0 || first || used + len <= budget {
@@ -465,7 +474,8 @@ impl CellFanOut {
             let mut w = Writer::new(out);
             w.i64(i64::from(s.cell.0));
             w.i64(i64::from(s.cell.1));
-            w.u64(base);
+            // The base as an age: one byte, where a tick number takes three to five.
+            w.u64(if base == 0 { 0 } else { tick - base });
             w.u64(body.bytes.len() as u64);
             out.extend_from_slice(&body.bytes);
             s.fresh = true;

@@ -8,6 +8,7 @@
 //! [`CellFanOut`] instead, which does the same per cell.
 
 mod baseline;
+mod cell_delta;
 mod cells;
 mod delta;
 mod fanout;
@@ -16,6 +17,7 @@ mod interest;
 mod state;
 
 pub use baseline::{History, UpdateBase};
+pub use cell_delta::{encode_cell_delta, CELL_CHANGED, CELL_CREATED, CELL_EVENTS, CELL_REMOVED};
 pub use cells::{Cell, CellHistory, CellPart, CellTick, Grid, Interest, RoomWideEvents, View};
 pub use delta::{encode_delta, encode_events, encode_snapshot, DeltaStats};
 pub use fanout::{Decision, EventLog, Eviction, FanOut, FanOutRules, MemberView};
