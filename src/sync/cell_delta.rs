@@ -99,10 +99,11 @@ pub fn encode_cell_delta(
             _ => break,
         }
     }
-    let flags = u8::from(stats.created > 0) * CELL_CREATED
-        | u8::from(stats.changed > 0) * CELL_CHANGED
-        | u8::from(stats.removed > 0) * CELL_REMOVED
-        | u8::from(event_count > 0) * CELL_EVENTS;
+    let flag = |on: bool, bit: u8| if on { bit } else { 0 };
+    let flags = flag(stats.created > 0, CELL_CREATED)
+        | flag(stats.changed > 0, CELL_CHANGED)
+        | flag(stats.removed > 0, CELL_REMOVED)
+        | flag(event_count > 0, CELL_EVENTS);
     let start = out.len();
     let mut w = Writer::new(out);
     w.u64(u64::from(flags));
