@@ -1,11 +1,13 @@
 //! One session with a tickcast server over a WebSocket (docs/PROTOCOL.md, "Transport
 //! and handshake"): a guest token from `POST /api/session`, the handshake offering
 //! every protocol version this crate speaks with the credentials in the subprotocol list
-//! (never in the URL), then the Welcome, updates applied to the [`World`], inputs
-//! numbered and acknowledged, and pings measuring the round trip.
+//! (never in the URL), then the Welcome, updates (Snapshots, Deltas and Cell updates)
+//! applied to the [`RoomState`], inputs numbered and acknowledged, and pings measuring
+//! the round trip.
 
 use crate::message::{ClientMessage, ServerMessage, Update, Welcome, SUBPROTOCOLS};
-use crate::world::{ApplyError, World};
+use crate::room::RoomState;
+use crate::world::ApplyError;
 use futures_util::{SinkExt, StreamExt};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -66,7 +68,8 @@ impl ConnectError {
     /// What the close-code table advises: whether to come back with the resume token
     /// (after a backoff): a lost connection, a server shutting down or restarting a room,
     /// an internal error, an eviction, the client's own close (`bye`), a network failure,
-    /// or a broken update chain.
+    /// or a broken update chain. Not 4426 (the room needs protocol version 3): this
+    /// client offers it, so a server closing with it would close the retry the same way.
     pub fn resumable(&self) -> bool {
         match self {
             ConnectError::Closed { code, reason } => {
@@ -176,8 +179,12 @@ pub struct Connection {
     ws: WebSocketStream<MaybeTlsStream<TcpStream>>,
     /// The session's Welcome (its schema decodes the updates; its token resumes).
     pub welcome: Welcome,
-    /// The room's state, as of the last update.
-    pub world: World,
+    /// The room's state, as of the last update: it reads as the [`World`] of every
+    /// entity the player sees (`world.entities`, `world.get(id)`), in a big room its
+    /// room part and cells merged; `world.room()` and `world.cells()` are the parts.
+    ///
+    /// [`World`]: crate::world::World
+    pub world: RoomState,
     /// The last input sequence number the server applied (0: none yet).
     pub acked: u32,
     /// The last sequence number sent.
@@ -234,7 +241,7 @@ impl Connection {
         Ok(Connection {
             ws,
             welcome,
-            world: World::default(),
+            world: RoomState::default(),
             acked: 0,
             sent: 0,
             rtt: None,
@@ -243,15 +250,16 @@ impl Connection {
         })
     }
 
-    /// Reads until the next update, applies it to [`Connection::world`] and returns it.
-    /// Pongs on the way update the RTT and the clock offset.
+    /// Reads until the next update (Snapshot, Delta or Cell update), applies it to
+    /// [`Connection::world`] and returns it; its `events` are every event it carries, in
+    /// order. Pongs on the way update the RTT and the clock offset.
     pub async fn next_update(&mut self) -> Result<Update, ConnectError> {
         loop {
             match read(&mut self.ws, Some(&self.welcome.schema)).await? {
                 ServerMessage::Update(update) => {
                     self.world.apply(&update).map_err(|e| match e {
                         ApplyError::BaseMismatch { .. } => ConnectError::BrokenChain(e.to_string()),
-                        ApplyError::Malformed(_) => ConnectError::Protocol(e.to_string()),
+                        ApplyError::Malformed(_) | ApplyError::NeedsRoomState => ConnectError::Protocol(e.to_string()),
                     })?;
                     self.acked = update.ack_input;
                     return Ok(update);

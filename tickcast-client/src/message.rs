@@ -1,10 +1,14 @@
 //! The protocol's messages (docs/PROTOCOL.md, "Client → server messages" and "Server →
 //! client messages"), decoded and encoded with this crate's own reader and writer.
 
+use crate::cells::{read_cells, CellSection, Cells};
 use crate::wire::{Reader, WireError, Writer};
 
 /// The protocol versions this client speaks, newest first, as offered in the handshake.
-pub const SUBPROTOCOLS: [&str; 2] = ["tickcast.v2", "tickcast.v1"];
+pub const SUBPROTOCOLS: [&str; 3] = ["tickcast.v3", "tickcast.v2", "tickcast.v1"];
+
+/// The newest protocol version this client speaks; a Welcome naming a newer one is refused.
+pub const PROTOCOL_VERSION: u16 = 3;
 
 /// A game's schema, from Welcome: how its entities, inputs and events are laid out.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -154,7 +158,11 @@ pub enum Body {
     },
 }
 
-/// A Snapshot or a Delta.
+/// A Snapshot, a Delta or (protocol version 3) a Cell update.
+///
+/// One shape for every kind of room, so a caller handles them alike: `body` is the
+/// room's state (in a Cell update, the room-wide part), `events` every event of the
+/// update in the order to handle them, and `cells` what only a Cell update has.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Update {
     /// The tick it describes.
@@ -163,10 +171,28 @@ pub struct Update {
     pub ack_input: u32,
     /// The server's clock when the tick was computed, µs since the Unix epoch.
     pub server_time_us: u64,
-    /// The state.
+    /// The state: the whole room in a Snapshot or Delta, the room-wide part in a Cell
+    /// update (a Snapshot body when its `base_tick` is 0).
     pub body: Body,
-    /// The events since your previous update.
+    /// The events since your previous update: in a Cell update the room part's first,
+    /// then each section's in section order (PROTOCOL.md, "Cell update").
     pub events: Vec<Event>,
+    /// A Cell update's sections and dropped cells; `None` for a Snapshot or Delta.
+    pub cells: Option<Cells>,
+}
+
+impl Update {
+    /// The room part's events: all of them, except in a Cell update.
+    pub fn room_events(&self) -> &[Event] {
+        let n = self.cells.as_ref().map_or(self.events.len(), |c| c.room_events);
+        self.events.get(..n).unwrap_or(&[])
+    }
+
+    /// The events of one of this update's sections (empty for a section of another
+    /// update).
+    pub fn section_events(&self, section: &CellSection) -> &[Event] {
+        self.events.get(section.events.clone()).unwrap_or(&[])
+    }
 }
 
 /// A message from the server.
@@ -174,7 +200,7 @@ pub struct Update {
 pub enum ServerMessage {
     /// The first message.
     Welcome(Box<Welcome>),
-    /// A Snapshot or Delta.
+    /// A Snapshot, Delta or Cell update.
     Update(Update),
     /// The answer to a Ping.
     Pong {
@@ -207,18 +233,22 @@ impl ServerMessage {
     }
 }
 
-/// The per-recipient header of a Snapshot or Delta: what a client needs of every update
-/// without decoding its body (latency, gaps, acknowledgement).
+/// The per-recipient header of a Snapshot, Delta or Cell update: what a client needs of
+/// every update without decoding its body (latency, gaps, acknowledgement).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct UpdateHeader {
     /// The tick it describes.
     pub tick: u64,
-    /// A Delta's base tick; `None` for a Snapshot.
+    /// A Delta's base tick; `None` for a Snapshot. In a Cell update, the room part's
+    /// base, `None` when it is 0 (the room part arrives whole).
     pub base_tick: Option<u64>,
     /// The last input of yours the server applied (0: none).
     pub ack_input: u32,
     /// The server's clock when the tick was computed, µs since the Unix epoch.
     pub server_time_us: u64,
+    /// A Cell update (tag 5, protocol version 3): the body is the room part, then the
+    /// cell sections and the dropped cells.
+    pub cells: bool,
 }
 
 impl UpdateHeader {
@@ -233,12 +263,14 @@ impl UpdateHeader {
 
 /// A server message parsed only as far as its kind needs: an update's body stays raw
 /// (see [`UpdateHeader::decode_body`]), so a client that only watches ticks pays for
-/// the header alone.
+/// the header alone. A Cell update is an `Update` too (its header says `cells`): its
+/// sections are checked when the body is decoded, since their bodies, like the room
+/// part before them, can only be walked with the schema.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Frame<'a> {
     /// The first message.
     Welcome(Box<Welcome>),
-    /// A Snapshot or Delta.
+    /// A Snapshot, Delta or Cell update.
     Update {
         /// Its header.
         header: UpdateHeader,
@@ -267,10 +299,16 @@ impl<'a> Frame<'a> {
         let mut r = Reader::new(bytes);
         let frame = match r.u32()? {
             0 => Frame::Welcome(Box::new(read_welcome(&mut r)?)),
-            tag @ (1 | 2) => {
+            tag @ (1 | 2 | 5) => {
                 let tick = r.u64()?;
-                let base_tick = if tag == 2 { Some(r.u64()?) } else { None };
-                let header = UpdateHeader { tick, base_tick, ack_input: r.u32()?, server_time_us: r.u64()? };
+                let base_tick = match tag {
+                    1 => None,
+                    2 => Some(r.u64()?),
+                    // A Cell update's room part: base 0 means it arrives whole.
+                    _ => Some(r.u64()?).filter(|b| *b != 0),
+                };
+                let (ack_input, server_time_us) = (r.u32()?, r.u64()?);
+                let header = UpdateHeader { tick, base_tick, ack_input, server_time_us, cells: tag == 5 };
                 return Ok(Frame::Update { header, body: r.rest() });
             }
             3 => Frame::Pong { client_time: r.u64()?, server_time_us: r.u64()? },
@@ -284,7 +322,7 @@ impl<'a> Frame<'a> {
 
 fn read_welcome(r: &mut Reader<'_>) -> Result<Welcome, WireError> {
     let protocol = r.u16()?;
-    if !(1..=2).contains(&protocol) {
+    if !(1..=PROTOCOL_VERSION).contains(&protocol) {
         return Err(WireError::Invalid(format!("protocol version {protocol} is not one this client speaks")));
     }
     let player_id = r.u32()?;
@@ -294,6 +332,7 @@ fn read_welcome(r: &mut Reader<'_>) -> Result<Welcome, WireError> {
     let resume_token = r.string()?;
     let players = (0..r.count()?).map(|_| Ok((r.u32()?, r.string()?))).collect::<Result<_, WireError>>()?;
     let schema = read_schema(r)?;
+    // Version 2 on (version 3 adds a message, not Welcome fields).
     let constants = if protocol >= 2 {
         (0..r.count()?).map(|_| Ok((r.string()?, r.i64()?))).collect::<Result<_, WireError>>()?
     } else {
@@ -347,7 +386,23 @@ fn read_entities(r: &mut Reader<'_>, schema: &Schema) -> Result<Vec<Entity>, Wir
 }
 
 fn read_body(r: &mut Reader<'_>, header: &UpdateHeader, schema: &Schema) -> Result<Update, WireError> {
-    let body = match header.base_tick {
+    let body = read_state(r, header.base_tick, schema)?;
+    let mut events = read_events(r)?;
+    let cells = if header.cells { Some(read_cells(r, schema, &mut events)?) } else { None };
+    Ok(Update {
+        tick: header.tick,
+        ack_input: header.ack_input,
+        server_time_us: header.server_time_us,
+        body,
+        events,
+        cells,
+    })
+}
+
+/// The state part of a body: a snapshot's entity list without a base, a delta's
+/// created, changed and removed lists with one.
+pub(crate) fn read_state(r: &mut Reader<'_>, base_tick: Option<u64>, schema: &Schema) -> Result<Body, WireError> {
+    Ok(match base_tick {
         Some(base_tick) => {
             let created = read_entities(r, schema)?;
             let mut prev = 0;
@@ -364,9 +419,12 @@ fn read_body(r: &mut Reader<'_>, header: &UpdateHeader, schema: &Schema) -> Resu
             Body::Delta { base_tick, created, changed, removed }
         }
         None => Body::Snapshot(read_entities(r, schema)?),
-    };
-    let events = (0..r.count()?).map(|_| read_event(r)).collect::<Result<_, WireError>>()?;
-    Ok(Update { tick: header.tick, ack_input: header.ack_input, server_time_us: header.server_time_us, body, events })
+    })
+}
+
+/// The events section that ends every body.
+pub(crate) fn read_events(r: &mut Reader<'_>) -> Result<Vec<Event>, WireError> {
+    (0..r.count()?).map(|_| read_event(r)).collect()
 }
 
 fn read_event(r: &mut Reader<'_>) -> Result<Event, WireError> {
@@ -428,5 +486,42 @@ impl ClientMessage {
             }
         }
         out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A Welcome of `protocol` with an empty schema and, from version 2, one constant.
+    fn welcome(protocol: u16) -> Vec<u8> {
+        let mut out = Vec::new();
+        let mut w = Writer(&mut out);
+        for v in [0, u64::from(protocol), 3] {
+            w.u64(v); // tag, protocol, player_id
+        }
+        w.string("big");
+        w.u64(20); // tick_rate_hz
+        w.u64(120); // tick
+        w.string("tok");
+        w.u64(0); // players
+        w.string("g");
+        for _ in 0..3 {
+            w.u64(0); // entity kinds, input, event kinds
+        }
+        if protocol >= 2 {
+            w.u64(1);
+            w.string("size");
+            w.i64(1000);
+        }
+        out
+    }
+
+    #[test]
+    fn a_version_3_welcome_is_read_like_version_2() {
+        let Ok(Frame::Welcome(w)) = Frame::parse(&welcome(3)) else { panic!("decodes") };
+        assert_eq!((w.protocol, w.constant("size")), (3, Some(1000)));
+        assert!(Frame::parse(&welcome(4)).is_err(), "a version this client does not speak");
+        assert_eq!(SUBPROTOCOLS[0], "tickcast.v3", "the newest is offered first");
     }
 }

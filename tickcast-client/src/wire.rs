@@ -54,7 +54,8 @@ impl<'a> Reader<'a> {
         &self.bytes[self.pos..]
     }
 
-    fn take(&mut self, n: usize) -> Result<&'a [u8], WireError> {
+    /// The next `n` bytes, as they are (a length-prefixed part read on its own).
+    pub fn take(&mut self, n: usize) -> Result<&'a [u8], WireError> {
         if self.remaining() < n {
             return Err(WireError::Truncated);
         }

@@ -1,6 +1,10 @@
 //! The room's state as the client holds it (docs/PROTOCOL.md, "Keeping the state"): a
 //! Snapshot replaces it, a Delta applies only on the tick held, and a malformed update
 //! leaves it untouched.
+//!
+//! A [`World`] is one set of entities: a whole room without interest management, or
+//! the room-wide part of a big one. A room of either kind is kept by
+//! [`RoomState`](crate::room::RoomState), which holds the cells of a big room too.
 
 use crate::message::{Body, Update};
 use crate::wire::WireError;
@@ -28,6 +32,9 @@ pub enum ApplyError {
     },
     /// The update contradicts the state or the schema.
     Malformed(WireError),
+    /// A Cell update (protocol version 3) given to a [`World`], which has nowhere to
+    /// keep cells: apply it to a [`RoomState`](crate::room::RoomState).
+    NeedsRoomState,
 }
 
 impl std::fmt::Display for ApplyError {
@@ -37,6 +44,7 @@ impl std::fmt::Display for ApplyError {
                 write!(f, "delta from tick {base_tick} but the client holds tick {held}")
             }
             ApplyError::Malformed(e) => write!(f, "malformed update: {e}"),
+            ApplyError::NeedsRoomState => write!(f, "a Cell update applies to a RoomState, not a World"),
         }
     }
 }
@@ -49,45 +57,59 @@ impl World {
         self.entities.get(&id).map(|(_, f)| &f[..])
     }
 
-    /// Applies `update`; on an error the state is as it was.
+    /// Applies a Snapshot or Delta `update`; on an error the state is as it was. A Cell
+    /// update is refused ([`ApplyError::NeedsRoomState`]): its cells would be lost.
     pub fn apply(&mut self, update: &Update) -> Result<(), ApplyError> {
-        match &update.body {
-            Body::Snapshot(entities) => {
-                self.entities = entities.iter().map(|e| (e.id, (e.kind, e.fields.clone()))).collect();
-            }
-            Body::Delta { base_tick, created, changed, removed } => {
-                if *base_tick != self.tick {
-                    return Err(ApplyError::BaseMismatch { base_tick: *base_tick, held: self.tick });
-                }
-                let mut next = self.entities.clone();
-                for e in created {
-                    next.insert(e.id, (e.kind, e.fields.clone()));
-                }
-                for c in changed {
-                    let malformed = |why: String| ApplyError::Malformed(WireError::Invalid(why));
-                    let (_, fields) =
-                        next.get_mut(&c.id).ok_or_else(|| malformed(format!("change to unknown entity {}", c.id)))?;
-                    if fields.len() < 32 && c.mask >> fields.len() != 0 {
-                        return Err(malformed(format!("mask {:#x} beyond the fields of {}", c.mask, c.id)));
-                    }
-                    let mut changes = c.changes.iter();
-                    for (bit, f) in fields.iter_mut().enumerate() {
-                        if c.mask & (1 << bit) != 0 {
-                            // Decoding gave one change per set bit.
-                            let d = changes.next().ok_or_else(|| malformed("fewer changes than bits".into()))?;
-                            *f = f.wrapping_add(*d);
-                        }
-                    }
-                }
-                // A removed id the client does not hold is not an error (PROTOCOL.md).
-                for id in removed {
-                    next.remove(id);
-                }
-                self.entities = next;
+        if update.cells.is_some() {
+            return Err(ApplyError::NeedsRoomState);
+        }
+        if let Body::Delta { base_tick, .. } = &update.body {
+            if *base_tick != self.tick {
+                return Err(ApplyError::BaseMismatch { base_tick: *base_tick, held: self.tick });
             }
         }
+        self.entities = applied(&self.entities, &update.body)?;
         self.tick = update.tick;
         Ok(())
+    }
+}
+
+/// Entities by id: kind and fields.
+pub(crate) type Entities = BTreeMap<u32, (u16, Vec<i32>)>;
+
+/// `held` with `body` applied, as a new map (`held` is untouched, so a caller commits
+/// only once every part of an update applied). A delta's base is not checked here:
+/// the room part's is, by the caller, and a cell's must not be (PROTOCOL.md).
+pub(crate) fn applied(held: &Entities, body: &Body) -> Result<Entities, ApplyError> {
+    match body {
+        Body::Snapshot(entities) => Ok(entities.iter().map(|e| (e.id, (e.kind, e.fields.clone()))).collect()),
+        Body::Delta { created, changed, removed, .. } => {
+            let mut next = held.clone();
+            for e in created {
+                next.insert(e.id, (e.kind, e.fields.clone()));
+            }
+            for c in changed {
+                let malformed = |why: String| ApplyError::Malformed(WireError::Invalid(why));
+                let (_, fields) =
+                    next.get_mut(&c.id).ok_or_else(|| malformed(format!("change to unknown entity {}", c.id)))?;
+                if fields.len() < 32 && c.mask >> fields.len() != 0 {
+                    return Err(malformed(format!("mask {:#x} beyond the fields of {}", c.mask, c.id)));
+                }
+                let mut changes = c.changes.iter();
+                for (bit, f) in fields.iter_mut().enumerate() {
+                    if c.mask & (1 << bit) != 0 {
+                        // Decoding gave one change per set bit.
+                        let d = changes.next().ok_or_else(|| malformed("fewer changes than bits".into()))?;
+                        *f = f.wrapping_add(*d);
+                    }
+                }
+            }
+            // A removed id the client does not hold is not an error (PROTOCOL.md).
+            for id in removed {
+                next.remove(id);
+            }
+            Ok(next)
+        }
     }
 }
 
@@ -108,7 +130,7 @@ mod tests {
     /// A Delta from `base_tick` to `tick` whose body (created, changed, removed, events)
     /// is `body`.
     fn delta(tick: u64, base_tick: u64, body: &[u8]) -> Update {
-        let header = UpdateHeader { tick, base_tick: Some(base_tick), ack_input: 0, server_time_us: 0 };
+        let header = UpdateHeader { tick, base_tick: Some(base_tick), ack_input: 0, server_time_us: 0, cells: false };
         header.decode_body(body, &schema()).expect("the body decodes")
     }
 

@@ -7,7 +7,9 @@
 //! it measures, and reading a buffer of frames with one `read`, then sending the inputs
 //! with one `write`, is the least a client can do. Only the header of each update is
 //! decoded; one client per room (the sampler) also walks its delta bodies to count the
-//! bytes per moving entity.
+//! bytes per moving entity. A Cell update (protocol version 3, a room with interest
+//! management) is an update like the others: counted, timed and answered the same, a
+//! keyframe when its room part arrives whole, and sampled over its room part and cells.
 
 use crate::matchmake::{self, MatchError};
 use crate::stats::{NodeStats, Placements, Shared};
@@ -20,7 +22,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 // implementation: frames are parsed to their header only, bodies decoded where sampled.
 use tickcast_client::message::{Frame as ServerFrame, Schema, UpdateHeader, SUBPROTOCOLS};
 use tickcast_client::wire::Reader;
-use tickcast_client::{ClientMessage, World};
+use tickcast_client::{ClientMessage, RoomState};
 use tokio::io::AsyncReadExt;
 use tokio::net::TcpStream;
 
@@ -561,7 +563,7 @@ impl Player {
             }
             ServerFrame::Update { header, body } => {
                 if self.sampler && shared.in_window(header.server_time_us) {
-                    self.sample_body(body, wire_bytes);
+                    self.sample_body(&header, body, wire_bytes);
                 }
                 self.on_update(&header, recv_us);
             }
@@ -595,18 +597,17 @@ impl Player {
     }
 
     /// Reads the player's own position from its first keyframe, to walk a square that
-    /// stays inside the arena (clamped at a wall, a player would stop moving).
+    /// stays inside the arena (clamped at a wall, a player would stop moving). In a
+    /// room with cells the player is in one of them: the merged view finds it.
     fn find_orientation(&mut self, header: &UpdateHeader, body: &[u8]) {
         let Some(schema) = &self.schema else { return };
-        let mut state = World::default();
+        let mut state = RoomState::default();
         let Ok(update) = header.decode_body(body, schema) else { return };
         if state.apply(&update).is_err() {
             return;
         }
-        if let Some((_, fields)) = state.entities.get(&self.player_id) {
-            if let [x, y, ..] = fields[..] {
-                self.orientation = Some((if x < ARENA_MID { 1 } else { -1 }, if y < ARENA_MID { 1 } else { -1 }));
-            }
+        if let Some(&[x, y, ..]) = state.get(self.player_id) {
+            self.orientation = Some((if x < ARENA_MID { 1 } else { -1 }, if y < ARENA_MID { 1 } else { -1 }));
         }
     }
 
@@ -641,8 +642,13 @@ impl Player {
         self.out.extend(payload.iter().enumerate().map(|(i, b)| b ^ key[i % 4]));
     }
 
-    fn sample_body(&self, body: &[u8], wire_bytes: usize) {
-        let Some((changed, changed_bytes, state_bytes)) = delta_sizes(body, &self.field_counts) else { return };
+    fn sample_body(&self, header: &UpdateHeader, body: &[u8], wire_bytes: usize) {
+        let sizes = if header.cells {
+            cell_update_sizes(body, &self.field_counts, header.base_tick.is_some())
+        } else {
+            delta_sizes(body, &self.field_counts)
+        };
+        let Some((changed, changed_bytes, state_bytes)) = sizes else { return };
         let b = &self.shared.body;
         b.deltas.fetch_add(1, Relaxed);
         b.changed.fetch_add(changed, Relaxed);
@@ -655,8 +661,36 @@ impl Player {
 /// Walks a delta body's state part (docs/PROTOCOL.md, "Update body"): returns the
 /// number of changed entities, the bytes of the changed section, and of the state part.
 pub fn delta_sizes(body: &[u8], field_counts: &[usize]) -> Option<(u64, u64, u64)> {
+    state_sizes(&mut Reader::new(body), field_counts, true)
+}
+
+/// Walks a Cell update's body (docs/PROTOCOL.md, "Cell update (version 3)"): the sums
+/// of [`delta_sizes`] over the room part and every section, a part that arrives whole
+/// adding its entity list to the state bytes only (section headers and events are not
+/// state).
+pub fn cell_update_sizes(body: &[u8], field_counts: &[usize], room_delta: bool) -> Option<(u64, u64, u64)> {
     let mut r = Reader::new(body);
-    let pos = |r: &Reader<'_>| (body.len() - r.remaining()) as u64;
+    let (mut changed, mut changed_bytes, mut state_bytes) = state_sizes(&mut r, field_counts, room_delta)?;
+    skip_events(&mut r)?;
+    for _ in 0..r.count().ok()? {
+        r.i32().ok()?;
+        r.i32().ok()?;
+        let cell_base = r.u64().ok()?;
+        let len = usize::try_from(r.u64().ok()?).ok()?;
+        let section = r.take(len).ok()?;
+        let (c, cb, sb) = state_sizes(&mut Reader::new(section), field_counts, cell_base != 0)?;
+        changed += c;
+        changed_bytes += cb;
+        state_bytes += sb;
+    }
+    Some((changed, changed_bytes, state_bytes))
+}
+
+/// Walks one state part at `r` (a delta's, or a snapshot's entity list), leaving `r`
+/// at its events: (changed entities, bytes of the changed list, bytes of the part).
+fn state_sizes(r: &mut Reader<'_>, field_counts: &[usize], delta: bool) -> Option<(u64, u64, u64)> {
+    let start = r.remaining();
+    let pos = |r: &Reader<'_>| (start - r.remaining()) as u64;
     let created = r.u64().ok()?;
     for _ in 0..created {
         r.u64().ok()?;
@@ -665,7 +699,10 @@ pub fn delta_sizes(body: &[u8], field_counts: &[usize]) -> Option<(u64, u64, u64
             r.i64().ok()?;
         }
     }
-    let changed_start = pos(&r);
+    if !delta {
+        return Some((0, 0, pos(r)));
+    }
+    let changed_start = pos(r);
     let changed = r.u64().ok()?;
     for _ in 0..changed {
         r.u64().ok()?;
@@ -674,12 +711,35 @@ pub fn delta_sizes(body: &[u8], field_counts: &[usize]) -> Option<(u64, u64, u64
             r.i64().ok()?;
         }
     }
-    let changed_bytes = pos(&r) - changed_start;
+    let changed_bytes = pos(r) - changed_start;
     let removed = r.u64().ok()?;
     for _ in 0..removed {
         r.u64().ok()?;
     }
-    Some((changed, changed_bytes, pos(&r)))
+    Some((changed, changed_bytes, pos(r)))
+}
+
+/// Steps over an events section (PROTOCOL.md, "Events section"), strings unread.
+fn skip_events(r: &mut Reader<'_>) -> Option<()> {
+    for _ in 0..r.count().ok()? {
+        let string = |r: &mut Reader<'_>| r.count().and_then(|n| r.take(n)).ok().map(|_| ());
+        match r.u32().ok()? {
+            0 | 2 => {
+                r.u32().ok()?;
+                string(r)?;
+            }
+            1 => {
+                r.u32().ok()?;
+            }
+            3 => {
+                r.u16().ok()?;
+                r.u32().ok()?;
+                r.i32().ok()?;
+            }
+            _ => return None,
+        }
+    }
+    Some(())
 }
 
 #[cfg(test)]
@@ -703,6 +763,49 @@ mod tests {
         assert!(changed_bytes <= 50 * 4 + 1, "{changed_bytes}");
     }
 
+    /// A Cell update body: a room part in step with one Joined event, a cell delta of
+    /// 50 moving players, a cell arriving whole with one orb, a dropped cell.
+    #[test]
+    fn cell_update_sizes_sum_the_room_part_and_the_cells() {
+        let (mut a, mut b, mut orb) = (EntityState::new(), EntityState::new(), EntityState::new());
+        for id in 1..=50 {
+            a.push(id, 0, &[1000, 1000, 0]);
+            b.push(id, 0, &[1100, 1000, 0]);
+        }
+        orb.push(100, 1, &[5, 5]);
+        for s in [&mut a, &mut b, &mut orb] {
+            s.finish();
+        }
+        let mut body = Vec::new();
+        let room = encode_delta(
+            &EntityState::new(),
+            &EntityState::new(),
+            &[1, 0, 3, 2, b'B', b'o'],
+            &mut Default::default(),
+            &mut body,
+        );
+        let mut w = tickcast_client::wire::Writer(&mut body);
+        w.u64(2);
+        let mut moving = Vec::new();
+        let cell = encode_delta(&a, &b, &[0], &mut Default::default(), &mut moving);
+        let mut whole = Vec::new();
+        let arrived = tickcast::sync::encode_snapshot(&orb, &[0], &mut whole);
+        for ((x, y), base, section) in [((0, 0), 9u64, &moving), ((0, 1), 0, &whole)] {
+            let mut w = tickcast_client::wire::Writer(&mut body);
+            w.i64(x);
+            w.i64(y);
+            w.u64(base);
+            w.u64(section.len() as u64);
+            body.extend_from_slice(section);
+        }
+        body.extend_from_slice(&[1, 2, 2]); // dropped: (1, 1)
+        let (changed, changed_bytes, state_bytes) = cell_update_sizes(&body, &[3, 2], true).unwrap();
+        assert_eq!(changed, 50);
+        assert_eq!(state_bytes, (room.state_bytes + cell.state_bytes + arrived.state_bytes) as u64);
+        assert!(changed_bytes <= 50 * 4 + 1, "{changed_bytes}");
+        assert!(cell_update_sizes(&body[..body.len() - 8], &[3, 2], true).is_none(), "a cut section");
+    }
+
     #[test]
     fn refusals_are_keyed_by_status() {
         let e = io::Error::other("upgrade refused: HTTP/1.1 503 Service Unavailable");
@@ -713,10 +816,10 @@ mod tests {
 
     #[test]
     fn subprotocols_carry_token_and_seat() {
-        assert_eq!(subprotocols(None, None), "tickcast.v2, tickcast.v1");
+        assert_eq!(subprotocols(None, None), "tickcast.v3, tickcast.v2, tickcast.v1");
         assert_eq!(
             subprotocols(Some("t.k"), Some("s.t")),
-            "tickcast.v2, tickcast.v1, tickcast.token.t.k, tickcast.seat.s.t"
+            "tickcast.v3, tickcast.v2, tickcast.v1, tickcast.token.t.k, tickcast.seat.s.t"
         );
     }
 
