@@ -4,8 +4,8 @@
 //! every cell in view within a few ticks; placed events reach only the members who see
 //! their cell; and the frames are the same bytes whatever the number of threads.
 //!
-//! The client side is a small model built from `tickcast-client`'s body decoder and
-//! `World` (the crate's own cell world is tested in that crate and over sockets).
+//! The client side is `tickcast-client`'s `RoomState`, the one Rust implementation of
+//! PROTOCOL.md's "Cell update", so this also checks the server's encoder against it.
 
 use bytes::Bytes;
 use parking_lot::Mutex;
@@ -17,9 +17,7 @@ use tickcast::sync::{
     encode_events, encode_snapshot, Cell, CellFanOut, CellHistory, CellRules, CellTick, EntityState, FrameJob,
     FrameSink, Grid, SectionCounts, Viewer,
 };
-use tickcast_client::message::UpdateHeader as ClientHeader;
-use tickcast_client::wire::Reader;
-use tickcast_client::{Schema, World};
+use tickcast_client::{RoomState, Schema, ServerMessage};
 
 const SIDE: i64 = 100;
 const MAP: i32 = 1000;
@@ -105,121 +103,32 @@ impl Dots {
     }
 }
 
-/// What one member's client holds: the room part and a copy per cell, as PROTOCOL.md's
-/// "Cell update" says to keep them.
+/// What one member's client holds: `tickcast-client`'s state of a room with cells, and
+/// the cell of each event of the last frame applied.
 #[derive(Default)]
 struct CellClient {
-    room: World,
-    cells: BTreeMap<Cell, World>,
-    /// The cell of each event of the last frame applied.
+    state: RoomState,
     events: Vec<Cell>,
 }
 
 impl CellClient {
-    /// Applies one frame; `events` then holds its events.
+    /// Applies one frame, which must be a Cell update.
     fn apply(&mut self, frame: &[u8], schema: &Schema) {
-        self.events.clear();
-        let mut r = Reader::new(frame);
-        assert_eq!(r.u64().expect("tag"), 5, "a Cell update");
-        let tick = r.u64().expect("tick");
-        let base_tick = r.u64().expect("base");
-        let header = ClientHeader {
-            tick,
-            base_tick: (base_tick != 0).then_some(base_tick),
-            ack_input: r.u32().expect("ack"),
-            server_time_us: r.u64().expect("time"),
+        let update = match ServerMessage::decode(frame, Some(schema)).expect("a frame decodes") {
+            ServerMessage::Update(u) => u,
+            other => panic!("not an update: {other:?}"),
         };
-        // The room body runs up to the section count: decode it from the rest and learn
-        // its length from what the decoder consumed.
-        let rest = r.rest();
-        let room_len = body_len(rest, header.base_tick.is_some(), schema);
-        let update = header.decode_body(&rest[..room_len], schema).expect("room body decodes");
-        self.room.apply(&update).expect("room part applies");
-        let mut r = Reader::new(&rest[room_len..]);
-        let sections = r.count().expect("sections");
-        let mut rest = r.rest();
-        for _ in 0..sections {
-            let mut r = Reader::new(rest);
-            let cell = (r.i32().expect("x"), r.i32().expect("y"));
-            let age = r.u64().expect("cell age");
-            let len = r.count().expect("len");
-            let (body, after) = r.rest().split_at(len);
-            rest = after;
-            let copy = self.cells.entry(cell).or_default();
-            let events = if age == 0 {
-                let h = ClientHeader { tick, base_tick: None, ack_input: 0, server_time_us: 0 };
-                let update = h.decode_body(body, schema).expect("whole cell decodes");
-                copy.tick = 0;
-                copy.apply(&update).expect("whole cell applies");
-                update.events.len()
-            } else {
-                apply_cell_delta(copy, body, schema)
-            };
-            copy.tick = tick;
-            self.events.extend(std::iter::repeat_n(cell, events));
+        let cells = update.cells.as_ref().expect("a Cell update");
+        self.events.clear();
+        for section in &cells.sections {
+            self.events.extend(std::iter::repeat_n(section.cell, update.section_events(section).len()));
         }
-        let mut r = Reader::new(rest);
-        for _ in 0..r.count().expect("drops") {
-            let cell = (r.i32().expect("x"), r.i32().expect("y"));
-            self.cells.remove(&cell);
-        }
-        r.finish().expect("nothing after the drops");
+        self.state.apply(&update).expect("the update applies");
     }
-}
 
-/// Applies a cell delta body (PROTOCOL.md, "Cell delta body") to a cell's copy: changed
-/// and removed entities named by their index in the copy, then the created ones.
-/// Returns its event count.
-fn apply_cell_delta(copy: &mut World, body: &[u8], schema: &Schema) -> usize {
-    let mut r = Reader::new(body);
-    let flags = r.u64().expect("flags");
-    let ids: Vec<u32> = copy.entities.keys().copied().collect();
-    let mut created = Vec::new();
-    if flags & 1 != 0 {
-        let mut id = 0u32;
-        for _ in 0..r.count().expect("created") {
-            id += r.u32().expect("id gap");
-            let kind = r.u16().expect("kind");
-            let n = schema.entity_kinds[kind as usize].fields.len();
-            created.push((id, kind, (0..n).map(|_| r.i32().expect("field")).collect::<Vec<_>>()));
-        }
+    fn cell(&self, cell: Cell) -> BTreeMap<u32, Vec<i32>> {
+        self.state.cell(cell).map(|c| c.entities.iter().map(|(id, (_, f))| (*id, f.clone())).collect()).unwrap_or_default()
     }
-    if flags & 2 != 0 {
-        let mut index = 0usize;
-        for _ in 0..r.count().expect("changed") {
-            index += r.u64().expect("index gap") as usize;
-            let mask = r.u32().expect("mask");
-            let (_, fields) = copy.entities.get_mut(&ids[index]).expect("a changed entity the copy holds");
-            for (bit, f) in fields.iter_mut().enumerate() {
-                if mask & (1 << bit) != 0 {
-                    *f = f.wrapping_add(r.i32().expect("change"));
-                }
-            }
-        }
-    }
-    if flags & 4 != 0 {
-        let mut index = 0usize;
-        for _ in 0..r.count().expect("removed") {
-            index += r.u64().expect("index gap") as usize;
-            copy.entities.remove(&ids[index]);
-        }
-    }
-    for (id, kind, fields) in created {
-        copy.entities.insert(id, (kind, fields));
-    }
-    if flags & 8 != 0 {
-        r.count().expect("events")
-    } else {
-        assert_eq!(r.remaining(), 0, "nothing after the lists");
-        0
-    }
-}
-
-/// The length of the body at the start of `bytes` (its entities and events).
-fn body_len(bytes: &[u8], delta: bool, schema: &Schema) -> usize {
-    // Decode growing prefixes: the body is the shortest prefix that decodes whole.
-    let h = ClientHeader { tick: 1, base_tick: delta.then_some(1), ack_input: 0, server_time_us: 0 };
-    (1..=bytes.len()).find(|&n| h.decode_body(&bytes[..n], schema).is_ok()).expect("a room body")
 }
 
 /// A sink that keeps the frames, and can refuse (a member whose connection is gone).
@@ -327,7 +236,7 @@ fn entities(state: Option<&tickcast::sync::CellPart>) -> BTreeMap<u32, Vec<i32>>
     state.map_or_else(BTreeMap::new, |p| p.state.iter().map(|e| (e.id, e.fields.to_vec())).collect())
 }
 
-fn held(w: &World) -> BTreeMap<u32, Vec<i32>> {
+fn held(w: &tickcast_client::World) -> BTreeMap<u32, Vec<i32>> {
     w.entities.iter().map(|(id, (_, f))| (*id, f.clone())).collect()
 }
 
@@ -345,7 +254,7 @@ fn each_client_holds_exactly_the_cells_it_sees_as_the_server_has_them() {
             if skips(m, tick) {
                 continue;
             }
-            assert_eq!(held(&c.room), entities_room(split), "tick {tick}: the room part");
+            assert_eq!(held(c.state.room()), entities_room(split), "tick {tick}: the room part");
             let seen: Vec<Cell> = v.cells().collect();
             let mut in_view = Vec::new();
             if let Some(view) = views[m] {
@@ -355,10 +264,10 @@ fn each_client_holds_exactly_the_cells_it_sees_as_the_server_has_them() {
             // or are dropped; the cells in view are the server's.
             for cell in &in_view {
                 let server = entities(split.cell(*cell));
-                let client = c.cells.get(cell).map(held).unwrap_or_default();
+                let client = c.cell(*cell);
                 assert_eq!(client, server, "tick {tick}, member {m}, cell {cell:?}");
             }
-            for cell in c.cells.keys() {
+            for cell in c.state.cells().keys() {
                 assert!(seen.contains(cell), "tick {tick}, member {m}: holds {cell:?}, which it no longer sees");
             }
             // Every entity within the view's square is held.
@@ -370,7 +279,7 @@ fn each_client_holds_exactly_the_cells_it_sees_as_the_server_has_them() {
                         if inside {
                             assert_eq!(grid.cell_at(e.fields[0], e.fields[1]), cell);
                             assert!(
-                                c.cells.get(&cell).is_some_and(|w| w.entities.contains_key(&e.id)),
+                                c.state.cell(cell).is_some_and(|w| w.entities.contains_key(&e.id)),
                                 "tick {tick}, member {m}: entity {} in view is missing",
                                 e.id
                             );
@@ -502,7 +411,7 @@ fn a_budget_defers_far_cells_yet_refreshes_every_cell_in_view_within_four_ticks(
                 fresh[m].retain(|cell, _| in_view.contains(cell));
                 entered[m].retain(|cell, _| in_view.contains(cell));
                 for cell in in_view {
-                    let current = c.cells.get(&cell).map(held).unwrap_or_default() == entities(split.cell(cell));
+                    let current = c.cell(cell) == entities(split.cell(cell));
                     let Some(&since) = fresh[m].get(&cell) else {
                         let came = *entered[m].entry(cell).or_insert(tick);
                         if current {

@@ -8,7 +8,7 @@
 //! bytes left and nothing is reserved ahead of what was decoded, so a hostile frame
 //! allocates no more than its own size.
 
-use crate::message::{read_events, read_state, Body, Event, Schema};
+use crate::message::{read_entities, read_events, read_state, Body, Change, Entity, Event, Schema};
 use crate::wire::{Reader, WireError};
 use std::ops::Range;
 
@@ -31,13 +31,120 @@ pub struct Cells {
 pub struct CellSection {
     /// The cell.
     pub cell: CellId,
-    /// Its state: a `Snapshot` when the cell arrives whole (`cell_base` 0), else a
-    /// `Delta` whose `base_tick` is the `cell_base` (the tick of the copy the client
-    /// holds, which the client does not check: see PROTOCOL.md).
-    pub body: Body,
+    /// Its state: the cell whole (`cell_age` 0), or a cell delta from the copy the
+    /// client holds (which the client does not check against anything: PROTOCOL.md).
+    pub body: SectionBody,
     /// Where its events are in the update's `events` (see
     /// [`Update::section_events`](crate::message::Update::section_events)).
     pub events: Range<usize>,
+}
+
+/// A cell section's state (PROTOCOL.md, "Cell delta body").
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SectionBody {
+    /// The cell whole: its entities.
+    Whole(Vec<Entity>),
+    /// The changes from the client's copy of the cell, which is the cell at
+    /// `base_tick`: changed and removed entities are named by their index in that copy
+    /// (sorted by id), created ones by their id.
+    Delta {
+        /// `tick − cell_age`: the tick of the copy.
+        base_tick: u64,
+        /// New entities, or ones re-sent whole.
+        created: Vec<Entity>,
+        /// Changed entities, by index.
+        changed: Vec<IndexedChange>,
+        /// Indexes of removed entities, increasing.
+        removed: Vec<usize>,
+    },
+}
+
+/// A changed entity of a cell delta, named by its index in the client's copy.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IndexedChange {
+    /// Its index in the copy, sorted by id.
+    pub index: usize,
+    /// Bit i set: field i changed.
+    pub mask: u32,
+    /// The differences, one per set bit, lowest bit first.
+    pub changes: Vec<i32>,
+}
+
+/// Flags of a cell delta body: which parts follow.
+const CREATED: u64 = 1;
+const CHANGED: u64 = 2;
+const REMOVED: u64 = 4;
+const EVENTS: u64 = 8;
+
+impl SectionBody {
+    /// This section as a [`Body`] over `ids`, the ids of the copy held (sorted):
+    /// indexes become ids. An index beyond the copy is malformed.
+    pub fn resolve(&self, ids: &[u32]) -> Result<Body, WireError> {
+        let id_at = |index: usize| {
+            ids.get(index).copied().ok_or_else(|| {
+                WireError::Invalid(format!("index {index} beyond the {} entities of the cell's copy", ids.len()))
+            })
+        };
+        Ok(match self {
+            SectionBody::Whole(entities) => Body::Snapshot(entities.clone()),
+            SectionBody::Delta { base_tick, created, changed, removed } => Body::Delta {
+                base_tick: *base_tick,
+                created: created.clone(),
+                changed: changed
+                    .iter()
+                    .map(|c| Ok(Change { id: id_at(c.index)?, mask: c.mask, changes: c.changes.clone() }))
+                    .collect::<Result<_, WireError>>()?,
+                removed: removed.iter().map(|&i| id_at(i)).collect::<Result<_, WireError>>()?,
+            },
+        })
+    }
+}
+
+/// Reads increasing indexes as gaps (the first from 0), each next gap at least 1.
+fn next_index(r: &mut Reader<'_>, prev: &mut Option<usize>) -> Result<usize, WireError> {
+    let gap = usize::try_from(r.u64()?).map_err(|_| invalid("index gap too large".into()))?;
+    let index = match *prev {
+        None => gap,
+        Some(_) if gap == 0 => return Err(invalid("index gap 0: indexes must increase".into())),
+        Some(p) => p.checked_add(gap).ok_or_else(|| invalid("index beyond usize".into()))?,
+    };
+    *prev = Some(index);
+    Ok(index)
+}
+
+/// Reads a cell delta body (its state part; events are appended to `events`).
+fn read_cell_delta(
+    r: &mut Reader<'_>,
+    base_tick: u64,
+    schema: &Schema,
+    events: &mut Vec<Event>,
+) -> Result<SectionBody, WireError> {
+    let flags = r.u64()?;
+    if flags > CREATED | CHANGED | REMOVED | EVENTS {
+        return Err(invalid(format!("cell delta flags {flags:#x} name unknown parts")));
+    }
+    let created = if flags & CREATED != 0 { read_entities(r, schema)? } else { Vec::new() };
+    let mut changed = Vec::new();
+    if flags & CHANGED != 0 {
+        let mut prev = None;
+        for _ in 0..r.count()? {
+            let index = next_index(r, &mut prev)?;
+            let mask = r.u32()?;
+            let changes = (0..mask.count_ones()).map(|_| r.i32()).collect::<Result<_, WireError>>()?;
+            changed.push(IndexedChange { index, mask, changes });
+        }
+    }
+    let mut removed = Vec::new();
+    if flags & REMOVED != 0 {
+        let mut prev = None;
+        for _ in 0..r.count()? {
+            removed.push(next_index(r, &mut prev)?);
+        }
+    }
+    if flags & EVENTS != 0 {
+        events.extend(read_events(r)?);
+    }
+    Ok(SectionBody::Delta { base_tick, created, changed, removed })
 }
 
 fn invalid(why: String) -> WireError {
@@ -46,7 +153,12 @@ fn invalid(why: String) -> WireError {
 
 /// Reads the sections and dropped cells after the room part; each section's events are
 /// appended to `events` (which holds the room part's).
-pub(crate) fn read_cells(r: &mut Reader<'_>, schema: &Schema, events: &mut Vec<Event>) -> Result<Cells, WireError> {
+pub(crate) fn read_cells(
+    r: &mut Reader<'_>,
+    tick: u64,
+    schema: &Schema,
+    events: &mut Vec<Event>,
+) -> Result<Cells, WireError> {
     let room_events = events.len();
     let mut sections: Vec<CellSection> = Vec::new();
     for _ in 0..r.count()? {
@@ -56,7 +168,10 @@ pub(crate) fn read_cells(r: &mut Reader<'_>, schema: &Schema, events: &mut Vec<E
                 return Err(invalid(format!("cell section {cell:?} after {:?}: not sorted or repeated", prev.cell)));
             }
         }
-        let cell_base = r.u64()?;
+        let age = r.u64()?;
+        if age > tick {
+            return Err(invalid(format!("cell {cell:?}: age {age} is older than tick 0 (tick {tick})")));
+        }
         let len = r.u64()?;
         if len > r.remaining() as u64 {
             return Err(invalid(format!("cell {cell:?}: body_len {len} exceeds the {} bytes left", r.remaining())));
@@ -67,9 +182,16 @@ pub(crate) fn read_cells(r: &mut Reader<'_>, schema: &Schema, events: &mut Vec<E
             WireError::Truncated => invalid(format!("cell {cell:?}: body ends before its body_len {len} says")),
             WireError::Invalid(why) => invalid(format!("cell {cell:?}: {why}")),
         };
-        let body = read_state(&mut body_reader, (cell_base != 0).then_some(cell_base), schema).map_err(in_cell)?;
         let start = events.len();
-        events.extend(read_events(&mut body_reader).map_err(in_cell)?);
+        let body = if age == 0 {
+            let Body::Snapshot(entities) = read_state(&mut body_reader, None, schema).map_err(in_cell)? else {
+                unreachable!("no base: a snapshot")
+            };
+            events.extend(read_events(&mut body_reader).map_err(in_cell)?);
+            SectionBody::Whole(entities)
+        } else {
+            read_cell_delta(&mut body_reader, tick - age, schema, events).map_err(in_cell)?
+        };
         if body_reader.remaining() != 0 {
             let left = body_reader.remaining();
             return Err(invalid(format!("cell {cell:?}: body decodes to {} of its {len} bytes", len as usize - left)));
@@ -96,7 +218,7 @@ pub(crate) fn read_cells(r: &mut Reader<'_>, schema: &Schema, events: &mut Vec<E
 mod tests {
     use super::*;
     use crate::message::{Entity, Frame, ServerMessage, Update};
-    use crate::test_encoder::{cell_update, delta_body, nothing, schema, snapshot_body};
+    use crate::test_encoder::{cell_delta_body, cell_update, delta_body, nothing, schema, snapshot_body};
 
     fn decode(bytes: &[u8]) -> Result<Update, WireError> {
         match ServerMessage::decode(bytes, Some(&schema()))? {
@@ -115,9 +237,9 @@ mod tests {
     /// pin their order.
     fn example() -> Vec<u8> {
         let room = delta_body(&[], &[], &[], &[Event::Left { player: 9 }]);
-        let moving = delta_body(&[], &[(7, 0b11, &[5, -3])], &[], &[scored(7, 4)]);
+        let moving = cell_delta_body(&[], &[(0, 0b11, &[5, -3])], &[], &[scored(7, 4)]);
         let orb = snapshot_body(&[(16_777_216, 1, &[1234, -8765])], &[]);
-        cell_update(51, 50, &room, &[((2, 3), 50, moving), ((3, 3), 0, orb)], &[(0, 1)])
+        cell_update(51, 50, &room, &[((2, 3), 1, moving), ((3, 3), 0, orb)], &[(0, 1)])
     }
 
     #[test]
@@ -131,11 +253,11 @@ mod tests {
         let cells = u.cells.as_ref().expect("a Cell update has cells");
         assert_eq!(cells.sections.iter().map(|s| s.cell).collect::<Vec<_>>(), [(2, 3), (3, 3)]);
         assert!(
-            matches!(&cells.sections[0].body, Body::Delta { base_tick: 50, changed, .. } if changed[0].changes == [5, -3])
+            matches!(&cells.sections[0].body, SectionBody::Delta { base_tick: 50, changed, .. } if changed[0].changes == [5, -3] && changed[0].index == 0)
         );
         assert_eq!(
             cells.sections[1].body,
-            Body::Snapshot(vec![Entity { id: 16_777_216, kind: 1, fields: vec![1234, -8765] }])
+            SectionBody::Whole(vec![Entity { id: 16_777_216, kind: 1, fields: vec![1234, -8765] }])
         );
         assert_eq!(cells.dropped, [(0, 1)]);
         // Room part first, then each section's, in section order.

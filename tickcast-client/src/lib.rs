@@ -41,7 +41,7 @@ pub mod world;
 #[cfg(test)]
 mod test_encoder;
 
-pub use cells::{CellId, CellSection, Cells};
+pub use cells::{CellId, CellSection, Cells, IndexedChange, SectionBody};
 pub use connection::{ConnectError, Connection};
 pub use message::{ClientMessage, Event, Schema, ServerMessage, Update, Welcome};
 pub use player::{Player, PlayerOptions};

@@ -367,7 +367,7 @@ fn next_id(r: &mut Reader<'_>, prev: &mut u32) -> Result<u32, WireError> {
     Ok(*prev)
 }
 
-fn read_entities(r: &mut Reader<'_>, schema: &Schema) -> Result<Vec<Entity>, WireError> {
+pub(crate) fn read_entities(r: &mut Reader<'_>, schema: &Schema) -> Result<Vec<Entity>, WireError> {
     let mut prev = 0;
     (0..r.count()?)
         .map(|_| {
@@ -388,7 +388,7 @@ fn read_entities(r: &mut Reader<'_>, schema: &Schema) -> Result<Vec<Entity>, Wir
 fn read_body(r: &mut Reader<'_>, header: &UpdateHeader, schema: &Schema) -> Result<Update, WireError> {
     let body = read_state(r, header.base_tick, schema)?;
     let mut events = read_events(r)?;
-    let cells = if header.cells { Some(read_cells(r, schema, &mut events)?) } else { None };
+    let cells = if header.cells { Some(read_cells(r, header.tick, schema, &mut events)?) } else { None };
     Ok(Update {
         tick: header.tick,
         ack_input: header.ack_input,

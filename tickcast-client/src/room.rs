@@ -96,8 +96,9 @@ impl RoomState {
     /// - Snapshot: replaces everything, cells included. Delta: applies to the room part
     ///   if its base is the tick held ([`ApplyError::BaseMismatch`] otherwise).
     /// - Cell update: the room part as a Snapshot or Delta; then each section replaces
-    ///   its cell (`cell_base` 0) or applies as a delta to that cell's entities only (a
-    ///   cell never received is empty), without comparing `cell_base` with anything;
+    ///   its cell (`cell_age` 0) or applies as a cell delta to that cell's entities only
+    ///   (indexes name entities of the copy; a cell never received is empty), without
+    ///   comparing its base with anything;
     ///   then dropped cells are forgotten (one not held is ignored). Every part is
     ///   applied to copies first and committed only when all of them applied.
     pub fn apply(&mut self, update: &Update) -> Result<(), ApplyError> {
@@ -119,7 +120,14 @@ impl RoomState {
         let mut copies = Vec::with_capacity(cells.sections.len());
         for section in &cells.sections {
             let held = self.cells.get(&section.cell).map_or(&empty, |c| &c.entities);
-            let entities = applied(held, &section.body).map_err(|e| match e {
+            let ids: Vec<u32> = held.keys().copied().collect();
+            let in_cell =
+                |why: String| ApplyError::Malformed(WireError::Invalid(format!("cell {:?}: {why}", section.cell)));
+            let body = section.body.resolve(&ids).map_err(|e| match e {
+                WireError::Invalid(why) => in_cell(why),
+                other => ApplyError::Malformed(other),
+            })?;
+            let entities = applied(held, &body).map_err(|e| match e {
                 ApplyError::Malformed(WireError::Invalid(why)) => {
                     ApplyError::Malformed(WireError::Invalid(format!("cell {:?}: {why}", section.cell)))
                 }

@@ -4,7 +4,7 @@
 
 use super::*;
 use crate::message::{ServerMessage, Update, UpdateHeader};
-use crate::test_encoder::{cell_update, delta_body, nothing, schema, snapshot_body, Spec};
+use crate::test_encoder::{cell_delta_body, cell_update, delta_body, nothing, schema, snapshot_body, Spec};
 
 fn decode(bytes: &[u8]) -> Update {
     match ServerMessage::decode(bytes, Some(&schema())).expect("decodes") {
@@ -57,7 +57,10 @@ fn an_entity_moving_between_cells_is_shown_once_whichever_section_comes_first() 
         2,
         1,
         &nothing(),
-        &[((0, 0), 1, delta_body(&[], &[], &[7], &[])), ((1, 0), 1, delta_body(&[(7, 0, &[11, 5, 0])], &[], &[], &[]))],
+        &[
+            ((0, 0), 1, cell_delta_body(&[], &[], &[0], &[])),
+            ((1, 0), 1, cell_delta_body(&[(7, 0, &[11, 5, 0])], &[], &[], &[])),
+        ],
         &[],
     );
     a.apply(&decode(&bytes)).expect("applies");
@@ -69,7 +72,10 @@ fn an_entity_moving_between_cells_is_shown_once_whichever_section_comes_first() 
         3,
         2,
         &nothing(),
-        &[((0, 0), 2, delta_body(&[(7, 0, &[9, 5, 0])], &[], &[], &[])), ((1, 0), 2, delta_body(&[], &[], &[7], &[]))],
+        &[
+            ((0, 0), 1, cell_delta_body(&[(7, 0, &[9, 5, 0])], &[], &[], &[])),
+            ((1, 0), 1, cell_delta_body(&[], &[], &[0], &[])),
+        ],
         &[],
     );
     a.apply(&decode(&bytes)).expect("applies");
@@ -85,18 +91,18 @@ fn ids_of(entities: &BTreeMap<u32, (u16, Vec<i32>)>) -> Vec<u32> {
 fn an_id_held_by_two_cells_shows_the_copy_of_the_newest_cell() {
     let mut state = start();
     // Tick 2: 7 is created in (1, 0); its old cell (0, 0) is deferred and still holds it.
-    let created = delta_body(&[(7, 0, &[11, 5, 0])], &[], &[], &[]);
+    let created = cell_delta_body(&[(7, 0, &[11, 5, 0])], &[], &[], &[]);
     state.apply(&decode(&cell_update(2, 1, &nothing(), &[((1, 0), 1, created)], &[]))).expect("applies");
     assert_eq!(state.cell((0, 0)).map(|c| ids_of(&c.entities)), Some(vec![7]), "the deferred copy is kept");
     assert_eq!(state.get(7), Some(&[11, 5, 0][..]), "the newer cell's copy wins");
     assert_eq!(state.entities.len(), 3, "one entity, once");
     // Tick 3: (1, 0) is deferred now and (0, 0) moves its stale copy: (0, 0) is the newest.
-    let moved = delta_body(&[], &[(7, 0b1, &[1])], &[], &[]);
-    state.apply(&decode(&cell_update(3, 2, &nothing(), &[((0, 0), 1, moved)], &[]))).expect("applies");
+    let moved = cell_delta_body(&[], &[(0, 0b1, &[1])], &[], &[]);
+    state.apply(&decode(&cell_update(3, 2, &nothing(), &[((0, 0), 2, moved)], &[]))).expect("applies");
     assert_eq!(state.get(7), Some(&[6, 5, 0][..]));
     // Tick 4: the deferred removal from (0, 0) arrives; (1, 0)'s copy is the only one.
-    let removed = delta_body(&[], &[], &[7], &[]);
-    state.apply(&decode(&cell_update(4, 3, &nothing(), &[((0, 0), 3, removed)], &[]))).expect("applies");
+    let removed = cell_delta_body(&[], &[], &[0], &[]);
+    state.apply(&decode(&cell_update(4, 3, &nothing(), &[((0, 0), 1, removed)], &[]))).expect("applies");
     assert_eq!(state.get(7), Some(&[11, 5, 0][..]));
 }
 
@@ -111,13 +117,12 @@ fn ties_go_to_the_first_cell_and_the_room_part_wins_over_cells() {
 }
 
 #[test]
-fn a_cell_base_newer_than_the_last_section_is_not_compared() {
+fn a_cell_copy_takes_the_tick_of_the_update_that_changed_it() {
     let mut state = start();
-    // (1, 0) got its last section at tick 1; the server moved its baseline on since.
-    let moved = delta_body(&[], &[(20, 0b10, &[-2])], &[], &[]);
-    state.apply(&decode(&cell_update(2, 1, &nothing(), &[((1, 0), 40, moved)], &[]))).expect("applies");
+    let moved = cell_delta_body(&[], &[(0, 0b10, &[-2])], &[], &[]);
+    state.apply(&decode(&cell_update(2, 1, &nothing(), &[((1, 0), 1, moved)], &[]))).expect("applies");
     assert_eq!(state.get(20), Some(&[15, 3][..]));
-    assert_eq!(state.cell((1, 0)).map(|c| c.tick), Some(2), "the tick of the update, not the cell_base");
+    assert_eq!(state.cell((1, 0)).map(|c| c.tick), Some(2), "the tick of the update");
     assert_eq!(state.cell((0, 0)).map(|c| c.tick), Some(1), "a cell without a section is unchanged");
 }
 
@@ -128,7 +133,7 @@ fn dropped_cells_are_forgotten_and_unknown_drops_ignored() {
     assert_eq!(state.cells().keys().copied().collect::<Vec<_>>(), [(0, 0)]);
     assert_eq!(ids(&state), [7, 100]);
     // A cell arriving as a delta that was never received (or was dropped) starts empty.
-    let created = delta_body(&[(21, 1, &[1, 1])], &[], &[], &[]);
+    let created = cell_delta_body(&[(21, 1, &[1, 1])], &[], &[], &[]);
     state.apply(&decode(&cell_update(3, 2, &nothing(), &[((1, 0), 2, created)], &[]))).expect("applies");
     assert_eq!(state.cell((1, 0)).map(|c| ids_of(&c.entities)), Some(vec![21]));
     // Dropping every cell leaves the room part as the view.
@@ -152,14 +157,14 @@ fn a_malformed_or_mismatched_update_leaves_everything_as_it_was() {
     let mut state = start();
     let held = state.clone();
     // A good first section, then a change to an entity the second cell does not hold.
-    let good = delta_body(&[], &[(7, 0b1, &[1])], &[], &[]);
-    let bad = delta_body(&[], &[(99, 0b1, &[1])], &[], &[]);
+    let good = cell_delta_body(&[], &[(0, 0b1, &[1])], &[], &[]);
+    let bad = cell_delta_body(&[], &[(5, 0b1, &[1])], &[], &[]);
     let refused =
         state.apply(&decode(&cell_update(2, 1, &nothing(), &[((0, 0), 1, good.clone()), ((1, 0), 1, bad)], &[])));
     assert!(matches!(&refused, Err(ApplyError::Malformed(e)) if e.to_string().contains("cell (1, 0)")), "{refused:?}");
     assert_eq!(state, held);
     // A mask beyond the fields (an orb has two).
-    let beyond = delta_body(&[], &[(20, 0b100, &[1])], &[], &[]);
+    let beyond = cell_delta_body(&[], &[(0, 0b100, &[1])], &[], &[]);
     assert!(state.apply(&decode(&cell_update(2, 1, &nothing(), &[((1, 0), 1, beyond)], &[]))).is_err());
     assert_eq!(state, held);
     // A room part from another tick than the one held: the chain is broken.

@@ -108,7 +108,53 @@ pub fn delta_body(created: &[Spec<'_>], changed: &[(u32, u32, &[i32])], removed:
     out
 }
 
-/// One section of a Cell update: cell, `cell_base`, and its body (as made above).
+/// A cell delta body (PROTOCOL.md, "Cell delta body"): flags, then created (ids),
+/// changed (index, mask, changes) and removed (indexes) when not empty, then the events.
+pub fn cell_delta_body(
+    created: &[Spec<'_>],
+    changed: &[(usize, u32, &[i32])],
+    removed: &[usize],
+    evs: &[Event],
+) -> Vec<u8> {
+    let flags = u64::from(!created.is_empty())
+        | u64::from(!changed.is_empty()) << 1
+        | u64::from(!removed.is_empty()) << 2
+        | u64::from(!evs.is_empty()) << 3;
+    let mut out = Vec::new();
+    u(&mut out, flags);
+    if !created.is_empty() {
+        entities(&mut out, created);
+    }
+    let gaps = |out: &mut Vec<u8>, indexes: &mut dyn Iterator<Item = usize>| {
+        let mut prev = 0;
+        for index in indexes {
+            u(out, (index - prev) as u64);
+            prev = index;
+        }
+    };
+    if !changed.is_empty() {
+        u(&mut out, changed.len() as u64);
+        let mut prev = 0;
+        for (index, mask, changes) in changed {
+            u(&mut out, (index - prev) as u64);
+            prev = *index;
+            u(&mut out, u64::from(*mask));
+            for c in *changes {
+                i(&mut out, i64::from(*c));
+            }
+        }
+    }
+    if !removed.is_empty() {
+        u(&mut out, removed.len() as u64);
+        gaps(&mut out, &mut removed.iter().copied());
+    }
+    if !evs.is_empty() {
+        events(&mut out, evs);
+    }
+    out
+}
+
+/// One section of a Cell update: cell, `cell_age`, and its body (as made above).
 pub type Section = ((i32, i32), u64, Vec<u8>);
 
 /// A whole Cell update (tag 5): header, room body, sections, dropped cells.
@@ -119,10 +165,10 @@ pub fn cell_update(tick: u64, base_tick: u64, room: &[u8], sections: &[Section],
     }
     out.extend_from_slice(room);
     u(&mut out, sections.len() as u64);
-    for ((x, y), base, body) in sections {
+    for ((x, y), age, body) in sections {
         i(&mut out, i64::from(*x));
         i(&mut out, i64::from(*y));
-        u(&mut out, *base);
+        u(&mut out, *age);
         u(&mut out, body.len() as u64);
         out.extend_from_slice(body);
     }

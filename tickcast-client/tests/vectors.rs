@@ -9,7 +9,7 @@
 use serde_json::{json, Value};
 use std::path::PathBuf;
 use tickcast_client::message::{Body, ClientMessage, EntityKind, Event, InputField, Schema, ServerMessage};
-use tickcast_client::{CellCopy, RoomState, World};
+use tickcast_client::{CellCopy, CellSection, RoomState, SectionBody, World};
 
 fn vectors() -> Vec<(String, Vec<u8>, Value)> {
     let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../tests/vectors");
@@ -98,6 +98,23 @@ fn body_json(body: &Body, events: &[Event]) -> Value {
     }
 }
 
+/// A cell section as the vectors state it: its cell and `age` (0: whole), then a
+/// snapshot body's fields or a cell delta's (changed and removed entities by index).
+fn section_json(tick: u64, s: &CellSection, events: &[Event]) -> Value {
+    let events: Vec<Value> = events.iter().map(event_json).collect();
+    let cell = json!([s.cell.0, s.cell.1]);
+    match &s.body {
+        SectionBody::Whole(entities) => {
+            json!({"cell": cell, "age": 0, "entities": entities_json(entities), "events": events})
+        }
+        SectionBody::Delta { base_tick, created, changed, removed } => json!({
+            "cell": cell, "age": tick - base_tick, "created": entities_json(created),
+            "changed": changed.iter().map(|c| json!({"index": c.index, "mask": c.mask, "changes": c.changes})).collect::<Vec<_>>(),
+            "removed": removed, "events": events,
+        }),
+    }
+}
+
 /// A body's base tick as the wire has it: 0 for a whole one.
 fn base_of(body: &Body) -> u64 {
     match body {
@@ -140,12 +157,7 @@ fn message_json(msg: &ServerMessage) -> Value {
                 "type": "CellUpdate", "tick": u.tick, "base_tick": base_of(&u.body), "ack_input": u.ack_input,
                 "server_time_us": u.server_time_us,
                 "room": body_json(&u.body, u.room_events()),
-                "sections": cells.sections.iter().map(|s| {
-                    let mut v = body_json(&s.body, u.section_events(s));
-                    v["cell"] = json!([s.cell.0, s.cell.1]);
-                    v["base_tick"] = json!(base_of(&s.body));
-                    v
-                }).collect::<Vec<_>>(),
+                "sections": cells.sections.iter().map(|s| section_json(u.tick, s, u.section_events(s))).collect::<Vec<_>>(),
                 "dropped": cells.dropped.iter().map(|(x, y)| json!([x, y])).collect::<Vec<_>>(),
             }),
         },
@@ -249,7 +261,7 @@ fn a_cell_update_vector_in_the_documented_layout() {
         &[0xfd, 0xf0, 0x89, 0x22, 0x46, 0x48, 0x47, 0x06, 0x00], // server_time_us
         &[0, 0, 0, 0],                                           // room: nothing, no events
         &[2],                                                    // sections
-        &[4, 6, 50, 8, 0, 1, 7, 3, 10, 5, 0, 0],                 // (2, 3) from 50: change 7 by (5, -3)
+        &[4, 6, 1, 6, 2, 1, 0, 3, 10, 5],                        // (2, 3), age 1: changed, index 0 by (5, -3)
         // (3, 3) whole: orb 2^24 at (1234, 8765), then a scored event of player 7.
         &[6, 6, 0, 18, 1, 0xfc, 0, 0, 0, 1, 1, 0xfb, 0xa4, 0x09, 0xfb, 0x7a, 0x44, 1, 3, 0, 7, 8],
         &[1, 0, 2], // dropped: (0, 1)
@@ -269,9 +281,9 @@ fn a_cell_update_vector_in_the_documented_layout() {
             "server_time_us": 1_767_225_600_150_000_u64,
             "room": {"created": [], "changed": [], "removed": [], "events": []},
             "sections": [
-                {"cell": [2, 3], "base_tick": 50, "created": [], "changed": [{"id": 7, "mask": 3, "changes": [5, -3]}],
+                {"cell": [2, 3], "age": 1, "created": [], "changed": [{"index": 0, "mask": 3, "changes": [5, -3]}],
                  "removed": [], "events": []},
-                {"cell": [3, 3], "base_tick": 0, "entities": [{"id": 16_777_216, "kind": 1, "fields": [1234, 8765]}],
+                {"cell": [3, 3], "age": 0, "entities": [{"id": 16_777_216, "kind": 1, "fields": [1234, 8765]}],
                  "events": [{"type": "Game", "kind": 0, "player": 7, "value": 4}]}],
             "dropped": [[0, 1]]},
         "state_after": {"tick": 51, "entities": [], "cells": [
