@@ -17,6 +17,7 @@ import {
   TOKEN_PREFIX,
   decodeServerMessage,
   encodeClientMessage,
+  updateEvents,
 } from './codec.js';
 import { BaseMismatchError, applyUpdate, createState } from './state.js';
 import { InterpolationBuffer, ServerClock } from './clock.js';
@@ -32,7 +33,8 @@ const UTF8_ENCODER = new TextEncoder();
 
 /**
  * What a client should do after a close with `code`, as `docs/PROTOCOL.md` prescribes.
- * - `'stop'`: do not reconnect (left, kicked, room full, replaced, or a client bug that
+ * - `'stop'`: do not reconnect (left, kicked, room full, replaced, a room that needs
+ *   protocol version 3 (4426, which this client offers already), or a client bug that
  *   would only repeat).
  * - `'reauth'`: the token (or resume token) was refused: get a new one, then retry.
  * - `'redirect'`: 4421, the room lives on another node: reconnect at once, with the
@@ -54,6 +56,7 @@ export function closeAction(code) {
     case CloseCode.KICKED:
     case CloseCode.ROOM_FULL:
     case CloseCode.REPLACED:
+    case CloseCode.NEEDS_V3: // this client offers version 3: a retry would be refused alike
       return 'stop';
     case CloseCode.UNAUTHORIZED:
       return 'reauth';
@@ -397,7 +400,11 @@ export class TickcastClient extends ClientEventTarget {
     return this.#world.tick;
   }
 
-  /** The authoritative entities: Map id -> {kind, fields} (do not mutate). @returns {Map<number, EntityState>} */
+  /**
+   * The authoritative entities: Map id -> {kind, fields} (do not mutate). In a room with
+   * interest management, the room part and every cell held, merged (see state.js).
+   * @returns {Map<number, EntityState>}
+   */
   get entities() {
     return this.#world.entities;
   }
@@ -888,6 +895,7 @@ export class TickcastClient extends ClientEventTarget {
         return this.#onWelcome(msg, t);
       case 'Snapshot':
       case 'Delta':
+      case 'CellUpdate':
         return this.#onUpdate(msg, t);
       case 'Pong':
         return this.#onPong(msg, t);
@@ -1050,7 +1058,9 @@ export class TickcastClient extends ClientEventTarget {
     this.#refusedStreak = 0;
     this.#lags.push(this.#seq - msg.ack_input);
     if (this.#lags.length > this.#rateHz) this.#lags.shift();
-    if (msg.type === 'Snapshot') this.stats.keyframes++;
+    // A Cell update is a keyframe when its room part arrives whole (as after a Welcome).
+    const keyframe = msg.type === 'Snapshot' || (msg.type === 'CellUpdate' && msg.base_tick === 0);
+    if (keyframe) this.stats.keyframes++;
     else this.stats.deltas++;
     this.#clock.observeUpdate(msg.server_time_us, t);
     // The Welcome before any update made the buffer.
@@ -1060,8 +1070,9 @@ export class TickcastClient extends ClientEventTarget {
       const fields = own && own.kind === this.#predictedKind ? own.fields : null;
       this.#prediction.reconcile(fields, msg.ack_input, t);
     }
-    for (const e of msg.events) this.#onEvent(e);
-    this.#emit('update', { tick: msg.tick, ack: msg.ack_input, keyframe: msg.type === 'Snapshot', events: msg.events });
+    const events = updateEvents(msg);
+    for (const e of events) this.#onEvent(e);
+    this.#emit('update', { tick: msg.tick, ack: msg.ack_input, keyframe, events });
   }
 
   /** @param {GameEvent} e */

@@ -8,15 +8,17 @@
 
 
 /** The newest protocol version this client speaks (docs/PROTOCOL.md, "Versions"). */
-export const PROTOCOL_VERSION = 2;
+export const PROTOCOL_VERSION = 3;
 /** Every protocol version this client speaks; a Welcome naming another is refused. */
-export const PROTOCOL_VERSIONS = Object.freeze([1, 2]);
+export const PROTOCOL_VERSIONS = Object.freeze([1, 2, 3]);
 /** The WebSocket subprotocol of protocol version 1. */
 export const SUBPROTOCOL = 'tickcast.v1';
 /** The WebSocket subprotocol of protocol version 2 (Welcome carries the game's constants). */
 export const SUBPROTOCOL_V2 = 'tickcast.v2';
+/** The WebSocket subprotocol of protocol version 3 (the Cell update of rooms with interest management). */
+export const SUBPROTOCOL_V3 = 'tickcast.v3';
 /** What the client offers, newest first: the server answers with the newest it speaks. */
-export const SUBPROTOCOLS = Object.freeze([SUBPROTOCOL_V2, SUBPROTOCOL]);
+export const SUBPROTOCOLS = Object.freeze([SUBPROTOCOL_V3, SUBPROTOCOL_V2, SUBPROTOCOL]);
 /** Subprotocol prefix carrying a guest or game session token. */
 export const TOKEN_PREFIX = 'tickcast.token.';
 /** Subprotocol prefix carrying a resume token. */
@@ -25,7 +27,7 @@ export const RESUME_PREFIX = 'tickcast.resume.';
 export const SEAT_PREFIX = 'tickcast.seat.';
 
 /** Tags of server messages (a varint in front of each). */
-export const ServerTag = Object.freeze({ Welcome: 0, Snapshot: 1, Delta: 2, Pong: 3, Notice: 4 });
+export const ServerTag = Object.freeze({ Welcome: 0, Snapshot: 1, Delta: 2, Pong: 3, Notice: 4, CellUpdate: 5 });
 /** Variant indexes of client messages. */
 export const ClientTag = Object.freeze({ Input: 0, Ping: 1, Leave: 2, Chat: 3 });
 const EVENT_TYPES = ['Joined', 'Left', 'Chat', 'Game'];
@@ -47,6 +49,7 @@ export const CloseCode = Object.freeze({
   ROOM_FULL: 4409,
   REPLACED: 4410,
   WRONG_NODE: 4421, // cluster: another node owns the room; the reason is its WebSocket URL
+  NEEDS_V3: 4426, // the room uses interest management and the connection speaks version 1 or 2
 });
 
 /** Bytes that are not a valid tickcast message (truncated, bad marker, out of range…). */
@@ -125,12 +128,35 @@ export class DecodeError extends Error {
  * @property {number[]} removed Ids of removed entities.
  * @property {GameEvent[]} events
  */
+/**
+ * A body of a Cell update's room part or section: a snapshot body (the part arrives
+ * whole, its base is 0) or a delta body.
+ * @typedef {{entities: Entity[], events: GameEvent[]}
+ *   | {created: Entity[], changed: EntityChange[], removed: number[], events: GameEvent[]}} CellBody
+ */
+/**
+ * One cell's section of a Cell update: `cell` is `[cell_x, cell_y]`, `base_tick` the
+ * `cell_base` (0: the cell arrives whole, and the body is a snapshot body).
+ * @typedef {{cell: [number, number], base_tick: number} & CellBody} CellSection
+ */
+/**
+ * @typedef {object} CellUpdateMessage Protocol version 3, a room with interest
+ *   management: the room-wide part, then the cells the player sees that changed.
+ * @property {'CellUpdate'} type
+ * @property {number} tick
+ * @property {number} base_tick The room part's base: 0 when it arrives whole.
+ * @property {number} ack_input The last input seq the server applied.
+ * @property {number} server_time_us
+ * @property {CellBody} room The room-wide entities and events.
+ * @property {CellSection[]} sections Sorted by cell, each cell at most once.
+ * @property {[number, number][]} dropped Cells the player no longer sees, sorted.
+ */
 /** @typedef {{type: 'Pong', client_time: number, server_time_us: number}} PongMessage */
 /** @typedef {{type: 'Notice', code: number, reason: string}} NoticeMessage */
-/** An update: a Snapshot or a Delta. @typedef {SnapshotMessage | DeltaMessage} UpdateMessage */
+/** An update: a Snapshot, a Delta or a Cell update. @typedef {SnapshotMessage | DeltaMessage | CellUpdateMessage} UpdateMessage */
 /**
  * Any server message.
- * @typedef {WelcomeMessage | SnapshotMessage | DeltaMessage | PongMessage | NoticeMessage} ServerMessage
+ * @typedef {WelcomeMessage | SnapshotMessage | DeltaMessage | CellUpdateMessage | PongMessage | NoticeMessage} ServerMessage
  */
 /**
  * Any client message. `client_time` may be a BigInt when encoding; decoding gives a Number.
@@ -484,12 +510,105 @@ function popcount32(m) {
   return n;
 }
 
+/** A delta body's state part. @param {ByteReader} r @param {Schema} schema */
+function readDeltaState(r, schema) {
+  const created = readEntities(r, schema);
+  const prev = { id: 0 };
+  const changed = r.list(() => {
+    const id = readId(r, prev);
+    const mask = r.u32();
+    const changes = new Array(popcount32(mask));
+    for (let i = 0; i < changes.length; i++) changes[i] = r.i32();
+    return { id, mask, changes };
+  });
+  const prevRemoved = { id: 0 };
+  const removed = r.list(() => readId(r, prevRemoved));
+  return { created, changed, removed };
+}
+
+/**
+ * A snapshot body (`whole`) or a delta body, events included.
+ * @param {ByteReader} r @param {Schema} schema @param {boolean} whole @returns {CellBody}
+ */
+function readBody(r, schema, whole) {
+  if (whole) {
+    const entities = readEntities(r, schema);
+    return { entities, events: r.list(() => readEvent(r)) };
+  }
+  const state = readDeltaState(r, schema);
+  return { ...state, events: r.list(() => readEvent(r)) };
+}
+
+/** Orders cells by (x, y). @param {[number, number]} a @param {[number, number]} b */
+export function compareCells(a, b) {
+  return a[0] - b[0] || a[1] - b[1];
+}
+
+/**
+ * A Cell update's sections and dropped cells (docs/PROTOCOL.md, "Cell update"), each
+ * checked: sorted and unique, no cell both sent and dropped, and each section's body
+ * exactly `body_len` bytes (checked against the bytes left first).
+ * @param {ByteReader} r @param {Schema} schema
+ * @returns {{sections: CellSection[], dropped: [number, number][]}}
+ */
+function readCells(r, schema) {
+  /** @type {CellSection[]} */
+  const sections = [];
+  const count = r.count();
+  for (let i = 0; i < count; i++) {
+    /** @type {[number, number]} */
+    const cell = [r.i32(), r.i32()];
+    const last = sections[sections.length - 1];
+    if (last && compareCells(cell, last.cell) <= 0) throw new DecodeError(`cell section ${cell} after ${last.cell}: not sorted or repeated`);
+    const base_tick = r.u64();
+    const len = r.uint();
+    if (len > r.remaining) throw new DecodeError(`cell ${cell}: body_len ${len} exceeds ${r.remaining} remaining bytes`);
+    const body = new ByteReader(r.bytes.subarray(r.pos, r.pos + len));
+    r.pos += len;
+    let decoded;
+    try {
+      decoded = readBody(body, schema, base_tick === 0);
+    } catch (error) {
+      const why = /** @type {Error} */ (error).message;
+      throw new DecodeError(`cell ${cell}: ${why === 'message truncated' ? `body ends before its body_len ${len}` : why}`);
+    }
+    if (body.remaining !== 0) throw new DecodeError(`cell ${cell}: body decodes to ${len - body.remaining} of its ${len} bytes`);
+    sections.push({ cell, base_tick, ...decoded });
+  }
+  /** @type {[number, number][]} */
+  const dropped = [];
+  const dropCount = r.count();
+  for (let i = 0; i < dropCount; i++) {
+    /** @type {[number, number]} */
+    const cell = [r.i32(), r.i32()];
+    const last = dropped[dropped.length - 1];
+    if (last && compareCells(cell, last) <= 0) throw new DecodeError(`dropped cell ${cell} after ${last}: not sorted or repeated`);
+    // Both lists are sorted: a binary search would do, a scan is as clear for a few cells.
+    if (sections.some((s) => compareCells(s.cell, cell) === 0)) throw new DecodeError(`cell ${cell} is both dropped and sent`);
+    dropped.push(cell);
+  }
+  return { sections, dropped };
+}
+
+/**
+ * Every event of an update in the order to handle them: a Cell update's room part
+ * first, then each section's in section order.
+ * @param {UpdateMessage} msg
+ * @returns {GameEvent[]}
+ */
+export function updateEvents(msg) {
+  if (msg.type !== 'CellUpdate') return msg.events;
+  return [...msg.room.events, ...msg.sections.flatMap((s) => s.events)];
+}
+
 /**
  * Decodes one server message. Snapshot and Delta bodies are decoded with `schema` (from
  * Welcome); without it they throw. Returned shapes use the Rust field names:
  * - `{type:'Welcome', protocol, player_id, room, tick_rate_hz, tick, resume_token, players:[{id,name}], schema}`
  * - `{type:'Snapshot', tick, ack_input, server_time_us, entities:[{id,kind,fields}], events}`
  * - `{type:'Delta', tick, base_tick, ack_input, server_time_us, created, changed:[{id,mask,changes}], removed, events}`
+ * - `{type:'CellUpdate', tick, base_tick, ack_input, server_time_us, room, sections:[{cell:[x,y], base_tick, …body}], dropped:[[x,y]]}`
+ *   (protocol version 3), each body as a Snapshot's (`entities`, `events`) when its base is 0, else as a Delta's
  * - `{type:'Pong', client_time, server_time_us}`, `{type:'Notice', code, reason}`
  * Events are `{type:'Joined',player,name}`, `{type:'Left',player}`, `{type:'Chat',player,text}`,
  * `{type:'Game',kind,player,value}`.
@@ -528,17 +647,7 @@ export function decodeServerMessage(data, schema) {
       const server_time_us = r.u64();
       if (!schema) throw new DecodeError('a schema (from Welcome) is needed to decode updates');
       if (delta) {
-        const created = readEntities(r, schema);
-        const prev = { id: 0 };
-        const changed = r.list(() => {
-          const id = readId(r, prev);
-          const mask = r.u32();
-          const changes = new Array(popcount32(mask));
-          for (let i = 0; i < changes.length; i++) changes[i] = r.i32();
-          return { id, mask, changes };
-        });
-        const prevRemoved = { id: 0 };
-        const removed = r.list(() => readId(r, prevRemoved));
+        const { created, changed, removed } = readDeltaState(r, schema);
         const events = r.list(() => readEvent(r));
         msg = { type: 'Delta', tick, base_tick, ack_input, server_time_us, created, changed, removed, events };
       } else {
@@ -546,6 +655,17 @@ export function decodeServerMessage(data, schema) {
         const events = r.list(() => readEvent(r));
         msg = { type: 'Snapshot', tick, ack_input, server_time_us, entities, events };
       }
+      break;
+    }
+    case ServerTag.CellUpdate: {
+      const tick = r.u64();
+      const base_tick = r.u64();
+      const ack_input = r.u32();
+      const server_time_us = r.u64();
+      if (!schema) throw new DecodeError('a schema (from Welcome) is needed to decode updates');
+      const room = readBody(r, schema, base_tick === 0);
+      const { sections, dropped } = readCells(r, schema);
+      msg = { type: 'CellUpdate', tick, base_tick, ack_input, server_time_us, room, sections, dropped };
       break;
     }
     case ServerTag.Pong:

@@ -4,8 +4,10 @@
 //
 //   codec.js       wire codec: bincode-2 integers, every server message decoded, every
 //                  client message encoded, byte for byte as `src/protocol/` does.
-//   state.js       applying a Snapshot (keyframe) or a Delta to a local copy of the
-//                  room's entities, by the rules of `World::apply` (tickcast-client).
+//   state.js       applying a Snapshot (keyframe), a Delta or a Cell update (protocol
+//                  version 3: a big room's cells) to a local copy of the room's
+//                  entities, by the rules of `RoomState::apply` (tickcast-client);
+//                  `entities` is always what to draw, a big room's cells merged.
 //   clock.js       a server-clock estimate, and interpolation of other entities about
 //                  two ticks in the past.
 //   prediction.js  the player's own entity moved at once by a game-supplied predictor,
@@ -41,7 +43,8 @@
 //   new TickcastClient({ name: 'alice', room: null, matchmake: true });
 //
 // Test hook: a page that wants to be inspected sets `window.tickcast = client`; the
-// client's `state`, `playerId`, `room`, `tick`, `entities` (Map id -> {kind, fields}),
+// client's `state`, `playerId`, `room`, `tick`, `entities` (Map id -> {kind, fields}, merged
+// over the cells in a room with interest management),
 // `players` (Map id -> name), `rtt` (ms), `stats`, `node` and `nodeUrl` are plain
 // read-only properties.
 

@@ -1,6 +1,7 @@
 /**
  * What a client should do after a close with `code`, as `docs/PROTOCOL.md` prescribes.
- * - `'stop'`: do not reconnect (left, kicked, room full, replaced, or a client bug that
+ * - `'stop'`: do not reconnect (left, kicked, room full, replaced, a room that needs
+ *   protocol version 3 (4426, which this client offers already), or a client bug that
  *   would only repeat).
  * - `'reauth'`: the token (or resume token) was refused: get a new one, then retry.
  * - `'redirect'`: 4421, the room lives on another node: reconnect at once, with the
@@ -97,7 +98,11 @@ export class TickcastClient extends TickcastClient_base {
     lastNotice: NoticeMessage | null;
     /** The tick of the state held (0 before the first update). @returns {number} */
     get tick(): number;
-    /** The authoritative entities: Map id -> {kind, fields} (do not mutate). @returns {Map<number, EntityState>} */
+    /**
+     * The authoritative entities: Map id -> {kind, fields} (do not mutate). In a room with
+     * interest management, the room part and every cell held, merged (see state.js).
+     * @returns {Map<number, EntityState>}
+     */
     get entities(): Map<number, EntityState>;
     /** The player's own entity id, or null. @returns {number | null} */
     get ownEntityId(): number | null;

@@ -14,12 +14,23 @@ export function encodeClientMessage(msg: ClientMessage): Uint8Array<ArrayBuffer>
  * @throws {DecodeError}
  */
 export function decodeClientMessage(data: ArrayBuffer | ArrayBufferView): ClientMessage;
+/** Orders cells by (x, y). @param {[number, number]} a @param {[number, number]} b */
+export function compareCells(a: [number, number], b: [number, number]): number;
+/**
+ * Every event of an update in the order to handle them: a Cell update's room part
+ * first, then each section's in section order.
+ * @param {UpdateMessage} msg
+ * @returns {GameEvent[]}
+ */
+export function updateEvents(msg: UpdateMessage): GameEvent[];
 /**
  * Decodes one server message. Snapshot and Delta bodies are decoded with `schema` (from
  * Welcome); without it they throw. Returned shapes use the Rust field names:
  * - `{type:'Welcome', protocol, player_id, room, tick_rate_hz, tick, resume_token, players:[{id,name}], schema}`
  * - `{type:'Snapshot', tick, ack_input, server_time_us, entities:[{id,kind,fields}], events}`
  * - `{type:'Delta', tick, base_tick, ack_input, server_time_us, created, changed:[{id,mask,changes}], removed, events}`
+ * - `{type:'CellUpdate', tick, base_tick, ack_input, server_time_us, room, sections:[{cell:[x,y], base_tick, …body}], dropped:[[x,y]]}`
+ *   (protocol version 3), each body as a Snapshot's (`entities`, `events`) when its base is 0, else as a Delta's
  * - `{type:'Pong', client_time, server_time_us}`, `{type:'Notice', code, reason}`
  * Events are `{type:'Joined',player,name}`, `{type:'Left',player}`, `{type:'Chat',player,text}`,
  * `{type:'Game',kind,player,value}`.
@@ -30,13 +41,15 @@ export function decodeClientMessage(data: ArrayBuffer | ArrayBufferView): Client
  */
 export function decodeServerMessage(data: ArrayBuffer | ArrayBufferView, schema?: Schema | null): ServerMessage;
 /** The newest protocol version this client speaks (docs/PROTOCOL.md, "Versions"). */
-export const PROTOCOL_VERSION: 2;
+export const PROTOCOL_VERSION: 3;
 /** Every protocol version this client speaks; a Welcome naming another is refused. */
 export const PROTOCOL_VERSIONS: readonly number[];
 /** The WebSocket subprotocol of protocol version 1. */
 export const SUBPROTOCOL: "tickcast.v1";
 /** The WebSocket subprotocol of protocol version 2 (Welcome carries the game's constants). */
 export const SUBPROTOCOL_V2: "tickcast.v2";
+/** The WebSocket subprotocol of protocol version 3 (the Cell update of rooms with interest management). */
+export const SUBPROTOCOL_V3: "tickcast.v3";
 /** What the client offers, newest first: the server answers with the newest it speaks. */
 export const SUBPROTOCOLS: readonly string[];
 /** Subprotocol prefix carrying a guest or game session token. */
@@ -52,6 +65,7 @@ export const ServerTag: Readonly<{
     Delta: 2;
     Pong: 3;
     Notice: 4;
+    CellUpdate: 5;
 }>;
 /** Variant indexes of client messages. */
 export const ClientTag: Readonly<{
@@ -77,6 +91,7 @@ export const CloseCode: Readonly<{
     ROOM_FULL: 4409;
     REPLACED: 4410;
     WRONG_NODE: 4421;
+    NEEDS_V3: 4426;
 }>;
 /** Bytes that are not a valid tickcast message (truncated, bad marker, out of range…). */
 export class DecodeError extends Error {
@@ -276,6 +291,56 @@ export type DeltaMessage = {
     removed: number[];
     events: GameEvent[];
 };
+/**
+ * A body of a Cell update's room part or section: a snapshot body (the part arrives
+ * whole, its base is 0) or a delta body.
+ */
+export type CellBody = {
+    entities: Entity[];
+    events: GameEvent[];
+} | {
+    created: Entity[];
+    changed: EntityChange[];
+    removed: number[];
+    events: GameEvent[];
+};
+/**
+ * One cell's section of a Cell update: `cell` is `[cell_x, cell_y]`, `base_tick` the
+ * `cell_base` (0: the cell arrives whole, and the body is a snapshot body).
+ */
+export type CellSection = {
+    cell: [number, number];
+    base_tick: number;
+} & CellBody;
+/**
+ * Protocol version 3, a room with interest
+ *   management: the room-wide part, then the cells the player sees that changed.
+ */
+export type CellUpdateMessage = {
+    type: "CellUpdate";
+    tick: number;
+    /**
+     * The room part's base: 0 when it arrives whole.
+     */
+    base_tick: number;
+    /**
+     * The last input seq the server applied.
+     */
+    ack_input: number;
+    server_time_us: number;
+    /**
+     * The room-wide entities and events.
+     */
+    room: CellBody;
+    /**
+     * Sorted by cell, each cell at most once.
+     */
+    sections: CellSection[];
+    /**
+     * Cells the player no longer sees, sorted.
+     */
+    dropped: [number, number][];
+};
 export type PongMessage = {
     type: "Pong";
     client_time: number;
@@ -287,13 +352,13 @@ export type NoticeMessage = {
     reason: string;
 };
 /**
- * An update: a Snapshot or a Delta.
+ * An update: a Snapshot, a Delta or a Cell update.
  */
-export type UpdateMessage = SnapshotMessage | DeltaMessage;
+export type UpdateMessage = SnapshotMessage | DeltaMessage | CellUpdateMessage;
 /**
  * Any server message.
  */
-export type ServerMessage = WelcomeMessage | SnapshotMessage | DeltaMessage | PongMessage | NoticeMessage;
+export type ServerMessage = WelcomeMessage | SnapshotMessage | DeltaMessage | CellUpdateMessage | PongMessage | NoticeMessage;
 /**
  * Any client message. `client_time` may be a BigInt when encoding; decoding gives a Number.
  */

@@ -49,7 +49,7 @@ test('joins with a guest token, goes live on Welcome and applies updates', async
   assert.deepEqual(JSON.parse(requests[0].init.body), { name: 'alice' });
   const ws = lastSocket();
   assert.equal(ws.url, 'ws://game.test:8080/ws?room=r');
-  assert.deepEqual(ws.protocols, ['tickcast.v2', 'tickcast.v1', 'tickcast.token.tok1']);
+  assert.deepEqual(ws.protocols, ['tickcast.v3', 'tickcast.v2', 'tickcast.v1', 'tickcast.token.tok1']);
   assert.equal(ws.binaryType, 'arraybuffer');
 
   ws.deliver(welcome({ player: 4, players: [{ id: 2, name: 'bob' }] }));
@@ -114,7 +114,7 @@ test('a version 2 Welcome gives the client the game constants, and the predictor
   client.connect();
   await until('socket', () => FakeSocket.all.length === 1);
   const ws = lastSocket();
-  assert.deepEqual(ws.protocols.slice(0, 2), ['tickcast.v2', 'tickcast.v1'], 'both versions offered, newest first');
+  assert.deepEqual(ws.protocols.slice(0, 3), ['tickcast.v3', 'tickcast.v2', 'tickcast.v1'], 'every version offered, newest first');
   ws.deliver(welcome({ player: 1, rate: 50, constants: [{ name: 'speed', value: 400 }, { name: 'size', value: 500 }] }));
   await until('live', () => client.state === 'live');
   assert.equal(client.protocol, 2);

@@ -179,7 +179,7 @@ test('a first connect asks /api/matchmake and offers token and seat on the node 
   assert.equal(requests[1].room, null, 'join-or-create');
   const ws = lastSocket();
   assert.equal(ws.url, 'ws://node-b.test:9000/ws?room=mm-3');
-  assert.deepEqual(ws.protocols, ['tickcast.v2', 'tickcast.v1', 'tickcast.token.tok1', `${SEAT_PREFIX}c2VhdA.c2ln`]);
+  assert.deepEqual(ws.protocols, ['tickcast.v3', 'tickcast.v2', 'tickcast.v1', 'tickcast.token.tok1', `${SEAT_PREFIX}c2VhdA.c2ln`]);
   assert.equal(client.node, 'node-b');
   assert.equal(client.nodeUrl, ws.url);
   assert.equal(answers.length, 1);
@@ -219,7 +219,7 @@ test('a server without /api/matchmake (404) is joined directly', async () => {
   client.connect();
   await until('socket', () => FakeSocket.all.length === 1);
   assert.equal(lastSocket().url, 'ws://home.test:8080/ws?room=arena');
-  assert.deepEqual(lastSocket().protocols, ['tickcast.v2', 'tickcast.v1', 'tickcast.token.tok1']);
+  assert.deepEqual(lastSocket().protocols, ['tickcast.v3', 'tickcast.v2', 'tickcast.v1', 'tickcast.token.tok1']);
   lastSocket().deliver(welcome({ player: 1, room: 'arena', resume: 'R1' }));
   lastSocket().onclose({ code: 1006, reason: '' });
   await until('resume', () => FakeSocket.all.length === 2);
@@ -269,7 +269,7 @@ test('4421 reconnects at once to the URL in its reason, with the same credential
   lastSocket().serverClose(4421, 'wss://node-c.test/ws?room=mm-3');
   assert.equal(FakeSocket.all.length, 4);
   assert.equal(lastSocket().url, 'wss://node-c.test/ws?room=mm-3');
-  assert.deepEqual(lastSocket().protocols, ['tickcast.v2', 'tickcast.v1', 'tickcast.resume.R5']);
+  assert.deepEqual(lastSocket().protocols, ['tickcast.v3', 'tickcast.v2', 'tickcast.v1', 'tickcast.resume.R5']);
   assert.deepEqual(states.map((s) => s.state), ['connecting', 'live', 'reconnecting']);
   client.close();
 });
@@ -282,7 +282,7 @@ test('4421 is followed without matchmaking too (a node reached directly)', async
   lastSocket().serverClose(4421, 'ws://10.0.0.2:8080/ws?room=arena');
   assert.equal(FakeSocket.all.length, 2);
   assert.equal(lastSocket().url, 'ws://10.0.0.2:8080/ws?room=arena');
-  assert.deepEqual(lastSocket().protocols, ['tickcast.v2', 'tickcast.v1', 'tickcast.token.tok1']);
+  assert.deepEqual(lastSocket().protocols, ['tickcast.v3', 'tickcast.v2', 'tickcast.v1', 'tickcast.token.tok1']);
   assert.equal(matchmakes().length, 0);
   client.close();
 });
@@ -380,7 +380,7 @@ test('after a drop the client asks matchmake for its room, resumes on the new no
   assert.equal(requests.filter((r) => r.path === '/api/session').length, 1, 'no new token for a resume');
   const b = lastSocket();
   assert.equal(b.url, 'ws://node-b.test:9000/ws?room=mm-3');
-  assert.deepEqual(b.protocols, ['tickcast.v2', 'tickcast.v1', 'tickcast.resume.R7'], 'a resume offers its resume token, no seat');
+  assert.deepEqual(b.protocols, ['tickcast.v3', 'tickcast.v2', 'tickcast.v1', 'tickcast.resume.R7'], 'a resume offers its resume token, no seat');
 
   // Node B restored the room from a snapshot of tick 90, with its own clock (3 s behind).
   b.deliver(welcome({ player: 7, room: 'mm-3', tick: 90, resume: 'R7b', players: [{ id: 2, name: 'bob' }, { id: 7, name: 'alice' }] }));
@@ -471,7 +471,7 @@ test('a resume told "room full" by matchmake asks the home server, which redirec
   lastSocket().onclose({ code: 1006, reason: '' });
   await until('resume', () => FakeSocket.all.length === 2);
   assert.equal(lastSocket().url, 'ws://home.test:8080/ws?room=mm-3');
-  assert.deepEqual(lastSocket().protocols, ['tickcast.v2', 'tickcast.v1', 'tickcast.resume.R7']);
+  assert.deepEqual(lastSocket().protocols, ['tickcast.v3', 'tickcast.v2', 'tickcast.v1', 'tickcast.resume.R7']);
   lastSocket().serverClose(4421, 'ws://node-b.test:9000/ws?room=mm-3');
   assert.equal(lastSocket().url, 'ws://node-b.test:9000/ws?room=mm-3');
   lastSocket().deliver(welcome({ player: 7, room: 'mm-3', resume: 'R7b' }));

@@ -4,7 +4,8 @@
 //
 // Every `tests/vectors/NAME.json` (with its `NAME.bin`) is checked: server messages
 // decode to the JSON's `message`; client messages encode to the exact bytes; Snapshot and
-// Delta vectors applied to `state_before` give `state_after`. An empty or missing vectors
+// Delta vectors (and Cell update vectors, whose states carry `cells`) applied to
+// `state_before` give `state_after`. An empty or missing vectors
 // folder is a failure, not a pass. TICKCAST_VECTORS_DIR points elsewhere (development).
 
 import { test } from 'node:test';
@@ -20,6 +21,7 @@ import {
   applyUpdate,
   arenaPredictor,
   closeAction,
+  createCellState,
   createState,
   decodeClientMessage,
   decodeServerMessage,
@@ -58,7 +60,8 @@ for (const name of vectorNames) {
     assert.deepEqual(msg, spec.message, 'decoded message');
     if (spec.state_after) {
       const before = spec.state_before ?? { tick: 0, entities: [] };
-      const state = createState(before.tick, before.entities);
+      // A Cell update vector's states carry the cells (protocol version 3).
+      const state = before.cells ? createCellState(before.tick, before.entities, before.cells) : createState(before.tick, before.entities);
       const snapshotOfBefore = stateToJSON(state);
       const after = applyUpdate(state, msg);
       assert.deepEqual(stateToJSON(after), spec.state_after, 'state after');

@@ -69,6 +69,15 @@ function events(w, list) {
     } else if (e.type === 'Left') {
       w.uint(1);
       w.uint(e.player);
+    } else if (e.type === 'Chat') {
+      w.uint(2);
+      w.uint(e.player);
+      w.string(e.text);
+    } else if (e.type === 'Game') {
+      w.uint(3);
+      w.uint(e.kind);
+      w.uint(e.player);
+      w.int(e.value);
     }
   }
 }
@@ -116,6 +125,59 @@ export function delta({ tick, base, ack = 0, time = Date.now() * 1000, created =
   }
   events(w, ev);
   return w.finish();
+}
+
+// Bodies on their own, for Cell updates (protocol version 3): a section's body is
+// length-prefixed, the room part's is not.
+
+/** A snapshot body: entities (ids sorted), then events. */
+export function snapshotBody({ entities = [], ev = [] } = {}) {
+  const w = new ByteWriter();
+  entityList(w, entities);
+  events(w, ev);
+  return w.finish();
+}
+
+/** A delta body: created, changed `[{id, mask, changes}]`, removed, then events. */
+export function deltaBody({ created = [], changed = [], removed = [], ev = [] } = {}) {
+  // A Delta's bytes after its header (tag, tick, base, ack, time: one byte each here).
+  return delta({ tick: 1, base: 1, ack: 0, time: 0, created, changed, removed, ev }).subarray(5);
+}
+
+/**
+ * A Cell update (tag 5): header, the room part's body (bytes), `sections`
+ * `[{cell: [x, y], base, body}]` and `dropped` `[[x, y]]`, written as given (unsorted
+ * ones too, for the tests of refusals). `bodyLen` overrides a section's body_len.
+ */
+export function cellUpdate({ tick, base, ack = 0, time = Date.now() * 1000, room, sections = [], dropped = [] }) {
+  const w = new ByteWriter();
+  for (const v of [5, tick, base, ack, time]) w.uint(v);
+  const parts = [w.finish(), room];
+  const t = new ByteWriter();
+  t.uint(sections.length);
+  parts.push(t.finish());
+  for (const s of sections) {
+    const h = new ByteWriter();
+    h.int(s.cell[0]);
+    h.int(s.cell[1]);
+    h.uint(s.base);
+    h.uint(s.bodyLen ?? s.body.length);
+    parts.push(h.finish(), s.body);
+  }
+  const d = new ByteWriter();
+  d.uint(dropped.length);
+  for (const [x, y] of dropped) {
+    d.int(x);
+    d.int(y);
+  }
+  parts.push(d.finish());
+  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
+  let at = 0;
+  for (const p of parts) {
+    out.set(p, at);
+    at += p.length;
+  }
+  return out;
 }
 
 export function emptyDelta({ tick, base, ack = 0, time = Date.now() * 1000 }) {
