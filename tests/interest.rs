@@ -127,7 +127,10 @@ impl CellClient {
     }
 
     fn cell(&self, cell: Cell) -> BTreeMap<u32, Vec<i32>> {
-        self.state.cell(cell).map(|c| c.entities.iter().map(|(id, (_, f))| (*id, f.clone())).collect()).unwrap_or_default()
+        self.state
+            .cell(cell)
+            .map(|c| c.entities.iter().map(|(id, (_, f))| (*id, f.clone())).collect())
+            .unwrap_or_default()
     }
 }
 

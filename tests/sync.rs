@@ -97,7 +97,7 @@ async fn paused_reader_resumes_with_baseline_delta_or_keyframe_and_correct_state
     let mut truth: BTreeMap<u64, World> = BTreeMap::new();
     for _ in 0..60 {
         honest.next_update().await;
-        truth.insert(honest.world.tick, honest.world.clone());
+        truth.insert(honest.world.tick, honest.world.view().clone());
     }
     // Resume reading: updates must apply (the test client refuses a broken chain) and
     // at least one must jump (a baseline delta or a keyframe), proving ticks were skipped.
@@ -112,7 +112,7 @@ async fn paused_reader_resumes_with_baseline_delta_or_keyframe_and_correct_state
     assert!(jumped, "the paused client never skipped a tick");
     while honest.world.tick < pauser.world.tick {
         honest.next_update().await;
-        truth.insert(honest.world.tick, honest.world.clone());
+        truth.insert(honest.world.tick, honest.world.view().clone());
     }
     let expected = truth.get(&pauser.world.tick).expect("honest saw that tick");
     assert_eq!(pauser.world.entities, expected.entities, "same state at tick {}", pauser.world.tick);

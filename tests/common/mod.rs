@@ -7,6 +7,7 @@
 
 #[cfg(feature = "cluster")]
 pub mod cluster;
+pub mod plaza;
 
 use futures_util::{SinkExt, StreamExt};
 use std::net::SocketAddr;
@@ -14,7 +15,7 @@ use std::time::Duration;
 use tickcast::config::Settings;
 use tickcast::{RunningServer, Server};
 use tickcast_client::message::{Frame, UpdateHeader};
-use tickcast_client::{ClientMessage, Event, Schema, Welcome, World};
+use tickcast_client::{ClientMessage, Event, RoomState, Schema, Welcome, World};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
@@ -52,6 +53,11 @@ pub fn start_churn(settings: Settings, entities: u32) -> TestServer {
     let factory: tickcast::game::GameFactory = std::sync::Arc::new(move |_: &tickcast::game::RoomInfo| {
         Box::new(Churn::new(entities)) as Box<dyn tickcast::game::Game>
     });
+    start_with(Server::new(settings.clone()).game(factory), settings)
+}
+
+/// Starts a server running the game `factory` makes.
+pub fn start_game(settings: Settings, factory: tickcast::game::GameFactory) -> TestServer {
     start_with(Server::new(settings.clone()).game(factory), settings)
 }
 
@@ -348,7 +354,8 @@ pub struct Client {
     pub ws: WebSocketStream<MaybeTlsStream<TcpStream>>,
     pub welcome: Option<Welcome>,
     /// The room's state as this client holds it, kept from every update received.
-    pub world: World,
+    /// The room as the client holds it (a plain room, or a big one's cells).
+    pub world: RoomState,
     pub updates: Vec<UpdateHeader>,
     pub events: Vec<Event>,
     /// The largest update frame received so far, in WebSocket frame bytes.
@@ -358,7 +365,14 @@ pub struct Client {
 impl Client {
     /// A client over an open WebSocket, before its Welcome.
     fn over(ws: WebSocketStream<MaybeTlsStream<TcpStream>>) -> Client {
-        Client { ws, welcome: None, world: World::default(), updates: Vec::new(), events: Vec::new(), largest_frame: 0 }
+        Client {
+            ws,
+            welcome: None,
+            world: RoomState::default(),
+            updates: Vec::new(),
+            events: Vec::new(),
+            largest_frame: 0,
+        }
     }
 
     /// Like [`Client::connect`] over a socket with a small receive buffer, so that a
