@@ -180,6 +180,78 @@ pub struct AdminSettings {
 #[serde(deny_unknown_fields)]
 pub struct GameSettings {
     pub seed: u64,
+    /// `game.arena.*`: the built-in arena game.
+    pub arena: ArenaSettings,
+}
+
+/// `game.arena.*`: the demo arena's tunables for ordinary rooms, and its room kinds.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ArenaSettings {
+    /// Side of the map, arena units.
+    pub size: u32,
+    /// Orbs on the map.
+    pub orbs: u32,
+    /// Half the side of the square a player sees, arena units; interest management is
+    /// on when the map is larger than a view.
+    pub view_radius: u32,
+    /// Players the server itself runs in each room (not connections).
+    pub bots: u32,
+    /// Room kinds by name: a room named `KIND` or `KIND-…` is of that kind.
+    #[serde(default)]
+    pub presets: std::collections::BTreeMap<String, ArenaPreset>,
+}
+
+/// One room kind of the arena (`game.arena.presets.KIND`); a missing value is the
+/// `game.arena.*` one (seats: `room.max_players`).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ArenaPreset {
+    pub size: Option<u32>,
+    pub orbs: Option<u32>,
+    pub view_radius: Option<u32>,
+    pub bots: Option<u32>,
+    pub max_players: Option<usize>,
+}
+
+/// The arena of one room kind, every value resolved.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ArenaKind {
+    /// The kind's name; empty for ordinary rooms.
+    pub name: String,
+    pub size: u32,
+    pub orbs: u32,
+    pub view_radius: u32,
+    pub bots: u32,
+    pub max_players: usize,
+}
+
+impl Settings {
+    /// The arena kind of room `room`: the preset named by the room's name (`KIND` or
+    /// `KIND-…`), else the ordinary arena. Fixed by the name, so for the room's life.
+    pub fn arena_kind(&self, room: &str) -> ArenaKind {
+        let a = &self.game.arena;
+        let found = a.presets.iter().find(|(kind, _)| {
+            room == kind.as_str() || room.strip_prefix(kind.as_str()).is_some_and(|rest| rest.starts_with('-'))
+        });
+        let (name, p) = match found {
+            Some((kind, p)) => (kind.clone(), p.clone()),
+            None => (String::new(), ArenaPreset::default()),
+        };
+        ArenaKind {
+            name,
+            size: p.size.unwrap_or(a.size),
+            orbs: p.orbs.unwrap_or(a.orbs),
+            view_radius: p.view_radius.unwrap_or(a.view_radius),
+            bots: p.bots.unwrap_or(a.bots),
+            max_players: p.max_players.unwrap_or(self.room.max_players),
+        }
+    }
+
+    /// Seats of room `room` (its kind's `max_players`).
+    pub fn room_capacity(&self, room: &str) -> usize {
+        self.arena_kind(room).max_players
+    }
 }
 
 /// `log.*`
@@ -350,6 +422,7 @@ impl Settings {
         for origin in &self.security.allowed_origins {
             check_origin_syntax("security.allowed_origins", origin)?;
         }
+        self.validate_arena()?;
         if !self.admin.token.is_empty() {
             self.admin
                 .bind
@@ -357,6 +430,37 @@ impl Settings {
                 .map_err(|e| ConfigError(format!("admin.bind = {:?} is not an address: {e}", self.admin.bind)))?;
         }
         self.validate_cluster()
+    }
+
+    fn validate_arena(&self) -> Result<(), ConfigError> {
+        fn range<T: PartialOrd + fmt::Display>(key: &str, v: T, lo: T, hi: T) -> Result<(), ConfigError> {
+            if v < lo || v > hi {
+                return Err(ConfigError(format!("{key} = {v} is outside the allowed range {lo}..={hi}")));
+            }
+            Ok(())
+        }
+        // Positions are i32 quanta of 1/10 unit, with room to move.
+        let check = |prefix: &str, size: u32, orbs: u32, view: u32, bots: u32| -> Result<(), ConfigError> {
+            range(&format!("{prefix}.size"), size, 100, 100_000)?;
+            range(&format!("{prefix}.orbs"), orbs, 0, 100_000)?;
+            range(&format!("{prefix}.view_radius"), view, 10, 100_000)?;
+            range(&format!("{prefix}.bots"), bots, 0, 10_000)
+        };
+        let a = &self.game.arena;
+        check("game.arena", a.size, a.orbs, a.view_radius, a.bots)?;
+        for (kind, p) in &a.presets {
+            let key = format!("game.arena.presets.{kind}");
+            let valid = !kind.is_empty()
+                && kind.len() <= 32
+                && kind.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_');
+            if !valid {
+                return Err(ConfigError(format!("{key}: a kind's name is 1 to 32 of a-z, 0-9 and _")));
+            }
+            let k = self.arena_kind(kind);
+            check(&key, k.size, k.orbs, k.view_radius, k.bots)?;
+            range(&format!("{key}.max_players"), p.max_players.unwrap_or(self.room.max_players), 1, 10_000)?;
+        }
+        Ok(())
     }
 
     fn validate_cluster(&self) -> Result<(), ConfigError> {

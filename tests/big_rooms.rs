@@ -6,7 +6,7 @@
 mod common;
 
 use common::plaza::{self, Plaza};
-use common::{settings, start_game, Client, Received, TestServer};
+use common::{settings, start, start_game, Client, Received, TestServer};
 use std::collections::BTreeSet;
 use std::sync::Arc;
 use tickcast::game::{GameFactory, RoomInfo};
@@ -166,4 +166,59 @@ async fn hostile_input_in_a_big_room_closes_that_session_only() {
         }
     }
     good.assert_keeps_ticking().await;
+}
+
+/// Settings with a small `field` kind of the arena: a 1,400-unit map, 30 bots, 2 seats.
+fn field_server() -> TestServer {
+    let mut s = settings();
+    s.interest.linger_ticks = 3;
+    let field = s.game.arena.presets.get_mut("field").expect("config.yaml names the field kind");
+    (field.size, field.orbs, field.view_radius, field.bots, field.max_players) =
+        (Some(1400), Some(80), Some(300), Some(30), Some(2));
+    start(s)
+}
+
+#[tokio::test]
+async fn a_field_room_of_the_arena_is_a_big_world_with_bots_and_its_own_seats() {
+    let server = field_server();
+    let token = server.token("walker").await;
+    let url = server.ws_url(Some("field-test"));
+    let mut a = Client::connect(&url, &["tickcast.v3", &format!("tickcast.token.{token}")]).await.unwrap();
+    let welcome = a.expect_welcome().await;
+    assert_eq!(welcome.protocol, 3);
+    let constant = |name: &str| welcome.constant(name);
+    assert_eq!((constant("size"), constant("view_radius"), constant("orbs")), (Some(1400), Some(300), Some(80)));
+    let player_kind = welcome.schema.entity_kinds.iter().position(|k| k.name == "player").unwrap() as u16;
+
+    // The member comes to hold its own player and some of the bots, never the whole map.
+    let me = a.player_id();
+    let bot = tickcast::game::arena::BOT_ID_BASE;
+    a.until(|w| w.entities.contains_key(&me) && w.entities.keys().any(|id| (bot..bot + 30).contains(id))).await;
+    a.still_playing(3).await;
+    let players = a.world.entities.values().filter(|(kind, _)| *kind == player_kind).count();
+    assert!(players < 31, "a 1,400-unit map seen through a 600-unit view: {players} of 31 players held");
+    assert!(a.world.entities.len() < 111, "not every orb and player: {}", a.world.entities.len());
+
+    // Every entity held is in a cell the member's view meets (cells are 200 units of 10
+    // quanta; the member does not move, so no cell lingers from elsewhere).
+    let mine = a.world.entities.get(&me).map(|(_, f)| (f[0], f[1])).expect("own player");
+    let cell = 200 * 10;
+    let span = |v: i32| (v - 3000).div_euclid(cell)..=(v + 3000).div_euclid(cell);
+    for (id, (_, f)) in a.world.entities.iter() {
+        let (cx, cy) = (f[0].div_euclid(cell), f[1].div_euclid(cell));
+        assert!(span(mine.0).contains(&cx) && span(mine.1).contains(&cy), "entity {id} at {f:?}, me at {mine:?}");
+    }
+
+    // The kind's two seats, not room.max_players: a third player finds it full.
+    let token = server.token("b").await;
+    let mut b = Client::connect(&url, &["tickcast.v3", &format!("tickcast.token.{token}")]).await.unwrap();
+    b.expect_welcome().await;
+    let token = server.token("c").await;
+    let mut c = Client::connect(&url, &["tickcast.v3", &format!("tickcast.token.{token}")]).await.unwrap();
+    let (code, reason) = c.expect_refused().await;
+    assert_eq!((code, reason.as_str()), (4409, "room is full"));
+
+    // An ordinary room of the same server is small: every version joins.
+    let small = server.join("d", Some("lobby")).await;
+    assert!(small.welcome.as_ref().is_some_and(|w| w.constant("view_radius").is_none()));
 }

@@ -1,5 +1,5 @@
 //! The Rust client crate (`tickcast-client`) against the real server, over real sockets:
-//! a guest token, a join speaking protocol version 2 (with the game's constants), the
+//! a guest token, a join speaking the newest protocol version (3) (with the game's constants), the
 //! world kept from Snapshot and Deltas, an input acknowledged and seen to move the
 //! player, a ping's RTT, a close without Leave then a resume as the same player, and a
 //! Leave.
@@ -16,7 +16,7 @@ async fn the_client_crate_plays_a_session_end_to_end() {
     let token = guest_token(&http, "bot").await.expect("a guest token");
     let mut game = Connection::join(&url, &token).await.expect("joined");
     let me = game.welcome.player_id;
-    assert_eq!(game.welcome.protocol, 2, "both versions offered: the newest is spoken");
+    assert_eq!(game.welcome.protocol, 3, "every version offered: the newest is spoken");
     assert_eq!(game.welcome.constant("speed"), Some(200));
     assert_eq!(game.welcome.room, "crate");
     let player = game.welcome.schema.kind("player").expect("the arena's player kind");

@@ -1,5 +1,5 @@
 //! The documentation cannot drift from the code it describes:
-//! - every key of `config.yaml` has exactly one row in `docs/CONFIG.md`, with the same
+//! - every key of `config.yaml` (at any depth) has exactly one row in `docs/CONFIG.md`, with the same
 //!   default, and `docs/CONFIG.md` documents no key `config.yaml` lacks;
 //! - `README.md` and `docs/*.md` link nowhere outside the repository (the server's own
 //!   loopback address aside), and every link to a repository file finds it.
@@ -53,11 +53,13 @@ fn strip_comment(rest: &str) -> &str {
     rest
 }
 
-/// `config.yaml`'s two levels: `section:` lines and indented `key: value  # comment`
-/// lines, as `section.key` → the value, normalized.
+/// `config.yaml` read by indentation: `name:` lines open a level, indented
+/// `key: value  # comment` lines are leaves, as `section.key` (or `section.group.key`
+/// for a deeper level such as `game.arena.presets.field.size`) → the value, normalized.
 fn yaml_defaults(yaml: &str) -> BTreeMap<String, String> {
     let mut out = BTreeMap::new();
-    let mut section: Option<String> = None;
+    // The open levels: (indentation, name).
+    let mut open: Vec<(usize, String)> = Vec::new();
     for (n, line) in yaml.lines().enumerate() {
         let content = strip_comment(line);
         if content.trim().is_empty() {
@@ -66,29 +68,43 @@ fn yaml_defaults(yaml: &str) -> BTreeMap<String, String> {
         let (name, value) = content
             .split_once(':')
             .unwrap_or_else(|| panic!("config.yaml line {}: expected `name: value`, got {line:?}", n + 1));
-        let indented = content.starts_with(' ');
-        if !indented {
-            assert!(value.trim().is_empty(), "config.yaml line {}: a top-level key must be a section: {line:?}", n + 1);
-            section = Some(name.trim().to_string());
+        let indent = content.len() - content.trim_start().len();
+        while open.last().is_some_and(|(i, _)| *i >= indent) {
+            open.pop();
+        }
+        let path: Vec<&str> = open.iter().map(|(_, s)| s.as_str()).chain([name.trim()]).collect();
+        let key = path.join(".");
+        if value.trim().is_empty() {
+            open.push((indent, name.trim().to_string()));
             continue;
         }
-        let section =
-            section.as_ref().unwrap_or_else(|| panic!("config.yaml line {}: a key before any section", n + 1));
-        let key = format!("{section}.{}", name.trim());
-        assert!(!value.trim().is_empty(), "config.yaml line {}: {key} has no value (a third level?)", n + 1);
+        assert!(path.len() > 1, "config.yaml line {}: a top-level key must be a section: {line:?}", n + 1);
         assert!(out.insert(key.clone(), normalize(value)).is_none(), "config.yaml: {key} appears twice");
     }
     out
 }
 
-/// Every `section.key` the `config` crate (the server's own parser) finds in the YAML.
+/// Every leaf key (`section.key`, `section.group.key`…) the `config` crate (the server's
+/// own parser) finds in the YAML.
 fn yaml_keys_by_config_crate(yaml: &str) -> BTreeSet<String> {
-    use config::{File, FileFormat, Source};
+    use config::{File, FileFormat, Source, Value, ValueKind};
+    fn leaves(prefix: &str, value: Value, keys: &mut BTreeSet<String>) {
+        match value.kind {
+            ValueKind::Table(table) => {
+                for (k, v) in table {
+                    leaves(&format!("{prefix}.{k}"), v, keys);
+                }
+            }
+            _ => {
+                keys.insert(prefix.to_string());
+            }
+        }
+    }
     let parsed = File::from_str(yaml, FileFormat::Yaml).collect().expect("config.yaml parses");
     let mut keys = BTreeSet::new();
     for (section, value) in parsed {
-        let table = value.into_table().unwrap_or_else(|e| panic!("config.yaml: {section} is not a section: {e}"));
-        keys.extend(table.into_keys().map(|k| format!("{section}.{k}")));
+        assert!(matches!(value.kind, ValueKind::Table(_)), "config.yaml: {section} is not a section");
+        leaves(&section, value, &mut keys);
     }
     keys
 }
@@ -99,10 +115,10 @@ fn code_span(cell: &str) -> Option<&str> {
     (!s.contains('`')).then_some(s)
 }
 
-/// Looks like `section.key` (lowercase words joined by one dot).
+/// Looks like `section.key` or `section.group.key` (lowercase words joined by dots).
 fn is_key(s: &str) -> bool {
     let ok = |w: &str| !w.is_empty() && w.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
-    matches!(s.split_once('.'), Some((a, b)) if ok(a) && ok(b))
+    s.contains('.') && s.split('.').all(ok)
 }
 
 /// Every table row of CONFIG.md whose first cell is a `section.key`: key → (line,
@@ -129,7 +145,7 @@ fn config_md_documents_every_key_of_config_yaml_with_its_default() {
     // than it claims (a new nesting level, a block list...).
     let by_crate = yaml_keys_by_config_crate(&yaml);
     let by_hand: BTreeSet<String> = defaults.keys().cloned().collect();
-    assert_eq!(by_hand, by_crate, "config.yaml: the simple two-level reading disagrees with the config crate");
+    assert_eq!(by_hand, by_crate, "config.yaml: the reading by indentation disagrees with the config crate");
     assert!(defaults.len() > 50, "config.yaml: only {} keys found", defaults.len());
 
     let mut rows: BTreeMap<String, Vec<(usize, String)>> = BTreeMap::new();

@@ -9,7 +9,7 @@
 mod tag;
 
 use proptest::prelude::*;
-use tickcast::game::arena::{Arena, ArenaConfig, EVENT_SCORED, KIND_ORB, ORB_ID_BASE};
+use tickcast::game::arena::{Arena, ArenaConfig, BOT_ID_BASE, EVENT_SCORED, KIND_ORB, ORB_ID_BASE};
 use tickcast::game::{Game, SplitMix64, StepContext};
 use tickcast::protocol::{EntityKind, Event, FieldDef, InputField, PlayerId, Schema, Writer};
 use tickcast::sync::EntityState;
@@ -490,9 +490,11 @@ fn restore_refuses_every_truncation_and_trailing_bytes() {
 
 #[test]
 fn restore_refuses_an_unknown_version() {
-    for (make, saved) in [(arena as fn(u64) -> Box<dyn Game>, busy_arena_save()), (tag_game, busy_tag_save())] {
-        assert_eq!(saved[0], 2, "the format version comes first");
-        for version in [0u8, 1, 3, 250] {
+    for (make, saved, current) in
+        [(arena as fn(u64) -> Box<dyn Game>, busy_arena_save(), 3), (tag_game, busy_tag_save(), 2)]
+    {
+        assert_eq!(saved[0], current, "the format version comes first");
+        for version in [0u8, 1, 2, 3, 4, 250].into_iter().filter(|v| *v != current) {
             let mut bytes = saved.clone();
             bytes[0] = version;
             let why = restore_untrusted(make, &bytes).unwrap_err();
@@ -501,18 +503,20 @@ fn restore_refuses_an_unknown_version() {
     }
 }
 
-/// The start of an arena save in format 2 (the fields of `Arena` in order, as
+/// The start of an arena save in format 3 (the fields of `Arena` in order, as
 /// `game::SaveFormat` writes them) for the default configuration, up to and including the
 /// random generator's state.
 fn arena_header() -> Vec<u8> {
     let mut out = Vec::new();
     let mut w = Writer::new(&mut out);
     let cfg = ArenaConfig::default();
-    w.u64(2);
+    w.u64(3);
     for v in [cfg.size, cfg.speed, cfg.player_radius, cfg.orb_radius] {
         w.i64(v as i64);
     }
     w.u64(cfg.orbs as u64);
+    w.i64(cfg.view_radius as i64);
+    w.u64(cfg.bots as u64);
     w.u64(0xDEAD_BEEF_u64);
     out
 }
@@ -548,14 +552,17 @@ fn restore_refuses_values_the_game_cannot_reach() {
         w.u64(ArenaConfig::default().orbs as u64);
         (0..2 * ArenaConfig::default().orbs).for_each(|_| w.i64(5000))
     };
-    let player = |id: u64, v: [i64; 6]| {
+    // x, y, score, input (dx, dy, buttons), then the ticks left on a bot's heading.
+    let player_wandering = |id: u64, v: [i64; 6], wander: u64| {
         with(arena_header(), move |w| {
             w.u64(1);
             w.u64(id);
             v.iter().for_each(|x| w.i64(*x));
+            w.u64(wander);
             orbs(w);
         })
     };
+    let player = |id: u64, v: [i64; 6]| player_wandering(id, v, 0);
     restore_untrusted(arena, &player(3, [5000, 5000, 2, -1, 1, 255])).expect("an honest player restores");
     for (what, bytes) in [
         ("outside", player(3, [i32::MAX as i64, 5000, 0, 0, 0, 0])),
@@ -565,6 +572,8 @@ fn restore_refuses_values_the_game_cannot_reach() {
         ("input.buttons: 256 is outside 0..=255", player(3, [5000, 5000, 0, 0, 0, 256])),
         ("does not fit in i32", player(3, [1 << 40, 5000, 0, 0, 0, 0])),
         ("player id", player(ORB_ID_BASE as u64, [5000, 5000, 0, 0, 0, 0])),
+        ("1 bots, this room runs 0", player(BOT_ID_BASE as u64, [5000, 5000, 0, 0, 0, 0])),
+        ("ticks of wander", player_wandering(3, [5000, 5000, 0, 0, 0, 0], 1)),
     ] {
         let why = restore_untrusted(arena, &bytes).unwrap_err();
         assert!(why.contains(what), "expected {what:?} in {why:?}");

@@ -177,8 +177,9 @@ impl LocalDirectory {
         &self.settings
     }
 
-    fn capacity(&self) -> usize {
-        self.settings.room.max_players
+    /// Seats of room `name` (its arena kind may have its own: `game.arena.presets`).
+    fn capacity(&self, name: &str) -> usize {
+        self.settings.room_capacity(name)
     }
 
     /// The room-creation limits (the cluster directory checks them before it claims a
@@ -193,6 +194,7 @@ impl LocalDirectory {
             name: name.to_string(),
             seed: room_seed(self.settings.game.seed, name),
             rate_hz: self.settings.tick.rate_hz,
+            arena: self.settings.arena_kind(name),
         }
     }
 
@@ -302,7 +304,7 @@ impl LocalDirectory {
 
     /// Takes a seat in `handle`'s room if one is free.
     pub fn take_seat(&self, handle: &RoomHandle) -> Result<Reservation, PlacementError> {
-        let capacity = self.capacity();
+        let capacity = self.capacity(&handle.name);
         let taken =
             handle.shared.seats.fetch_update(Ordering::AcqRel, Ordering::Acquire, |s| (s < capacity).then_some(s + 1));
         match taken {
@@ -313,16 +315,16 @@ impl LocalDirectory {
 
     /// The fullest matchmade room here with a free seat.
     pub fn fullest_matchmade(&self) -> Option<RoomHandle> {
-        Self::fullest_matchmade_in(&self.rooms.lock(), self.capacity())
+        Self::fullest_matchmade_in(&self.rooms.lock(), &self.settings)
     }
 
-    fn fullest_matchmade_in(rooms: &Rooms, capacity: usize) -> Option<RoomHandle> {
+    fn fullest_matchmade_in(rooms: &Rooms, settings: &Settings) -> Option<RoomHandle> {
         rooms
             .by_name
             .values()
             .filter(|e| e.matchmade)
             .map(|e| (e.handle.shared.seats.load(Ordering::Acquire), e))
-            .filter(|(seats, _)| *seats < capacity)
+            .filter(|(seats, e)| *seats < settings.room_capacity(&e.handle.name))
             .max_by_key(|(seats, e)| (*seats, std::cmp::Reverse(e.handle.id)))
             .map(|(_, e)| e.handle.clone())
     }
@@ -389,7 +391,6 @@ impl LocalDirectory {
     }
 
     fn listing(&self) -> Vec<RoomListing> {
-        let capacity = self.capacity();
         self.rooms
             .lock()
             .by_name
@@ -397,7 +398,7 @@ impl LocalDirectory {
             .map(|e| RoomListing {
                 name: e.handle.name.to_string(),
                 players: e.handle.shared.seats.load(Ordering::Acquire),
-                capacity,
+                capacity: self.capacity(&e.handle.name),
                 tick: e.handle.shared.tick.load(Ordering::Acquire),
                 node: self.node.clone(),
             })
@@ -429,7 +430,7 @@ impl LocalDirectory {
                     }
                 }
             }
-            None => match Self::fullest_matchmade_in(&rooms, self.capacity()) {
+            None => match Self::fullest_matchmade_in(&rooms, &self.settings) {
                 Some(handle) => handle,
                 None => {
                     let mut n = rooms.next_id;

@@ -202,7 +202,7 @@ impl ClusterDirectory {
             return Err(PlacementError::TooManyRooms);
         }
         let sent = Instant::now();
-        let capacity = self.settings.room.max_players;
+        let capacity = self.settings.room_capacity(name);
         let claim = self.store.claim(name, &self.node, &self.url, self.lease_ttl(), capacity, matchmade).await;
         self.note(&claim);
         let (fence, uid, restore) = match claim.map_err(Self::unavailable)? {
@@ -382,7 +382,8 @@ impl ClusterDirectory {
             // when the player arrives.
             let seat = seat_nonce();
             let ttls = (self.lease_ttl(), self.seat_ttl());
-            let opened = self.store.open_for(&name, (&node, &url), self.settings.room.max_players, seat, ttls).await;
+            let opened =
+                self.store.open_for(&name, (&node, &url), self.settings.room_capacity(&name), seat, ttls).await;
             self.note(&opened);
             if opened.is_err() {
                 // It may have run: the hold is for nobody.
@@ -515,7 +516,7 @@ impl ClusterDirectory {
         // A set: a seat token used twice (a reconnect within its life) is noted once.
         // Bounded (renewals failing for long stop the room anyway): beyond the bound
         // the hold is released at once.
-        if nonces.len() < self.settings.room.max_players.saturating_mul(4).max(16) {
+        if nonces.len() < self.settings.room_capacity(&room.name).saturating_mul(4).max(16) {
             nonces.insert(nonce);
         } else {
             self.release_hold(&room.name, nonce);

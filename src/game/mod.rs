@@ -176,6 +176,9 @@ pub struct RoomInfo {
     pub seed: u64,
     /// Ticks per second.
     pub rate_hz: u32,
+    /// The built-in arena's configuration for this room's kind (`game.arena.*` and
+    /// `game.arena.presets`, resolved from the room's name); other games may ignore it.
+    pub arena: crate::config::ArenaKind,
 }
 
 /// Creates a game for each new room.
@@ -183,5 +186,7 @@ pub type GameFactory = Arc<dyn Fn(&RoomInfo) -> Box<dyn Game> + Send + Sync>;
 
 /// The factory of the built-in arena game.
 pub fn arena_factory() -> GameFactory {
-    Arc::new(|room: &RoomInfo| Box::new(arena::Arena::new(arena::ArenaConfig::default(), room.seed)) as Box<dyn Game>)
+    Arc::new(|room: &RoomInfo| {
+        Box::new(arena::Arena::new(arena::ArenaConfig::of_kind(&room.arena), room.seed)) as Box<dyn Game>
+    })
 }
