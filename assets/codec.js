@@ -135,9 +135,21 @@ export class DecodeError extends Error {
  *   | {created: Entity[], changed: EntityChange[], removed: number[], events: GameEvent[]}} CellBody
  */
 /**
- * One cell's section of a Cell update: `cell` is `[cell_x, cell_y]`, `base_tick` the
- * `cell_base` (0: the cell arrives whole, and the body is a snapshot body).
- * @typedef {{cell: [number, number], base_tick: number} & CellBody} CellSection
+ * A changed entity of a cell delta, named by its `index` in the client's copy of the
+ * cell (its entities sorted by id), not by its id.
+ * @typedef {{index: number, mask: number, changes: number[]}} IndexedChange
+ */
+/**
+ * A cell delta body (docs/PROTOCOL.md, "Cell delta body"): `created` entities by id,
+ * `changed` and `removed` by their index in the client's copy of the cell.
+ * @typedef {{created: Entity[], changed: IndexedChange[], removed: number[], events: GameEvent[]}} CellDeltaBody
+ */
+/**
+ * One cell's section of a Cell update: `cell` is `[cell_x, cell_y]`, `age` the
+ * `cell_age` (0: the cell arrives whole, as a snapshot body; else a cell delta body
+ * from the client's copy, which is the cell at `base_tick` = tick − age).
+ * @typedef {{cell: [number, number], age: number, base_tick: number}
+ *   & ({entities: Entity[], events: GameEvent[]} | CellDeltaBody)} CellSection
  */
 /**
  * @typedef {object} CellUpdateMessage Protocol version 3, a room with interest
@@ -544,14 +556,61 @@ export function compareCells(a, b) {
   return a[0] - b[0] || a[1] - b[1];
 }
 
+/** Flags of a cell delta body: which parts follow. */
+const CELL_CREATED = 1;
+const CELL_CHANGED = 2;
+const CELL_REMOVED = 4;
+const CELL_EVENTS = 8;
+
+/**
+ * Increasing indexes sent as gaps: the first from 0, each next gap at least 1.
+ * @param {ByteReader} r @param {{index: number}} prev The previous index (-1 before the first), updated.
+ * @returns {number}
+ */
+function readIndex(r, prev) {
+  const gap = r.u64();
+  if (prev.index >= 0 && gap === 0) throw new DecodeError('index gap 0: indexes must increase');
+  const index = prev.index < 0 ? gap : prev.index + gap;
+  if (!Number.isSafeInteger(index)) throw new DecodeError('index beyond a JavaScript number');
+  prev.index = index;
+  return index;
+}
+
+/**
+ * A cell delta body: flags, then the parts they name.
+ * @param {ByteReader} r @param {Schema} schema @returns {CellDeltaBody}
+ */
+function readCellDelta(r, schema) {
+  const flags = r.u64();
+  if (flags > (CELL_CREATED | CELL_CHANGED | CELL_REMOVED | CELL_EVENTS)) {
+    throw new DecodeError(`cell delta flags 0x${flags.toString(16)} name unknown parts`);
+  }
+  const created = flags & CELL_CREATED ? readEntities(r, schema) : [];
+  const prevChanged = { index: -1 };
+  const changed = flags & CELL_CHANGED
+    ? r.list(() => {
+        const index = readIndex(r, prevChanged);
+        const mask = r.u32();
+        const changes = new Array(popcount32(mask));
+        for (let i = 0; i < changes.length; i++) changes[i] = r.i32();
+        return { index, mask, changes };
+      })
+    : [];
+  const prevRemoved = { index: -1 };
+  const removed = flags & CELL_REMOVED ? r.list(() => readIndex(r, prevRemoved)) : [];
+  const events = flags & CELL_EVENTS ? r.list(() => readEvent(r)) : [];
+  return { created, changed, removed, events };
+}
+
 /**
  * A Cell update's sections and dropped cells (docs/PROTOCOL.md, "Cell update"), each
- * checked: sorted and unique, no cell both sent and dropped, and each section's body
- * exactly `body_len` bytes (checked against the bytes left first).
- * @param {ByteReader} r @param {Schema} schema
+ * checked: sorted and unique, no cell both sent and dropped, no age older than tick 0,
+ * and each section's body exactly `body_len` bytes (checked against the bytes left
+ * first).
+ * @param {ByteReader} r @param {Schema} schema @param {number} tick
  * @returns {{sections: CellSection[], dropped: [number, number][]}}
  */
-function readCells(r, schema) {
+function readCells(r, schema, tick) {
   /** @type {CellSection[]} */
   const sections = [];
   const count = r.count();
@@ -560,20 +619,21 @@ function readCells(r, schema) {
     const cell = [r.i32(), r.i32()];
     const last = sections[sections.length - 1];
     if (last && compareCells(cell, last.cell) <= 0) throw new DecodeError(`cell section ${cell} after ${last.cell}: not sorted or repeated`);
-    const base_tick = r.u64();
+    const age = r.u64();
+    if (age > tick) throw new DecodeError(`cell ${cell}: age ${age} is older than tick 0 (tick ${tick})`);
     const len = r.uint();
     if (len > r.remaining) throw new DecodeError(`cell ${cell}: body_len ${len} exceeds ${r.remaining} remaining bytes`);
     const body = new ByteReader(r.bytes.subarray(r.pos, r.pos + len));
     r.pos += len;
     let decoded;
     try {
-      decoded = readBody(body, schema, base_tick === 0);
+      decoded = age === 0 ? readBody(body, schema, true) : readCellDelta(body, schema);
     } catch (error) {
       const why = /** @type {Error} */ (error).message;
       throw new DecodeError(`cell ${cell}: ${why === 'message truncated' ? `body ends before its body_len ${len}` : why}`);
     }
     if (body.remaining !== 0) throw new DecodeError(`cell ${cell}: body decodes to ${len - body.remaining} of its ${len} bytes`);
-    sections.push({ cell, base_tick, ...decoded });
+    sections.push(/** @type {CellSection} */ ({ cell, age, base_tick: age === 0 ? 0 : tick - age, ...decoded }));
   }
   /** @type {[number, number][]} */
   const dropped = [];
@@ -607,8 +667,10 @@ export function updateEvents(msg) {
  * - `{type:'Welcome', protocol, player_id, room, tick_rate_hz, tick, resume_token, players:[{id,name}], schema}`
  * - `{type:'Snapshot', tick, ack_input, server_time_us, entities:[{id,kind,fields}], events}`
  * - `{type:'Delta', tick, base_tick, ack_input, server_time_us, created, changed:[{id,mask,changes}], removed, events}`
- * - `{type:'CellUpdate', tick, base_tick, ack_input, server_time_us, room, sections:[{cell:[x,y], base_tick, …body}], dropped:[[x,y]]}`
- *   (protocol version 3), each body as a Snapshot's (`entities`, `events`) when its base is 0, else as a Delta's
+ * - `{type:'CellUpdate', tick, base_tick, ack_input, server_time_us, room, sections:[{cell:[x,y], age, base_tick, …body}], dropped:[[x,y]]}`
+ *   (protocol version 3): the room part as a Snapshot's body (`entities`, `events`) when its base is 0, else as
+ *   a Delta's; a section as a Snapshot's body when its age is 0, else a cell delta body (`created`,
+ *   `changed:[{index,mask,changes}]`, `removed:[index]`, `events`), indexes into the client's copy sorted by id
  * - `{type:'Pong', client_time, server_time_us}`, `{type:'Notice', code, reason}`
  * Events are `{type:'Joined',player,name}`, `{type:'Left',player}`, `{type:'Chat',player,text}`,
  * `{type:'Game',kind,player,value}`.
@@ -664,7 +726,7 @@ export function decodeServerMessage(data, schema) {
       const server_time_us = r.u64();
       if (!schema) throw new DecodeError('a schema (from Welcome) is needed to decode updates');
       const room = readBody(r, schema, base_tick === 0);
-      const { sections, dropped } = readCells(r, schema);
+      const { sections, dropped } = readCells(r, schema, tick);
       msg = { type: 'CellUpdate', tick, base_tick, ack_input, server_time_us, room, sections, dropped };
       break;
     }

@@ -7,7 +7,7 @@
 // Never: mutates a state it was given, reads bytes (that is codec.js), or keeps anything
 // between calls: time, sockets and prediction live elsewhere.
 
-/** @import { Entity, EntityChange, ServerMessage, CellBody } from './codec.js' */
+/** @import { Entity, EntityChange, ServerMessage, CellBody, CellSection } from './codec.js' */
 /**
  * An entity as a state holds it: its kind and quantized fields (its id is the Map key).
  * @typedef {{kind: number, fields: number[]}} EntityState
@@ -141,6 +141,28 @@ function applyBody(held, body) {
 }
 
 /**
+ * A cell section as a body over ids: a cell delta names changed and removed entities by
+ * their index in the copy held (its ids sorted), which become ids here; an index beyond
+ * the copy is malformed. A whole cell is already a snapshot body.
+ * @param {CellSection} section @param {Map<number, EntityState>} copy
+ * @returns {{entities: Entity[]} | {created: Entity[], changed: EntityChange[], removed: number[]}}
+ */
+function resolveSection(section, copy) {
+  if ('entities' in section) return section;
+  const ids = [...copy.keys()].sort((a, b) => a - b);
+  /** @param {number} index */
+  const idAt = (index) => {
+    if (index >= ids.length) throw new DecodeError(`index ${index} beyond the ${ids.length} entities of the cell's copy`);
+    return ids[index];
+  };
+  return {
+    created: section.created,
+    changed: section.changed.map((c) => ({ id: idAt(c.index), mask: c.mask, changes: c.changes })),
+    removed: section.removed.map(idAt),
+  };
+}
+
+/**
  * The merged view: the room part, then each cell in (x, y) order, an id taken from a
  * cell only when the room part lacks it and no cell updated at a newer or equal tick
  * gave it already.
@@ -171,8 +193,9 @@ function merge(room, cells) {
  * Delta, or a Cell update's room part with a base, must be based on the tick held, or
  * it throws BaseMismatchError: the client then keeps its state and waits, since the
  * server sends a keyframe or a delta from the client's baseline later. A Cell update's
- * sections then replace their cell (base 0) or apply as a delta to that cell's entities
- * only (a cell never received is empty), their base never compared with anything; its
+ * sections then replace their cell (age 0) or apply as a cell delta to that cell's
+ * entities only (a cell never received is empty; indexes name entities of the copy in
+ * id order), their base never compared with anything; its
  * dropped cells are forgotten (one not held is ignored). Every part is applied before
  * the new state is made, so a malformed update throws and changes nothing.
  * @param {State} state
@@ -197,9 +220,10 @@ export function applyUpdate(state, msg) {
   const cells = new Map(state.cells ?? []);
   for (const s of msg.sections) {
     const key = cellKey(s.cell);
+    const copy = cells.get(key)?.entities ?? new Map();
     let entities;
     try {
-      entities = applyBody(cells.get(key)?.entities ?? new Map(), s);
+      entities = applyBody(copy, resolveSection(s, copy));
     } catch (error) {
       throw new DecodeError(`cell ${s.cell}: ${/** @type {Error} */ (error).message}`);
     }

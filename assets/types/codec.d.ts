@@ -29,8 +29,10 @@ export function updateEvents(msg: UpdateMessage): GameEvent[];
  * - `{type:'Welcome', protocol, player_id, room, tick_rate_hz, tick, resume_token, players:[{id,name}], schema}`
  * - `{type:'Snapshot', tick, ack_input, server_time_us, entities:[{id,kind,fields}], events}`
  * - `{type:'Delta', tick, base_tick, ack_input, server_time_us, created, changed:[{id,mask,changes}], removed, events}`
- * - `{type:'CellUpdate', tick, base_tick, ack_input, server_time_us, room, sections:[{cell:[x,y], base_tick, …body}], dropped:[[x,y]]}`
- *   (protocol version 3), each body as a Snapshot's (`entities`, `events`) when its base is 0, else as a Delta's
+ * - `{type:'CellUpdate', tick, base_tick, ack_input, server_time_us, room, sections:[{cell:[x,y], age, base_tick, …body}], dropped:[[x,y]]}`
+ *   (protocol version 3): the room part as a Snapshot's body (`entities`, `events`) when its base is 0, else as
+ *   a Delta's; a section as a Snapshot's body when its age is 0, else a cell delta body (`created`,
+ *   `changed:[{index,mask,changes}]`, `removed:[index]`, `events`), indexes into the client's copy sorted by id
  * - `{type:'Pong', client_time, server_time_us}`, `{type:'Notice', code, reason}`
  * Events are `{type:'Joined',player,name}`, `{type:'Left',player}`, `{type:'Chat',player,text}`,
  * `{type:'Game',kind,player,value}`.
@@ -305,13 +307,37 @@ export type CellBody = {
     events: GameEvent[];
 };
 /**
- * One cell's section of a Cell update: `cell` is `[cell_x, cell_y]`, `base_tick` the
- * `cell_base` (0: the cell arrives whole, and the body is a snapshot body).
+ * A changed entity of a cell delta, named by its `index` in the client's copy of the
+ * cell (its entities sorted by id), not by its id.
+ */
+export type IndexedChange = {
+    index: number;
+    mask: number;
+    changes: number[];
+};
+/**
+ * A cell delta body (docs/PROTOCOL.md, "Cell delta body"): `created` entities by id,
+ * `changed` and `removed` by their index in the client's copy of the cell.
+ */
+export type CellDeltaBody = {
+    created: Entity[];
+    changed: IndexedChange[];
+    removed: number[];
+    events: GameEvent[];
+};
+/**
+ * One cell's section of a Cell update: `cell` is `[cell_x, cell_y]`, `age` the
+ * `cell_age` (0: the cell arrives whole, as a snapshot body; else a cell delta body
+ * from the client's copy, which is the cell at `base_tick` = tick − age).
  */
 export type CellSection = {
     cell: [number, number];
+    age: number;
     base_tick: number;
-} & CellBody;
+} & ({
+    entities: Entity[];
+    events: GameEvent[];
+} | CellDeltaBody);
 /**
  * Protocol version 3, a room with interest
  *   management: the room-wide part, then the cells the player sees that changed.

@@ -42,8 +42,9 @@ export function stateToJSON(state: State): {
  * Delta, or a Cell update's room part with a base, must be based on the tick held, or
  * it throws BaseMismatchError: the client then keeps its state and waits, since the
  * server sends a keyframe or a delta from the client's baseline later. A Cell update's
- * sections then replace their cell (base 0) or apply as a delta to that cell's entities
- * only (a cell never received is empty), their base never compared with anything; its
+ * sections then replace their cell (age 0) or apply as a cell delta to that cell's
+ * entities only (a cell never received is empty; indexes name entities of the copy in
+ * id order), their base never compared with anything; its
  * dropped cells are forgotten (one not held is ignored). Every part is applied before
  * the new state is made, so a malformed update throws and changes nothing.
  * @param {State} state

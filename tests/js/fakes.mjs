@@ -145,8 +145,40 @@ export function deltaBody({ created = [], changed = [], removed = [], ev = [] } 
 }
 
 /**
+ * A cell delta body (docs/PROTOCOL.md, "Cell delta body"): flags (by default, the parts
+ * that are not empty), created entities, changed `[{index, mask, changes}]` and removed
+ * indexes (both increasing, sent as gaps), events.
+ */
+export function cellDeltaBody({ created = [], changed = [], removed = [], ev = [], flags } = {}) {
+  const w = new ByteWriter();
+  const f = flags ?? (created.length ? 1 : 0) | (changed.length ? 2 : 0) | (removed.length ? 4 : 0) | (ev.length ? 8 : 0);
+  w.uint(f);
+  if (f & 1) entityList(w, created);
+  if (f & 2) {
+    w.uint(changed.length);
+    let prev = 0;
+    for (const c of changed) {
+      w.uint(c.index - prev);
+      prev = c.index;
+      w.uint(c.mask);
+      for (const v of c.changes) w.int(v);
+    }
+  }
+  if (f & 4) {
+    w.uint(removed.length);
+    let prev = 0;
+    for (const i of removed) {
+      w.uint(i - prev);
+      prev = i;
+    }
+  }
+  if (f & 8) events(w, ev);
+  return w.finish();
+}
+
+/**
  * A Cell update (tag 5): header, the room part's body (bytes), `sections`
- * `[{cell: [x, y], base, body}]` and `dropped` `[[x, y]]`, written as given (unsorted
+ * `[{cell: [x, y], age, body}]` and `dropped` `[[x, y]]`, written as given (unsorted
  * ones too, for the tests of refusals). `bodyLen` overrides a section's body_len.
  */
 export function cellUpdate({ tick, base, ack = 0, time = Date.now() * 1000, room, sections = [], dropped = [] }) {
@@ -160,7 +192,7 @@ export function cellUpdate({ tick, base, ack = 0, time = Date.now() * 1000, room
     const h = new ByteWriter();
     h.int(s.cell[0]);
     h.int(s.cell[1]);
-    h.uint(s.base);
+    h.uint(s.age);
     h.uint(s.bodyLen ?? s.body.length);
     parts.push(h.finish(), s.body);
   }
