@@ -11,7 +11,8 @@
 import { TickcastClient, arenaPredictorFromConstants } from '/tickcast.js';
 /** @import { ViewEntity } from '/tickcast.js' */
 
-const ARENA_SIZE = 1000; // arena units (ArenaConfig::default in src/game/arena.rs)
+const ARENA_SIZE = 1000; // arena units (ArenaConfig::default in src/game/arena.rs), until a Welcome says
+const BOT_ID_BASE = 1 << 23; // the arena's bots (src/game/arena.rs): players with no connection
 const PLAYER_RADIUS = 20;
 const ORB_RADIUS = 8;
 const HUD_INTERVAL_MS = 250;
@@ -197,8 +198,10 @@ async function loadOpenRooms() {
 ui.pickerForm.addEventListener('submit', (e) => {
   e.preventDefault();
   const name = ui.pickName.value.trim();
-  const match = /** @type {HTMLButtonElement | null} */ (e.submitter)?.value === 'match';
-  const room = match ? null : ui.pickRoom.value.trim();
+  const choice = /** @type {HTMLButtonElement | null} */ (e.submitter)?.value;
+  const match = choice === 'match';
+  // "Big world": the arena's `field` kind (game.arena.presets in config.yaml).
+  const room = match ? null : choice === 'field' ? 'field' : ui.pickRoom.value.trim();
   if (!validName(name)) return showPicker("Names are 1–24 letters, digits, spaces, '-', '_' or '.'.");
   if (!match && !ROOM_RE.test(/** @type {string} */ (room))) return showPicker("Room names are 1–32 letters, digits, '-' or '_' (or use Quick match).");
   ui.picker.close();
@@ -395,9 +398,33 @@ function fitCanvas() {
   ui.canvas.width = ui.canvas.height = Math.round(size * ratio);
 }
 
-/** @param {number} k Canvas pixels per arena unit. */
-function drawFloor(k) {
-  const s = ARENA_SIZE * k;
+/**
+ * The map's side and, in a big world (the Welcome has `view_radius`: the server sends only
+ * what is near), the half side of the square the player sees. @returns {{size: number, viewRadius: number | null}}
+ */
+function mapOf() {
+  const c = client?.constants ?? {};
+  return { size: c.size || ARENA_SIZE, viewRadius: c.view_radius || null };
+}
+
+/**
+ * Where the canvas looks, in arena units: the whole map in a small arena; in a big world a
+ * square of side 2 × view radius around the player, kept inside the map.
+ * @param {ViewEntity | undefined} own @returns {{x: number, y: number, span: number}}
+ */
+function camera(own) {
+  const { size, viewRadius } = mapOf();
+  if (!viewRadius) return { x: 0, y: 0, span: size };
+  const span = Math.min(size, 2 * viewRadius);
+  const centre = (/** @type {number} */ v) => Math.min(Math.max(v, span / 2), size - span / 2);
+  const cx = own ? centre(own.values.x) : size / 2;
+  const cy = own ? centre(own.values.y) : size / 2;
+  return { x: cx - span / 2, y: cy - span / 2, span };
+}
+
+/** @param {number} k Canvas pixels per arena unit. @param {number} size The map's side. */
+function drawFloor(k, size) {
+  const s = size * k;
   const g = ctx.createRadialGradient(s / 2, s / 2, s * 0.1, s / 2, s / 2, s * 0.75);
   g.addColorStop(0, '#17213a');
   g.addColorStop(1, '#0f1628');
@@ -406,7 +433,7 @@ function drawFloor(k) {
   ctx.strokeStyle = 'rgba(120, 145, 200, 0.09)';
   ctx.lineWidth = 1;
   ctx.beginPath();
-  for (let u = 100; u < ARENA_SIZE; u += 100) {
+  for (let u = 100; u < size; u += 100) {
     const p = Math.round(u * k) + 0.5;
     ctx.moveTo(p, 0);
     ctx.lineTo(p, s);
@@ -527,34 +554,75 @@ function drawMessage(text, k) {
   ctx.font = `500 ${textPx(22 * k, 15)}px system-ui, sans-serif`;
   ctx.textAlign = 'center';
   ctx.textBaseline = 'middle';
-  ctx.fillText(text, (ARENA_SIZE / 2) * k, (ARENA_SIZE / 2) * k);
+  ctx.fillText(text, ui.canvas.width / 2, ui.canvas.height / 2);
+}
+
+/**
+ * A big world's minimap, top right: the whole map, the square the player sees, and the
+ * players it holds (the others are out of sight, so not sent).
+ * @param {{x: number, y: number, span: number}} cam @param {ViewEntity[]} players @param {number} size
+ */
+function drawMinimap(cam, players, size) {
+  const m = Math.round(ui.canvas.width * 0.24);
+  const pad = Math.round(10 * dpr);
+  const x0 = ui.canvas.width - m - pad;
+  const y0 = pad;
+  const k = m / size;
+  ctx.fillStyle = 'rgba(8, 12, 24, 0.72)';
+  ctx.fillRect(x0, y0, m, m);
+  ctx.strokeStyle = 'rgba(94, 234, 212, 0.45)';
+  ctx.lineWidth = Math.max(1, dpr);
+  ctx.strokeRect(x0 + 0.5, y0 + 0.5, m - 1, m - 1);
+  ctx.strokeStyle = 'rgba(230, 236, 255, 0.8)';
+  ctx.strokeRect(x0 + cam.x * k, y0 + cam.y * k, cam.span * k, cam.span * k);
+  for (const e of players) {
+    ctx.fillStyle = e.own ? '#ffffff' : playerColor(e.id);
+    const r = (e.own ? 3 : 1.6) * dpr;
+    ctx.beginPath();
+    ctx.arc(x0 + e.values.x * k, y0 + e.values.y * k, r, 0, Math.PI * 2);
+    ctx.fill();
+  }
+  ctx.fillStyle = 'rgba(230, 236, 255, 0.7)';
+  ctx.font = `600 ${textPx(0, 10)}px system-ui, sans-serif`;
+  ctx.textAlign = 'left';
+  ctx.textBaseline = 'top';
+  ctx.fillText(`map ${size} × ${size}`, x0 + 4 * dpr, y0 + m + 3 * dpr);
+}
+
+/** A player's label: its name, or "bot" for the arena's own players. @param {number} id @param {string} fallback */
+function nameOf(id, fallback) {
+  return client?.players.get(id) ?? (id >= BOT_ID_BASE ? 'bot' : fallback);
 }
 
 /** @param {number} t */
 function frame(t) {
   fitCanvas();
-  const k = ui.canvas.width / ARENA_SIZE;
+  const view = client ? client.view(t) : { entities: [] };
+  const own = view.entities.find((e) => e.own && e.kindName === 'player');
+  const { size, viewRadius } = mapOf();
+  const cam = camera(own);
+  const k = ui.canvas.width / cam.span;
   ctx.setTransform(1, 0, 0, 1, 0, 0);
   ctx.clearRect(0, 0, ui.canvas.width, ui.canvas.height);
-  drawFloor(k);
-  const view = client ? client.view(t) : { entities: [] };
+  // Everything of the world is drawn in map coordinates, shifted by the camera.
+  ctx.setTransform(1, 0, 0, 1, -cam.x * k, -cam.y * k);
+  drawFloor(k, size);
+  /** @type {Map<number, ViewEntity>} */
+  const byId = new Map();
+  for (const e of view.entities) if (e.kindName === 'orb') drawOrb(e.values.x, e.values.y, k, t);
+  const players = view.entities.filter((e) => e.kindName === 'player');
+  for (const e of players) {
+    byId.set(e.id, e);
+    if (!e.own) drawPlayer(e, nameOf(e.id, `#${e.id}`), k);
+  }
+  if (own) drawPlayer(own, nameOf(own.id, 'you'), k);
+  drawPopups(byId, k, t);
+  ctx.setTransform(1, 0, 0, 1, 0, 0);
   if (view.entities.length === 0) {
     const state = client?.state;
     drawMessage(!client ? 'Pick a room to play' : state === 'gone' ? 'Disconnected' : 'Connecting…', k);
   }
-  /** @type {Map<number, ViewEntity>} */
-  const byId = new Map();
-  for (const e of view.entities) if (e.kindName === 'orb') drawOrb(e.values.x, e.values.y, k, t);
-  /** @type {ViewEntity | null} */
-  let own = null;
-  for (const e of view.entities) {
-    if (e.kindName !== 'player') continue;
-    byId.set(e.id, e);
-    if (e.own) own = e;
-    else drawPlayer(e, client?.players.get(e.id) ?? `#${e.id}`, k); // entities: a client
-  }
-  if (own) drawPlayer(own, client?.players.get(own.id) ?? 'you', k);
-  drawPopups(byId, k, t);
+  if (viewRadius) drawMinimap(cam, players, size);
   drawJoystick();
   requestAnimationFrame(frame);
 }
@@ -583,7 +651,7 @@ function updateHud() {
   // A kind was found: there is a client and a schema.
   const scoreField = schema && kind >= 0 ? schema.entity_kinds[kind].fields.findIndex((f) => f.name === 'score') : -1;
   if (c && kind >= 0) {
-    for (const [id, e] of c.entities) if (e.kind === kind) rows.push({ id, name: c.players.get(id) ?? `#${id}`, score: e.fields[scoreField] ?? 0 });
+    for (const [id, e] of c.entities) if (e.kind === kind) rows.push({ id, name: nameOf(id, `#${id}`), score: e.fields[scoreField] ?? 0 });
   }
   rows.sort((a, b) => b.score - a.score || a.id - b.id);
   const key = JSON.stringify(rows) + c?.playerId;

@@ -149,9 +149,10 @@ async function run() {
   await b.waitForFunction((id) => window.tickcast.entities.has(id) && window.tickcast.players.get(id) === 'alice', idA);
   await a.waitForFunction((id) => window.tickcast.players.get(id) === 'bob', idB);
   say(`alice is player ${idA}, bob is player ${idB}, both live in room ${ROOM}`);
-  // The page speaks protocol version 2: its predictor comes from the server's constants.
-  const spoken = await a.evaluate(() => ({ protocol: window.tickcast.protocol, speed: window.tickcast.constants.speed }));
-  check(spoken.protocol === 2 && spoken.speed === 200, `page A speaks ${JSON.stringify(spoken)}, not protocol 2 with the arena's constants`);
+  // The page speaks the newest protocol (3): its predictor comes from the server's
+  // constants; a small arena has no view radius (every member sees everything).
+  const spoken = await a.evaluate(() => ({ protocol: window.tickcast.protocol, speed: window.tickcast.constants.speed, view: window.tickcast.constants.view_radius }));
+  check(spoken.protocol === 3 && spoken.speed === 200 && spoken.view === undefined, `page A speaks ${JSON.stringify(spoken)}, not protocol 3 with the small arena's constants`);
 
   // 2. A holds a key; B sees A's entity move; A's prediction moved too.
   const predictedBefore = await a.evaluate(() => window.tickcast.predicted);
@@ -208,7 +209,28 @@ async function run() {
   await moveAndObserve(a, b, idA, key2, 200);
   say('A moves again after resuming, and B sees it');
 
-  // 5. Nothing went wrong in any page.
+  // 5. The picker's "Big world" joins the arena's `field` kind: a 3,600-unit map seen
+  // through a view of 800, with a minimap; the page holds only what is near.
+  const wide = await openPage('dave', desktop, errors);
+  await wide.goto(`${base}/`);
+  await wide.waitForSelector('#picker[open]');
+  await wide.fill('#pick-name', 'dave');
+  await wide.click('#pick-field');
+  await waitLive(wide);
+  const field = await wide.evaluate(() => ({ room: window.tickcast.room, protocol: window.tickcast.protocol, size: window.tickcast.constants.size, view: window.tickcast.constants.view_radius }));
+  check(field.room === 'field' && field.protocol === 3 && field.size === 3600 && field.view === 400, `Big world joined ${JSON.stringify(field)}`);
+  const idD = await wide.evaluate(() => window.tickcast.playerId);
+  await wide.waitForFunction((id) => window.tickcast.entities.has(id), idD);
+  await sleep(600); // the cells of the view arrive whole over the first ticks
+  const held = await wide.evaluate(() => window.tickcast.entities.size);
+  check(held > 1 && held < 640, `the field page holds ${held} entities: not only what is near (40 bots and 600 orbs in all)`);
+  const keyD = await keyAwayFromWall(wide, idD);
+  await moveAndObserve(wide, wide, idD, keyD, 300);
+  await sleep(400);
+  await wide.screenshot({ path: join(SHOTS, 'desktop-field.png') });
+  say(`dave joined the big world through the picker (${held} entities near him of 641); screenshot saved`);
+
+  // 6. Nothing went wrong in any page.
   check(errors.length === 0, `errors in pages:\n  ${errors.join('\n  ')}`);
   await a.screenshot({ path: join(SHOTS, 'desktop-alice-after-resume.png') });
 }
