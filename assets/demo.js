@@ -557,9 +557,27 @@ function drawMessage(text, k) {
   ctx.fillText(text, ui.canvas.width / 2, ui.canvas.height / 2);
 }
 
+/** The explored squares of a big world's minimap: 64 × 64 of them, set where a view has been. */
+const EXPLORED_GRID = 64;
+let explored = new Uint8Array(EXPLORED_GRID * EXPLORED_GRID);
+let exploredRoom = '';
+
+/** Marks what the camera shows as explored (forgotten when the room changes). @param {{x: number, y: number, span: number}} cam @param {number} size */
+function explore(cam, size) {
+  const room = client?.room ?? '';
+  if (room !== exploredRoom) {
+    explored = new Uint8Array(EXPLORED_GRID * EXPLORED_GRID);
+    exploredRoom = room;
+  }
+  const cell = (/** @type {number} */ v) => Math.min(EXPLORED_GRID - 1, Math.max(0, Math.floor((v / size) * EXPLORED_GRID)));
+  for (let gx = cell(cam.x); gx <= cell(cam.x + cam.span - 1); gx++) {
+    for (let gy = cell(cam.y); gy <= cell(cam.y + cam.span - 1); gy++) explored[gy * EXPLORED_GRID + gx] = 1;
+  }
+}
+
 /**
- * A big world's minimap, top right: the whole map, the square the player sees, and the
- * players it holds (the others are out of sight, so not sent).
+ * A big world's minimap, top right: the whole map, the part explored so far, the square
+ * the player sees, and the players it holds (the others are out of sight, so not sent).
  * @param {{x: number, y: number, span: number}} cam @param {ViewEntity[]} players @param {number} size
  */
 function drawMinimap(cam, players, size) {
@@ -570,6 +588,11 @@ function drawMinimap(cam, players, size) {
   const k = m / size;
   ctx.fillStyle = 'rgba(8, 12, 24, 0.72)';
   ctx.fillRect(x0, y0, m, m);
+  ctx.fillStyle = 'rgba(94, 234, 212, 0.3)';
+  const g = m / EXPLORED_GRID;
+  for (let i = 0; i < explored.length; i++) {
+    if (explored[i]) ctx.fillRect(x0 + (i % EXPLORED_GRID) * g, y0 + Math.floor(i / EXPLORED_GRID) * g, Math.ceil(g), Math.ceil(g));
+  }
   ctx.strokeStyle = 'rgba(94, 234, 212, 0.45)';
   ctx.lineWidth = Math.max(1, dpr);
   ctx.strokeRect(x0 + 0.5, y0 + 0.5, m - 1, m - 1);
@@ -622,6 +645,7 @@ function frame(t) {
     const state = client?.state;
     drawMessage(!client ? 'Pick a room to play' : state === 'gone' ? 'Disconnected' : 'Connecting…', k);
   }
+  if (viewRadius && own) explore(cam, size);
   if (viewRadius) drawMinimap(cam, players, size);
   drawJoystick();
   requestAnimationFrame(frame);
