@@ -665,9 +665,9 @@ pub fn delta_sizes(body: &[u8], field_counts: &[usize]) -> Option<(u64, u64, u64
 }
 
 /// Walks a Cell update's body (docs/PROTOCOL.md, "Cell update (version 3)"): the sums
-/// of [`delta_sizes`] over the room part and every section, a part that arrives whole
-/// adding its entity list to the state bytes only (section headers and events are not
-/// state).
+/// of [`delta_sizes`] over the room part and every section (a cell delta body counted
+/// by [`cell_delta_sizes`]), a part that arrives whole adding its entity list to the
+/// state bytes only (section headers and events are not state).
 pub fn cell_update_sizes(body: &[u8], field_counts: &[usize], room_delta: bool) -> Option<(u64, u64, u64)> {
     let mut r = Reader::new(body);
     let (mut changed, mut changed_bytes, mut state_bytes) = state_sizes(&mut r, field_counts, room_delta)?;
@@ -675,15 +675,55 @@ pub fn cell_update_sizes(body: &[u8], field_counts: &[usize], room_delta: bool) 
     for _ in 0..r.count().ok()? {
         r.i32().ok()?;
         r.i32().ok()?;
-        let cell_base = r.u64().ok()?;
+        let age = r.u64().ok()?;
         let len = usize::try_from(r.u64().ok()?).ok()?;
-        let section = r.take(len).ok()?;
-        let (c, cb, sb) = state_sizes(&mut Reader::new(section), field_counts, cell_base != 0)?;
+        let mut section = Reader::new(r.take(len).ok()?);
+        let (c, cb, sb) = if age == 0 {
+            state_sizes(&mut section, field_counts, false)?
+        } else {
+            cell_delta_sizes(&mut section, field_counts)?
+        };
         changed += c;
         changed_bytes += cb;
         state_bytes += sb;
     }
     Some((changed, changed_bytes, state_bytes))
+}
+
+/// Walks a cell delta body's state part (PROTOCOL.md, "Cell delta body": flags, then
+/// the created, changed and removed lists the flags name), leaving `r` at its events.
+fn cell_delta_sizes(r: &mut Reader<'_>, field_counts: &[usize]) -> Option<(u64, u64, u64)> {
+    let start = r.remaining();
+    let pos = |r: &Reader<'_>| (start - r.remaining()) as u64;
+    let flags = r.u64().ok()?;
+    if flags & 1 != 0 {
+        for _ in 0..r.u64().ok()? {
+            r.u64().ok()?;
+            let kind = r.u64().ok()? as usize;
+            for _ in 0..*field_counts.get(kind)? {
+                r.i64().ok()?;
+            }
+        }
+    }
+    let changed_start = pos(r);
+    let mut changed = 0;
+    if flags & 2 != 0 {
+        changed = r.u64().ok()?;
+        for _ in 0..changed {
+            r.u64().ok()?;
+            let mask = r.u64().ok()?;
+            for _ in 0..mask.count_ones() {
+                r.i64().ok()?;
+            }
+        }
+    }
+    let changed_bytes = pos(r) - changed_start;
+    if flags & 4 != 0 {
+        for _ in 0..r.u64().ok()? {
+            r.u64().ok()?;
+        }
+    }
+    Some((changed, changed_bytes, pos(r)))
 }
 
 /// Walks one state part at `r` (a delta's, or a snapshot's entity list), leaving `r`
@@ -787,14 +827,14 @@ mod tests {
         let mut w = tickcast_client::wire::Writer(&mut body);
         w.u64(2);
         let mut moving = Vec::new();
-        let cell = encode_delta(&a, &b, &[0], &mut Default::default(), &mut moving);
+        let cell = tickcast::sync::encode_cell_delta(&a, &b, &[], 0, &mut Default::default(), &mut moving);
         let mut whole = Vec::new();
         let arrived = tickcast::sync::encode_snapshot(&orb, &[0], &mut whole);
-        for ((x, y), base, section) in [((0, 0), 9u64, &moving), ((0, 1), 0, &whole)] {
+        for ((x, y), age, section) in [((0, 0), 1u64, &moving), ((0, 1), 0, &whole)] {
             let mut w = tickcast_client::wire::Writer(&mut body);
             w.i64(x);
             w.i64(y);
-            w.u64(base);
+            w.u64(age);
             w.u64(section.len() as u64);
             body.extend_from_slice(section);
         }
