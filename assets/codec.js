@@ -147,8 +147,8 @@ export class DecodeError extends Error {
 /**
  * One cell's section of a Cell update: `cell` is `[cell_x, cell_y]`, `age` the
  * `cell_age` (0: the cell arrives whole, as a snapshot body; else a cell delta body
- * from the client's copy, which is the cell at `base_tick` = tick − age).
- * @typedef {{cell: [number, number], age: number, base_tick: number}
+ * from the client's copy, which is the cell at tick − age).
+ * @typedef {{cell: [number, number], age: number}
  *   & ({entities: Entity[], events: GameEvent[]} | CellDeltaBody)} CellSection
  */
 /**
@@ -633,7 +633,7 @@ function readCells(r, schema, tick) {
       throw new DecodeError(`cell ${cell}: ${why === 'message truncated' ? `body ends before its body_len ${len}` : why}`);
     }
     if (body.remaining !== 0) throw new DecodeError(`cell ${cell}: body decodes to ${len - body.remaining} of its ${len} bytes`);
-    sections.push(/** @type {CellSection} */ ({ cell, age, base_tick: age === 0 ? 0 : tick - age, ...decoded }));
+    sections.push(/** @type {CellSection} */ ({ cell, age, ...decoded }));
   }
   /** @type {[number, number][]} */
   const dropped = [];
@@ -667,7 +667,7 @@ export function updateEvents(msg) {
  * - `{type:'Welcome', protocol, player_id, room, tick_rate_hz, tick, resume_token, players:[{id,name}], schema}`
  * - `{type:'Snapshot', tick, ack_input, server_time_us, entities:[{id,kind,fields}], events}`
  * - `{type:'Delta', tick, base_tick, ack_input, server_time_us, created, changed:[{id,mask,changes}], removed, events}`
- * - `{type:'CellUpdate', tick, base_tick, ack_input, server_time_us, room, sections:[{cell:[x,y], age, base_tick, …body}], dropped:[[x,y]]}`
+ * - `{type:'CellUpdate', tick, base_tick, ack_input, server_time_us, room, sections:[{cell:[x,y], age, …body}], dropped:[[x,y]]}`
  *   (protocol version 3): the room part as a Snapshot's body (`entities`, `events`) when its base is 0, else as
  *   a Delta's; a section as a Snapshot's body when its age is 0, else a cell delta body (`created`,
  *   `changed:[{index,mask,changes}]`, `removed:[index]`, `events`), indexes into the client's copy sorted by id

@@ -29,7 +29,7 @@ export function updateEvents(msg: UpdateMessage): GameEvent[];
  * - `{type:'Welcome', protocol, player_id, room, tick_rate_hz, tick, resume_token, players:[{id,name}], schema}`
  * - `{type:'Snapshot', tick, ack_input, server_time_us, entities:[{id,kind,fields}], events}`
  * - `{type:'Delta', tick, base_tick, ack_input, server_time_us, created, changed:[{id,mask,changes}], removed, events}`
- * - `{type:'CellUpdate', tick, base_tick, ack_input, server_time_us, room, sections:[{cell:[x,y], age, base_tick, …body}], dropped:[[x,y]]}`
+ * - `{type:'CellUpdate', tick, base_tick, ack_input, server_time_us, room, sections:[{cell:[x,y], age, …body}], dropped:[[x,y]]}`
  *   (protocol version 3): the room part as a Snapshot's body (`entities`, `events`) when its base is 0, else as
  *   a Delta's; a section as a Snapshot's body when its age is 0, else a cell delta body (`created`,
  *   `changed:[{index,mask,changes}]`, `removed:[index]`, `events`), indexes into the client's copy sorted by id
@@ -328,12 +328,11 @@ export type CellDeltaBody = {
 /**
  * One cell's section of a Cell update: `cell` is `[cell_x, cell_y]`, `age` the
  * `cell_age` (0: the cell arrives whole, as a snapshot body; else a cell delta body
- * from the client's copy, which is the cell at `base_tick` = tick − age).
+ * from the client's copy, which is the cell at tick − age).
  */
 export type CellSection = {
     cell: [number, number];
     age: number;
-    base_tick: number;
 } & ({
     entities: Entity[];
     events: GameEvent[];
