@@ -7,27 +7,32 @@
 //! if one byte differs from the `.bin`. The `.bin` is then read back by [`Listing`], a
 //! second decoder written from `docs/PROTOCOL.md` alone, whose result must equal both the
 //! meaning stated here and the `.json`; updates, decoded by the `tickcast-client` crate,
-//! are applied to its [`World`] holding `state_before` and must give `state_after`. The
-//! annotated byte listings in
+//! are applied to its [`RoomState`] holding `state_before` and must give `state_after`
+//! (a Cell update's states hold cells too). The annotated byte listings in
 //! `docs/PROTOCOL.md` are that decoder's output and are checked too, so the document
 //! cannot drift from the bytes.
 //!
 //! After an intended wire change, regenerate the files and the listings with
 //! `TICKCAST_WRITE_VECTORS=1 cargo test --test vectors`, and review the diff.
 
+use bytes::Bytes;
 use serde_json::{json, Map, Value};
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
-use std::sync::OnceLock;
+use std::sync::{Arc, Mutex, OnceLock};
 use tickcast::game::arena::{Arena, ArenaConfig, EVENT_SCORED, KIND_ORB, KIND_PLAYER, ORB_ID_BASE};
 use tickcast::game::Game;
 use tickcast::protocol::codec::encode_into;
 use tickcast::protocol::{
-    ClientMessage, Event, Notice, PlayerInfo, ProtocolVersion, Schema, ServerMessage, UpdateHeader, Welcome,
+    ClientMessage, EntityKind, Event, FieldDef, InputField, Notice, PlayerInfo, ProtocolVersion, Schema, ServerMessage,
+    UpdateHeader, Welcome,
 };
-use tickcast::sync::{encode_delta, encode_events, encode_snapshot, EntityState};
+use tickcast::sync::{
+    encode_delta, encode_events, encode_snapshot, CellFanOut, CellHistory, CellRules, CellTick, EntityState, FrameJob,
+    FrameSink, Grid, Interest, SectionCounts, View, Viewer,
+};
 use tickcast_client::world::ApplyError;
-use tickcast_client::World;
+use tickcast_client::{CellCopy, RoomState, World};
 
 /// Set to `1` to rewrite `tests/vectors/` and the listings in `docs/PROTOCOL.md`.
 const WRITE_ENV: &str = "TICKCAST_WRITE_VECTORS";
@@ -48,11 +53,16 @@ struct Vector {
     /// The decoded meaning, stated by hand rather than derived from the encoder.
     message: Value,
     schema: Option<Schema>,
-    state_before: Option<World>,
-    state_after: Option<World>,
+    state_before: Option<RoomState>,
+    state_after: Option<RoomState>,
 }
 
 impl Vector {
+    /// A Cell update (protocol version 3): its states hold cells.
+    fn has_cells(&self) -> bool {
+        self.message["type"] == "CellUpdate"
+    }
+
     fn json(&self) -> Value {
         let mut m = Map::new();
         let direction = if self.server_to_client { "server_to_client" } else { "client_to_server" };
@@ -62,11 +72,11 @@ impl Vector {
             m.insert("schema".into(), serde_json::to_value(schema).expect("schema serializes"));
         }
         if let Some(s) = &self.state_before {
-            m.insert("state_before".into(), state_json(s));
+            m.insert("state_before".into(), state_json(s, self.has_cells()));
         }
         m.insert("message".into(), self.message.clone());
         if let Some(s) = &self.state_after {
-            m.insert("state_after".into(), state_json(s));
+            m.insert("state_after".into(), state_json(s, self.has_cells()));
         }
         Value::Object(m)
     }
@@ -85,31 +95,61 @@ fn entity_state(list: &[Spec<'_>]) -> EntityState {
     s
 }
 
-fn client_state(tick: u64, list: &[Spec<'_>]) -> World {
+fn world(tick: u64, list: &[Spec<'_>]) -> World {
     World { tick, entities: list.iter().map(|(id, kind, f)| (*id, (*kind, f.to_vec()))).collect() }
+}
+
+/// The state of a room without cells.
+fn client_state(tick: u64, list: &[Spec<'_>]) -> RoomState {
+    RoomState::new(world(tick, list), [])
+}
+
+/// The state of a big room: the room part and the copy of each cell held (as of `tick`).
+fn cell_state(tick: u64, room: &[Spec<'_>], cells: &[((i32, i32), &[Spec<'_>])]) -> RoomState {
+    let copies = cells.iter().map(|(cell, list)| (*cell, CellCopy { tick, entities: world(tick, list).entities }));
+    RoomState::new(world(tick, room), copies)
 }
 
 fn entities_json(list: &[Spec<'_>]) -> Value {
     list.iter().map(|(id, kind, fields)| json!({"id": id, "kind": kind, "fields": fields})).collect()
 }
 
-fn state_json(s: &World) -> Value {
-    let entities: Vec<Value> =
-        s.entities.iter().map(|(id, (kind, fields))| json!({"id": id, "kind": kind, "fields": fields})).collect();
-    json!({"tick": s.tick, "entities": entities})
+type Entities = BTreeMap<u32, (u16, Vec<i32>)>;
+
+fn held_json(entities: &Entities) -> Value {
+    entities.iter().map(|(id, (kind, fields))| json!({"id": id, "kind": kind, "fields": fields})).collect()
 }
 
-fn state_from_json(v: &Value) -> World {
-    let entities = v["entities"]
-        .as_array()
+/// A state as the vectors state it: the room part's tick and entities, and with
+/// `cells` every cell held, `{"cell": [x, y], "entities"}`, sorted by cell.
+fn state_json(s: &RoomState, cells: bool) -> Value {
+    let mut v = json!({"tick": s.room().tick, "entities": held_json(&s.room().entities)});
+    if cells {
+        v["cells"] =
+            s.cells().iter().map(|((x, y), c)| json!({"cell": [x, y], "entities": held_json(&c.entities)})).collect();
+    }
+    v
+}
+
+fn entities_from_json(v: &Value) -> Entities {
+    v.as_array()
         .expect("entities")
         .iter()
         .map(|e| {
             let fields = e["fields"].as_array().expect("fields").iter().map(as_i32).collect();
             (as_u64(&e["id"]) as u32, (as_u64(&e["kind"]) as u16, fields))
         })
-        .collect();
-    World { tick: as_u64(&v["tick"]), entities }
+        .collect()
+}
+
+/// A state of a vector's `.json`; each cell's copy is held as of the state's tick.
+fn state_from_json(v: &Value) -> RoomState {
+    let tick = as_u64(&v["tick"]);
+    let cells = v.get("cells").and_then(Value::as_array).into_iter().flatten().map(|c| {
+        let cell = (as_i32(&c["cell"][0]), as_i32(&c["cell"][1]));
+        (cell, CellCopy { tick, entities: entities_from_json(&c["entities"]) })
+    });
+    RoomState::new(World { tick, entities: entities_from_json(&v["entities"]) }, cells)
 }
 
 /// The `schema` of a vector's `.json`, as a client holds it (tickcast-client's types).
@@ -418,6 +458,232 @@ fn delta_multibyte_ids_vector() -> Vector {
     }
 }
 
+/// The game of the Cell update vector, a small big world: walkers (players) score by
+/// capturing flags; a room-wide clock. Positions in tenths of a unit, anywhere on the
+/// plane (negative too).
+fn capture_schema() -> Schema {
+    Schema {
+        game: "capture".into(),
+        entity_kinds: vec![
+            EntityKind {
+                name: "walker".into(),
+                fields: vec![FieldDef::new("x", 10), FieldDef::new("y", 10), FieldDef::new("score", 1)],
+            },
+            EntityKind { name: "flag".into(), fields: vec![FieldDef::new("x", 10), FieldDef::new("y", 10)] },
+            EntityKind { name: "clock".into(), fields: vec![FieldDef::new("tick", 1)] },
+        ],
+        input: vec![InputField::new("dx", -1, 1), InputField::new("dy", -1, 1)],
+        event_kinds: vec!["captured".into()],
+    }
+}
+
+const KIND_WALKER: u16 = 0;
+const KIND_FLAG: u16 = 1;
+const KIND_CLOCK: u16 = 2;
+/// Flags' ids start here; walkers' are their players' ids; the clock's is above both.
+const FLAG: u32 = 1 << 20;
+const CLOCK: u32 = 1 << 21;
+
+/// An event, and where it happened (`None`: room-wide).
+type PlacedEvent = (Event, Option<[i32; 2]>);
+
+/// Tick `tick` (120 to 123) of the capture world: its entities, and its events with
+/// where each happened (`None`: room-wide). Walker 7 (the member the vector is for)
+/// walks east (x grows) and captures flag 2^20+1 at tick 122; walker 5 walks from cell
+/// (0, -1) into cell (0, 0); walker 9 joins at tick 121; the clock counts ticks.
+fn capture_tick(tick: u64) -> (EntityState, Vec<PlacedEvent>) {
+    let t = (tick - 120) as i32;
+    let mut entities: Vec<(u32, u16, Vec<i32>)> = vec![
+        (3, KIND_WALKER, vec![300, -200, 2]),
+        (5, KIND_WALKER, vec![800, -100 + 70 * t, 0]),
+        (7, KIND_WALKER, vec![250 + 150 * t, 100, if t < 2 { 4 } else { 5 }]),
+        (FLAG, KIND_FLAG, vec![500, 500]),
+        (FLAG + 2, KIND_FLAG, vec![-500, 300]),
+        (FLAG + 3, KIND_FLAG, vec![1500, 800]),
+        (CLOCK, KIND_CLOCK, vec![tick as i32]),
+    ];
+    if t >= 1 {
+        entities.push((9, KIND_WALKER, vec![1200, 300, 0]));
+    }
+    if t < 2 {
+        entities.push((FLAG + 1, KIND_FLAG, vec![560, 130]));
+    }
+    entities.sort_by_key(|e| e.0);
+    let mut state = EntityState::new();
+    for (id, kind, fields) in &entities {
+        state.push(*id, *kind, fields);
+    }
+    state.finish();
+    let events = match t {
+        1 => vec![(Event::Joined { player: 9, name: "Ida".into() }, None)],
+        2 => vec![
+            (Event::Chat { player: 3, text: "hi".into() }, None),
+            (Event::Game { kind: 0, player: 7, value: 5 }, Some([550, 100])),
+        ],
+        _ => Vec::new(),
+    };
+    (state, events)
+}
+
+/// A sink keeping the frames the cell fan-out writes.
+#[derive(Default)]
+struct Frames(Mutex<Vec<Vec<u8>>>);
+
+impl FrameSink for &Frames {
+    fn send(&self, _: u64, frame: &[u8]) -> bool {
+        self.0.lock().expect("frames").push(frame.to_vec());
+        true
+    }
+}
+
+/// The Cell update of tick 123 for the member playing walker 7, made by the server's
+/// own big-room path (`CellTick::split`, `CellHistory`, `CellFanOut`, its `Viewer`):
+/// the member got tick 120 (every cell whole), then its connection was slow and ticks
+/// 121 and 122 were skipped for it, so its cell baselines and the room part's base are
+/// all tick 120. Cells are 100 units (1000 wire units) wide, a view is the square of
+/// 40 units around the walker, a cell lingers 2 ticks.
+fn cell_update_vector() -> Vector {
+    let schema = capture_schema();
+    let interest = Interest { positions: vec![Some([0, 1]), Some([0, 1]), None] };
+    let grid = Grid::from_interest(&interest, &schema, 100, 256).expect("the interest fits the schema");
+    let rules = CellRules { linger_ticks: 2, max_baseline_age_ticks: 32, max_bytes_per_client_tick: 0 };
+    let mut history = CellHistory::new(64);
+    let mut fan = CellFanOut::new(rules);
+    let mut viewer = Viewer::default();
+    // Room-wide events not yet sent to the member, and the room part it holds.
+    let mut pending: Vec<Bytes> = Vec::new();
+    let mut held_room: Option<EntityState> = None;
+    let mut frames = Vec::new();
+    for tick in 120..=123 {
+        let (state, events) = capture_tick(tick);
+        let encoded: Vec<Bytes> = events
+            .iter()
+            .map(|(e, _)| {
+                let mut b = Vec::new();
+                encode_into(e, &mut b);
+                Bytes::from(b)
+            })
+            .collect();
+        let placed: Vec<(usize, [i32; 2])> =
+            events.iter().enumerate().filter_map(|(i, (_, at))| at.map(|at| (i, at))).collect();
+        let (split, wide) = CellTick::split(&state, &grid, &encoded, &placed, 8);
+        assert_eq!(wide.refused, 0);
+        pending.extend(wide.events);
+        let room = split.room.clone();
+        history.push(tick, Arc::new(split));
+        let me = state.get(7).expect("walker 7");
+        let view = View { x: me.fields[0], y: me.fields[1], radius: 400 };
+        fan.prepare(&mut [(&mut viewer, Some(view))], &grid, tick, &history, None);
+        if tick == 121 || tick == 122 {
+            continue; // skipped for the slow member: its viewer still looks
+        }
+        let mut events = Vec::new();
+        encode_events(pending.iter().map(|b| b.as_ref()), &mut events);
+        pending.clear();
+        let mut room_body = Vec::new();
+        let base_tick = match &held_room {
+            None => {
+                encode_snapshot(&room, &events, &mut room_body);
+                0
+            }
+            Some(base) => {
+                encode_delta(base, &room, &events, &mut Default::default(), &mut room_body);
+                120
+            }
+        };
+        held_room = Some(room);
+        let sink = Frames::default();
+        let server_time_us = JAN_2026_US + (tick - 120) * 50_000;
+        let mut jobs = [FrameJob {
+            header: UpdateHeader { tick, base_tick, ack_input: 40, server_time_us },
+            room_body: Bytes::from(room_body),
+            viewer: std::mem::take(&mut viewer),
+            sink: &sink,
+            sent: None,
+            counts: SectionCounts::default(),
+        }];
+        fan.write_frames(&mut jobs, tick, None);
+        let [job] = jobs;
+        assert!(job.sent.is_some(), "the frame of tick {tick} was sent");
+        viewer = job.viewer;
+        frames.extend(sink.0.into_inner().expect("frames"));
+    }
+    let [first, bytes] = <[Vec<u8>; 2]>::try_from(frames).expect("frames of ticks 120 and 123");
+
+    let walker = |id: u32, fields: &'static [i32]| -> Spec<'static> { (id, KIND_WALKER, fields) };
+    let flag = |id: u32, fields: &'static [i32]| -> Spec<'static> { (id, KIND_FLAG, fields) };
+    let before = cell_state(
+        120,
+        &[(CLOCK, KIND_CLOCK, &[120])],
+        &[
+            ((-1, 0), &[flag(FLAG + 2, &[-500, 300])]),
+            ((0, -1), &[walker(3, &[300, -200, 2]), walker(5, &[800, -100, 0])]),
+            ((0, 0), &[walker(7, &[250, 100, 4]), flag(FLAG, &[500, 500]), flag(FLAG + 1, &[560, 130])]),
+        ],
+    );
+    let after = cell_state(
+        123,
+        &[(CLOCK, KIND_CLOCK, &[123])],
+        &[
+            ((0, -1), &[walker(3, &[300, -200, 2])]),
+            ((0, 0), &[walker(5, &[800, 110, 0]), walker(7, &[700, 100, 5]), flag(FLAG, &[500, 500])]),
+            ((1, 0), &[walker(9, &[1200, 300, 0]), flag(FLAG + 3, &[1500, 800])]),
+        ],
+    );
+    // `before` is what the member's client holds after the frame of tick 120.
+    let client_schema = client_schema_from_json(&serde_json::to_value(&schema).expect("schema serializes"));
+    let mut client = RoomState::default();
+    client.apply(&client_update("cell_update.bin (tick 120)", &first, &client_schema)).expect("tick 120 applies");
+    assert_eq!(state_json(&client, true), state_json(&before, true), "the client's state after tick 120");
+
+    Vector {
+        name: "cell_update.bin",
+        description: "Cell update of tick 123 for walker 7, who last got tick 120: the room part a delta from 120 \
+                      (the clock, a Joined and a Chat event); cells (0, -1) and (0, 0) cell deltas of age 3 (walker \
+                      5 crosses from one to the other; walker 7 moves, scores and captures a flag); cell (1, 0) \
+                      comes into view whole; cell (-1, 0) is dropped",
+        server_to_client: true,
+        bytes,
+        message: json!({
+            "type": "CellUpdate",
+            "tick": 123,
+            "base_tick": 120,
+            "ack_input": 40,
+            "server_time_us": JAN_2026_US + 150_000,
+            "room": {
+                "created": [],
+                "changed": [{"id": CLOCK, "mask": 1, "changes": [3]}],
+                "removed": [],
+                "events": [{"type": "Joined", "player": 9, "name": "Ida"}, {"type": "Chat", "player": 3, "text": "hi"}]
+            },
+            "sections": [
+                {"cell": [0, -1], "age": 3, "created": [], "changed": [], "removed": [1], "events": []},
+                {
+                    "cell": [0, 0],
+                    "age": 3,
+                    "created": [{"id": 5, "kind": KIND_WALKER, "fields": [800, 110, 0]}],
+                    "changed": [{"index": 0, "mask": 0b101, "changes": [450, 1]}],
+                    "removed": [2],
+                    "events": [{"type": "Game", "kind": 0, "player": 7, "value": 5}]
+                },
+                {
+                    "cell": [1, 0],
+                    "age": 0,
+                    "entities": [
+                        {"id": 9, "kind": KIND_WALKER, "fields": [1200, 300, 0]},
+                        {"id": FLAG + 3, "kind": KIND_FLAG, "fields": [1500, 800]}
+                    ],
+                    "events": []
+                }
+            ],
+            "dropped": [[-1, 0]]
+        }),
+        schema: Some(schema),
+        state_before: Some(before),
+        state_after: Some(after),
+    }
+}
+
 /// Every golden vector, in the order `docs/PROTOCOL.md` presents them.
 fn vectors() -> Vec<Vector> {
     vec![
@@ -451,6 +717,7 @@ fn vectors() -> Vec<Vector> {
         snapshot_vector(),
         delta_vector(),
         delta_multibyte_ids_vector(),
+        cell_update_vector(),
         plain_server_vector(
             "pong.bin",
             "Pong echoing client_time 987654321, with the server clock",
@@ -654,10 +921,11 @@ fn decode_entities(l: &mut Listing<'_>, list: &str, schema: &Schema, kinds: &mut
     Value::Array(out)
 }
 
-fn decode_events(l: &mut Listing<'_>) -> Value {
+/// Reads an events section, its lines labelled `list`.
+fn decode_events(l: &mut Listing<'_>, list: &str) -> Value {
     let mut out = Vec::new();
-    for i in 0..l.count("events") {
-        let p = format!("events[{i}]");
+    for i in 0..l.count(list) {
+        let p = format!("{list}[{i}]");
         let event = match l.tag(&format!("{p} tag"), &["Joined", "Left", "Chat", "Game"]) {
             0 => {
                 let player = l.u32(&format!("{p}.player"));
@@ -679,10 +947,159 @@ fn decode_events(l: &mut Listing<'_>) -> Value {
     Value::Array(out)
 }
 
+/// Reads a change's `mask` and its changes (`{p}.mask`, `{p}.<field> change`) for an
+/// entity of `kind`.
+fn decode_change(l: &mut Listing<'_>, p: &str, schema: &Schema, kind: u16) -> (u32, Vec<i32>) {
+    let fields = &schema.entity_kinds[kind as usize].fields;
+    let start = l.pos;
+    let mask = u32::try_from(l.varint()).expect("mask fits u32");
+    assert!(mask != 0 && u64::from(mask) >> fields.len() == 0, "{p}.mask {mask:#b}: not 0, no bit beyond the fields");
+    let names: Vec<&str> =
+        (0..fields.len()).filter(|b| mask & (1 << b) != 0).map(|b| fields[b].name.as_str()).collect();
+    l.note(start, format!("{p}.mask = {mask:#b} ({})", names.join(", ")));
+    let changes: Vec<i32> = names.iter().map(|n| l.i32(&format!("{p}.{n} change"))).collect();
+    (mask, changes)
+}
+
+/// Reads a snapshot body (`base_tick` 0) or a delta body, its lines labelled from
+/// `prefix`; `kinds` holds the kinds of the entities the delta applies to.
+fn decode_body(
+    l: &mut Listing<'_>,
+    prefix: &str,
+    base_tick: u64,
+    schema: &Schema,
+    kinds: &mut BTreeMap<u32, u16>,
+) -> Map<String, Value> {
+    let mut m = Map::new();
+    if base_tick == 0 {
+        m.insert("entities".into(), decode_entities(l, &format!("{prefix}entities"), schema, kinds));
+    } else {
+        m.insert("created".into(), decode_entities(l, &format!("{prefix}created"), schema, kinds));
+        let mut changed = Vec::new();
+        let mut prev = 0;
+        for i in 0..l.count(&format!("{prefix}changed")) {
+            let p = format!("{prefix}changed[{i}]");
+            let id = decode_id(l, &format!("{p}.id"), &mut prev);
+            let (mask, changes) = decode_change(l, &p, schema, kinds[&id]);
+            changed.push(json!({"id": id, "mask": mask, "changes": changes}));
+        }
+        m.insert("changed".into(), Value::Array(changed));
+        let mut prev = 0;
+        let removed: Vec<u32> = (0..l.count(&format!("{prefix}removed")))
+            .map(|i| decode_id(l, &format!("{prefix}removed[{i}]"), &mut prev))
+            .collect();
+        m.insert("removed".into(), json!(removed));
+    }
+    m.insert("events".into(), decode_events(l, &format!("{prefix}events")));
+    m
+}
+
+/// Reads an index into a cell's copy (`copy`: its ids and kinds, sorted by id) as a gap
+/// from the previous index of its list (`prev`, none for the first).
+fn decode_index(l: &mut Listing<'_>, label: &str, prev: &mut Option<usize>, copy: &[(u32, u16)]) -> usize {
+    let start = l.pos;
+    let gap = usize::try_from(l.varint()).expect("index gap fits usize");
+    let index = match *prev {
+        None => gap,
+        Some(p) => {
+            assert!(gap > 0, "{label}: indexes of a list increase");
+            p + gap
+        }
+    };
+    *prev = Some(index);
+    let (id, _) = copy.get(index).unwrap_or_else(|| panic!("{label}: index {index} beyond the copy"));
+    l.note(start, format!("{label}: gap {gap} -> index {index} (id {id})"));
+    index
+}
+
+/// Reads a cell delta body (`docs/PROTOCOL.md`, "Cell delta body") of the section
+/// labelled `p`, over `copy`, the cell's entities the client holds (ids and kinds).
+fn decode_cell_delta(l: &mut Listing<'_>, p: &str, schema: &Schema, copy: &[(u32, u16)]) -> Map<String, Value> {
+    const PARTS: [&str; 4] = ["created", "changed", "removed", "events"];
+    let start = l.pos;
+    let flags = l.varint();
+    assert!(flags < 1 << PARTS.len(), "{p}.flags {flags:#b} names unknown parts");
+    let has = |part: usize| flags & (1 << part) != 0;
+    let names: Vec<&str> = (0..PARTS.len()).filter(|b| has(*b)).map(|b| PARTS[b]).collect();
+    l.note(start, format!("{p}.flags = {flags:#b} ({})", names.join(", ")));
+    let mut m = Map::new();
+    let created =
+        if has(0) { decode_entities(l, &format!("{p}.created"), schema, &mut BTreeMap::new()) } else { json!([]) };
+    m.insert("created".into(), created);
+    let mut changed = Vec::new();
+    if has(1) {
+        let mut prev = None;
+        for i in 0..l.count(&format!("{p}.changed")) {
+            let q = format!("{p}.changed[{i}]");
+            let index = decode_index(l, &format!("{q}.index"), &mut prev, copy);
+            let (mask, changes) = decode_change(l, &q, schema, copy[index].1);
+            changed.push(json!({"index": index, "mask": mask, "changes": changes}));
+        }
+    }
+    m.insert("changed".into(), Value::Array(changed));
+    let mut removed = Vec::new();
+    if has(2) {
+        let mut prev = None;
+        for i in 0..l.count(&format!("{p}.removed")) {
+            removed.push(decode_index(l, &format!("{p}.removed[{i}]"), &mut prev, copy));
+        }
+    }
+    m.insert("removed".into(), json!(removed));
+    let events = if has(3) { decode_events(l, &format!("{p}.events")) } else { json!([]) };
+    m.insert("events".into(), events);
+    m
+}
+
+/// Reads the cell sections and dropped cells of a Cell update of `tick`; a cell delta
+/// applies to the copy of its cell in `before` (a cell not held is empty).
+fn decode_cells(
+    l: &mut Listing<'_>,
+    tick: u64,
+    schema: &Schema,
+    before: Option<&RoomState>,
+    m: &mut Map<String, Value>,
+) {
+    let mut sections: Vec<Value> = Vec::new();
+    let mut cells = Vec::new();
+    for i in 0..l.count("sections") {
+        let p = format!("sections[{i}]");
+        let cell = (l.i32(&format!("{p}.cell_x")), l.i32(&format!("{p}.cell_y")));
+        assert!(cells.last().is_none_or(|c| *c < cell), "{p}: sections are sorted by cell, each cell once");
+        cells.push(cell);
+        let age = l.u64(&format!("{p}.cell_age"));
+        assert!(age <= tick, "{p}: cell_age {age} is before tick 0");
+        let len = l.u64(&format!("{p}.body_len"));
+        assert!(len <= (l.bytes.len() - l.pos) as u64, "{p}: body_len {len} exceeds the bytes left");
+        let start = l.pos;
+        let mut section = if age == 0 {
+            decode_body(l, &format!("{p}."), 0, schema, &mut BTreeMap::new())
+        } else {
+            let copy: Vec<(u32, u16)> = before
+                .and_then(|s| s.cell(cell))
+                .map(|c| c.entities.iter().map(|(id, (kind, _))| (*id, *kind)).collect())
+                .unwrap_or_default();
+            decode_cell_delta(l, &p, schema, &copy)
+        };
+        assert_eq!((l.pos - start) as u64, len, "{p}: the body decodes to exactly body_len bytes");
+        section.insert("cell".into(), json!([cell.0, cell.1]));
+        section.insert("age".into(), json!(age));
+        sections.push(Value::Object(section));
+    }
+    m.insert("sections".into(), Value::Array(sections));
+    let mut dropped = Vec::new();
+    for i in 0..l.count("dropped") {
+        let cell = (l.i32(&format!("dropped[{i}].cell_x")), l.i32(&format!("dropped[{i}].cell_y")));
+        assert!(dropped.last().is_none_or(|c| *c < cell), "dropped[{i}]: dropped cells are sorted, each once");
+        assert!(!cells.contains(&cell), "dropped[{i}]: a dropped cell has no section");
+        dropped.push(cell);
+    }
+    m.insert("dropped".into(), dropped.iter().map(|(x, y)| json!([x, y])).collect());
+}
+
 /// Decodes a server message; updates need the schema, and a delta the state it applies
-/// to (for the kinds of changed entities).
-fn decode_server(l: &mut Listing<'_>, schema: Option<&Schema>, before: Option<&World>) -> Value {
-    let tag = l.tag("tag", &["Welcome", "Snapshot", "Delta", "Pong", "Notice"]);
+/// to (for the kinds of changed entities, and a cell delta's copies).
+fn decode_server(l: &mut Listing<'_>, schema: Option<&Schema>, before: Option<&RoomState>) -> Value {
+    let tag = l.tag("tag", &["Welcome", "Snapshot", "Delta", "Pong", "Notice", "CellUpdate"]);
     match tag {
         0 => {
             let protocol = l.u16("protocol");
@@ -713,43 +1130,33 @@ fn decode_server(l: &mut Listing<'_>, schema: Option<&Schema>, before: Option<&W
             }
             welcome
         }
-        1 | 2 => {
+        1 | 2 | 5 => {
             let schema = schema.expect("updates need the schema");
             let mut m = Map::new();
-            m.insert("type".into(), json!(if tag == 1 { "Snapshot" } else { "Delta" }));
-            m.insert("tick".into(), json!(l.u64("tick")));
-            if tag == 2 {
-                m.insert("base_tick".into(), json!(l.u64("base_tick")));
+            let name = match tag {
+                1 => "Snapshot",
+                2 => "Delta",
+                _ => "CellUpdate",
+            };
+            m.insert("type".into(), json!(name));
+            let tick = l.u64("tick");
+            m.insert("tick".into(), json!(tick));
+            // A Cell update always has its base: 0 when its room part is whole.
+            let base_tick = if tag == 1 { 0 } else { l.u64("base_tick") };
+            if tag != 1 {
+                m.insert("base_tick".into(), json!(base_tick));
             }
             m.insert("ack_input".into(), json!(l.u32("ack_input")));
             m.insert("server_time_us".into(), json!(l.u64("server_time_us")));
             let mut kinds: BTreeMap<u32, u16> =
-                before.map(|s| s.entities.iter().map(|(id, (k, _))| (*id, *k)).collect()).unwrap_or_default();
-            if tag == 1 {
-                m.insert("entities".into(), decode_entities(l, "entities", schema, &mut kinds));
+                before.map(|s| s.room().entities.iter().map(|(id, (k, _))| (*id, *k)).collect()).unwrap_or_default();
+            if tag == 5 {
+                let room = decode_body(l, "room.", base_tick, schema, &mut kinds);
+                m.insert("room".into(), Value::Object(room));
+                decode_cells(l, tick, schema, before, &mut m);
             } else {
-                m.insert("created".into(), decode_entities(l, "created", schema, &mut kinds));
-                let mut changed = Vec::new();
-                let mut prev = 0;
-                for i in 0..l.count("changed") {
-                    let p = format!("changed[{i}]");
-                    let id = decode_id(l, &format!("{p}.id"), &mut prev);
-                    let fields = &schema.entity_kinds[kinds[&id] as usize].fields;
-                    let start = l.pos;
-                    let mask = u32::try_from(l.varint()).expect("mask fits u32");
-                    let names: Vec<&str> =
-                        (0..fields.len()).filter(|b| mask & (1 << b) != 0).map(|b| fields[b].name.as_str()).collect();
-                    l.note(start, format!("{p}.mask = {mask:#b} ({})", names.join(", ")));
-                    let changes: Vec<i32> = names.iter().map(|n| l.i32(&format!("{p}.{n} change"))).collect();
-                    changed.push(json!({"id": id, "mask": mask, "changes": changes}));
-                }
-                m.insert("changed".into(), Value::Array(changed));
-                let mut prev = 0;
-                let removed: Vec<u32> =
-                    (0..l.count("removed")).map(|i| decode_id(l, &format!("removed[{i}]"), &mut prev)).collect();
-                m.insert("removed".into(), json!(removed));
+                m.extend(decode_body(l, "", base_tick, schema, &mut kinds));
             }
-            m.insert("events".into(), decode_events(l));
             Value::Object(m)
         }
         3 => {
@@ -894,9 +1301,9 @@ fn write_if_asked() {
 const KEY_ORDER: &[&str] = &[
     "direction", "description", "state_before", "message", "state_after", "type", "protocol", "player_id", "room",
     "tick_rate_hz", "seq", "values", "client_time", "tick", "base_tick", "ack_input", "server_time_us",
-    "resume_token", "players", "entities", "created", "changed", "removed", "events", "code", "reason", "schema",
-    "game", "entity_kinds", "input", "event_kinds", "id", "kind", "player", "name", "text", "mask", "changes",
-    "fields", "scale", "min", "max", "value", "constants",
+    "resume_token", "players", "cell", "age", "entities", "created", "changed", "removed", "events", "sections",
+    "dropped", "cells", "code", "reason", "schema", "game", "entity_kinds", "input", "event_kinds", "id", "index",
+    "kind", "player", "name", "text", "mask", "changes", "fields", "scale", "min", "max", "value", "constants",
 ];
 
 /// Lines of rendered JSON stay within this width when a value is put on one line.
@@ -990,6 +1397,14 @@ fn the_crate_decodes_every_golden_file_as_the_json_says() {
             assert_eq!(client_message_from_json(&json["message"]).encode(), bin, "{}: JSON → bytes", v.name);
             continue;
         }
+        if v.has_cells() {
+            // The crate's ServerMessage has no Cell update (the server writes its frames in
+            // `sync::CellFanOut` and never reads one back): tickcast-client decodes it.
+            let schema = client_schema_from_json(&json["schema"]);
+            let update = client_update(v.name, &bin, &schema);
+            assert!(update.cells.is_some(), "{}: a Cell update has cells", v.name);
+            continue;
+        }
         let msg = ServerMessage::decode(&bin).unwrap_or_else(|e| panic!("{}: {e}", v.name));
         assert_eq!(msg.encode(), bin, "{}: decode then encode must give the same bytes", v.name);
         if let ServerMessage::Welcome(w) = &msg {
@@ -1010,12 +1425,21 @@ fn updates_turn_state_before_into_state_after() {
         let mut state = json.get("state_before").map(state_from_json).unwrap_or_default();
         let update = client_update(v.name, &bin, &schema);
         state.apply(&update).unwrap_or_else(|e| panic!("{}: {e}", v.name));
-        assert_eq!(state_json(&state), *after, "{}: applied state differs from state_after", v.name);
-        assert_eq!(state, state_from_json(after), "{}", v.name);
+        assert_eq!(state_json(&state, v.has_cells()), *after, "{}: applied state differs from state_after", v.name);
+        assert_eq!(state.room(), state_from_json(after).room(), "{}", v.name);
         let events: Vec<Value> = update.events.iter().map(event_json).collect();
-        assert_eq!(Value::Array(events), json["message"]["events"], "{}: events", v.name);
+        // A Cell update's events: the room part's first, then each section's in order.
+        let message = &json["message"];
+        let stated: Vec<Value> = if v.has_cells() {
+            let sections = message["sections"].as_array().expect("sections");
+            let lists = std::iter::once(&message["room"]["events"]).chain(sections.iter().map(|s| &s["events"]));
+            lists.flat_map(|e| e.as_array().expect("events").clone()).collect()
+        } else {
+            message["events"].as_array().expect("events").clone()
+        };
+        assert_eq!(events, stated, "{}: events", v.name);
     }
-    assert_eq!(updates, 3, "snapshot, delta and delta_multibyte_ids carry states");
+    assert_eq!(updates, 4, "snapshot, delta, delta_multibyte_ids and cell_update carry states");
 }
 
 #[test]
@@ -1024,8 +1448,8 @@ fn a_delta_on_another_base_is_refused() {
     let v = delta_vector();
     let (bin, json) = golden(&v);
     let schema = client_schema_from_json(&json["schema"]);
-    let mut state = state_from_json(&json["state_before"]);
-    state.tick += 1;
+    let before = state_from_json(&json["state_before"]);
+    let mut state = RoomState::new(World { tick: before.tick + 1, entities: before.entities.clone() }, []);
     let held = state.clone();
     let refused = state.apply(&client_update(v.name, &bin, &schema));
     assert_eq!(refused, Err(ApplyError::BaseMismatch { base_tick: 120, held: 121 }));

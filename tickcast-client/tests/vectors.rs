@@ -250,10 +250,10 @@ fn every_vector_means_what_its_json_says() {
     }
 }
 
-/// Until the server side adds `tests/vectors/cell_update.bin`, the same check on a
-/// Cell update built by hand from PROTOCOL.md, stated in the JSON layout the vector
-/// will have: tick 51, the room part in step (base 50), cell (2, 3) moves player 7,
-/// cell (3, 3) arrives whole with an orb and an event, cell (0, 1) is dropped.
+/// Besides `tests/vectors/cell_update.bin` (checked above with every vector), the same
+/// check on a Cell update built by hand from PROTOCOL.md in the vectors' JSON layout:
+/// tick 51, the room part in step (base 50), cell (2, 3) moves player 7, cell (3, 3)
+/// arrives whole with an orb and an event, cell (0, 1) is dropped.
 #[test]
 fn a_cell_update_vector_in_the_documented_layout() {
     let bin: Vec<u8> = [
