@@ -37,9 +37,10 @@ const CELL: i64 = 200;
 /// View half-side, arena units: (2 × 400)² / 3600² ≈ 1/20 of the map, so about 50 of
 /// 1,000 players.
 const VIEW: i32 = 400;
-/// Players and orbs.
+/// Players.
 const PLAYERS: u32 = 1000;
-const ORBS: u32 = 2000;
+/// The `field` preset's orbs (config.yaml, `game.arena.presets.field.orbs`).
+const ORBS: u32 = 600;
 /// Player step per tick in quanta (200 units/s at 20 Hz).
 const STEP: i32 = 100;
 

@@ -25,7 +25,7 @@ const whole = (entities, ev = []) => snapshotBody({ entities, ev });
 const scored = (player, value) => ({ type: 'Game', kind: 0, player, value });
 const decode = (bytes) => decodeServerMessage(bytes, SCHEMA);
 
-/** PROTOCOL.md's example, plus an event in the room part and one in a cell. */
+/** A small example (tick 51, as tickcast-client's tests), plus an event in the room part and one in a cell. */
 function example() {
   return cellUpdate({
     tick: 51,

@@ -231,7 +231,7 @@ mod tests {
         Event::Game { kind: 0, player, value }
     }
 
-    /// PROTOCOL.md's example: tick 51, the room part in step (base 50, nothing, no
+    /// A small example: tick 51, the room part in step (base 50, nothing, no
     /// events); cell (2, 3) has player 7 moving, cell (3, 3) arrives whole with one orb,
     /// cell (0, 1) is dropped. Plus one event in the room part and one in a cell, to
     /// pin their order.
