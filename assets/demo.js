@@ -32,6 +32,7 @@ const ui = {
   players: $('hud-players'),
   bytes: $('hud-bytes'),
   scores: $('scores'),
+  scoresTitle: $('scores-title'),
   log: $('log'),
   chat: $('chat'),
   chatText: /** @type {HTMLInputElement} */ ($('chat-text')),
@@ -681,6 +682,8 @@ function updateHud() {
   const key = JSON.stringify(rows) + c?.playerId;
   if (key === lastScores) return;
   lastScores = key;
+  // A big world sends only what is near: the board can rank only the players in sight.
+  ui.scoresTitle.textContent = mapOf().viewRadius ? 'Scores nearby' : 'Scoreboard';
   ui.scores.replaceChildren(
     ...rows.slice(0, 10).map((r, i) => {
       const li = document.createElement('li');
