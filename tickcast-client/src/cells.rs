@@ -8,7 +8,7 @@
 //! bytes left and nothing is reserved ahead of what was decoded, so a hostile frame
 //! allocates no more than its own size.
 
-use crate::message::{read_entities, read_events, read_state, Body, Change, Entity, Event, Schema};
+use crate::body::{read_entities, read_events, read_state, Body, Change, Entity, Event, Schema};
 use crate::wire::{Reader, WireError};
 use std::ops::Range;
 

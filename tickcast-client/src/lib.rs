@@ -1,6 +1,7 @@
 //! A Rust client for tickcast servers, for native games, bots and tools.
 //!
 //! - [`wire`]: the protocol's integers, read and written from `docs/PROTOCOL.md` alone.
+//! - [`body`]: the pieces of every update body (schema, entities, changes, events).
 //! - [`message`]: every server message decoded, every client message encoded.
 //! - [`world`]: a set of entities kept from Snapshots and Deltas.
 //! - [`cells`]: the Cell update of protocol version 3 (big rooms with interest
@@ -30,6 +31,7 @@
 //! # Ok(()) }
 //! ```
 
+pub mod body;
 pub mod cells;
 pub mod connection;
 pub mod message;
