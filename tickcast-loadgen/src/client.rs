@@ -694,9 +694,26 @@ pub fn cell_update_sizes(body: &[u8], field_counts: &[usize], room_delta: bool) 
 /// the created, changed and removed lists the flags name), leaving `r` at its events.
 fn cell_delta_sizes(r: &mut Reader<'_>, field_counts: &[usize]) -> Option<(u64, u64, u64)> {
     let start = r.remaining();
-    let pos = |r: &Reader<'_>| (start - r.remaining()) as u64;
     let flags = r.u64().ok()?;
-    if flags & 1 != 0 {
+    let (changed, changed_bytes, _) = list_sizes(r, field_counts, [flags & 1 != 0, flags & 2 != 0, flags & 4 != 0])?;
+    // The state part counts the flags too.
+    Some((changed, changed_bytes, (start - r.remaining()) as u64))
+}
+
+/// Walks one state part at `r` (a delta's, or a snapshot's entity list), leaving `r`
+/// at its events: (changed entities, bytes of the changed list, bytes of the part).
+fn state_sizes(r: &mut Reader<'_>, field_counts: &[usize], delta: bool) -> Option<(u64, u64, u64)> {
+    list_sizes(r, field_counts, [true, delta, delta])
+}
+
+/// Walks the created, changed and removed lists that are `present`, in that order (a
+/// Delta's and a cell delta's share their layout; changed and removed entries start with
+/// an id or index gap): (changed entities, bytes of the changed list, bytes walked).
+fn list_sizes(r: &mut Reader<'_>, field_counts: &[usize], present: [bool; 3]) -> Option<(u64, u64, u64)> {
+    let start = r.remaining();
+    let pos = |r: &Reader<'_>| (start - r.remaining()) as u64;
+    let [created, changed, removed] = present;
+    if created {
         for _ in 0..r.u64().ok()? {
             r.u64().ok()?;
             let kind = r.u64().ok()? as usize;
@@ -706,10 +723,10 @@ fn cell_delta_sizes(r: &mut Reader<'_>, field_counts: &[usize]) -> Option<(u64, 
         }
     }
     let changed_start = pos(r);
-    let mut changed = 0;
-    if flags & 2 != 0 {
-        changed = r.u64().ok()?;
-        for _ in 0..changed {
+    let mut count = 0;
+    if changed {
+        count = r.u64().ok()?;
+        for _ in 0..count {
             r.u64().ok()?;
             let mask = r.u64().ok()?;
             for _ in 0..mask.count_ones() {
@@ -718,45 +735,12 @@ fn cell_delta_sizes(r: &mut Reader<'_>, field_counts: &[usize]) -> Option<(u64, 
         }
     }
     let changed_bytes = pos(r) - changed_start;
-    if flags & 4 != 0 {
+    if removed {
         for _ in 0..r.u64().ok()? {
             r.u64().ok()?;
         }
     }
-    Some((changed, changed_bytes, pos(r)))
-}
-
-/// Walks one state part at `r` (a delta's, or a snapshot's entity list), leaving `r`
-/// at its events: (changed entities, bytes of the changed list, bytes of the part).
-fn state_sizes(r: &mut Reader<'_>, field_counts: &[usize], delta: bool) -> Option<(u64, u64, u64)> {
-    let start = r.remaining();
-    let pos = |r: &Reader<'_>| (start - r.remaining()) as u64;
-    let created = r.u64().ok()?;
-    for _ in 0..created {
-        r.u64().ok()?;
-        let kind = r.u64().ok()? as usize;
-        for _ in 0..*field_counts.get(kind)? {
-            r.i64().ok()?;
-        }
-    }
-    if !delta {
-        return Some((0, 0, pos(r)));
-    }
-    let changed_start = pos(r);
-    let changed = r.u64().ok()?;
-    for _ in 0..changed {
-        r.u64().ok()?;
-        let mask = r.u64().ok()?;
-        for _ in 0..mask.count_ones() {
-            r.i64().ok()?;
-        }
-    }
-    let changed_bytes = pos(r) - changed_start;
-    let removed = r.u64().ok()?;
-    for _ in 0..removed {
-        r.u64().ok()?;
-    }
-    Some((changed, changed_bytes, pos(r)))
+    Some((count, changed_bytes, pos(r)))
 }
 
 /// Steps over an events section (PROTOCOL.md, "Events section"), strings unread.
