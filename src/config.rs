@@ -355,12 +355,6 @@ impl Settings {
 
     /// Checks every range; the error names the key.
     pub fn validate(&self) -> Result<(), ConfigError> {
-        fn range<T: PartialOrd + fmt::Display>(key: &str, v: T, lo: T, hi: T) -> Result<(), ConfigError> {
-            if v < lo || v > hi {
-                return Err(ConfigError(format!("{key} = {v} is outside the allowed range {lo}..={hi}")));
-            }
-            Ok(())
-        }
         self.server
             .bind
             .parse::<SocketAddr>()
@@ -433,12 +427,6 @@ impl Settings {
     }
 
     fn validate_arena(&self) -> Result<(), ConfigError> {
-        fn range<T: PartialOrd + fmt::Display>(key: &str, v: T, lo: T, hi: T) -> Result<(), ConfigError> {
-            if v < lo || v > hi {
-                return Err(ConfigError(format!("{key} = {v} is outside the allowed range {lo}..={hi}")));
-            }
-            Ok(())
-        }
         // Positions are i32 quanta of 1/10 unit, with room to move.
         let check = |prefix: &str, size: u32, orbs: u32, view: u32, bots: u32| -> Result<(), ConfigError> {
             range(&format!("{prefix}.size"), size, 100, 100_000)?;
@@ -464,12 +452,6 @@ impl Settings {
     }
 
     fn validate_cluster(&self) -> Result<(), ConfigError> {
-        fn range<T: PartialOrd + fmt::Display>(key: &str, v: T, lo: T, hi: T) -> Result<(), ConfigError> {
-            if v < lo || v > hi {
-                return Err(ConfigError(format!("{key} = {v} is outside the allowed range {lo}..={hi}")));
-            }
-            Ok(())
-        }
         let c = &self.cluster;
         range("cluster.seat_ttl_s", c.seat_ttl_s, 1, 600)?;
         let url = &c.public_url;
@@ -541,6 +523,14 @@ impl Settings {
 /// Seconds as a [`Duration`].
 pub fn secs(s: f64) -> Duration {
     Duration::from_secs_f64(s.max(0.0))
+}
+
+/// `v` within `lo..=hi`, or an error naming `key` and the range.
+fn range<T: PartialOrd + fmt::Display>(key: &str, v: T, lo: T, hi: T) -> Result<(), ConfigError> {
+    if v < lo || v > hi {
+        return Err(ConfigError(format!("{key} = {v} is outside the allowed range {lo}..={hi}")));
+    }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -328,31 +328,32 @@ impl Game for Arena {
 
 /// The orbs by square buckets of `side` quanta (at least the pickup reach), so a player
 /// checks only the orbs of the 3 × 3 buckets around it, in index order as a check of
-/// every orb would.
+/// every orb would. One sorted list, `(bucket x, bucket y, orb index)`: a bucket column's
+/// three rows are one contiguous run of it.
 struct OrbBuckets {
     side: i64,
-    buckets: std::collections::HashMap<(i64, i64), Vec<usize>>,
+    sorted: Vec<(i64, i64, usize)>,
 }
 
 impl OrbBuckets {
     fn new(orbs: &[Orb], reach: i64) -> Self {
         let side = reach.max(1);
-        let mut buckets: std::collections::HashMap<(i64, i64), Vec<usize>> = std::collections::HashMap::new();
-        for (i, o) in orbs.iter().enumerate() {
-            buckets.entry((i64::from(o.x).div_euclid(side), i64::from(o.y).div_euclid(side))).or_default().push(i);
-        }
-        OrbBuckets { side, buckets }
+        let mut sorted: Vec<(i64, i64, usize)> = orbs
+            .iter()
+            .enumerate()
+            .map(|(i, o)| (i64::from(o.x).div_euclid(side), i64::from(o.y).div_euclid(side), i))
+            .collect();
+        sorted.sort_unstable();
+        OrbBuckets { side, sorted }
     }
 
     /// The indexes of the orbs that may be within reach of `(x, y)`, increasing.
     fn near(&self, x: i32, y: i32, out: &mut Vec<usize>) {
         let (bx, by) = (i64::from(x).div_euclid(self.side), i64::from(y).div_euclid(self.side));
         for cx in bx - 1..=bx + 1 {
-            for cy in by - 1..=by + 1 {
-                if let Some(list) = self.buckets.get(&(cx, cy)) {
-                    out.extend_from_slice(list);
-                }
-            }
+            let from = self.sorted.partition_point(|&(x, y, _)| (x, y) < (cx, by - 1));
+            let to = self.sorted.partition_point(|&(x, y, _)| (x, y) <= (cx, by + 1));
+            out.extend(self.sorted[from..to].iter().map(|&(_, _, i)| i));
         }
         out.sort_unstable();
     }
